@@ -1,0 +1,41 @@
+"""The Python API: list models, read their cards, load them, generate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cards import ModelCard
+from .models import Model, load
+from .plugins import get_host
+
+
+def list_models(**filters: Any) -> list[ModelCard]:
+    """Cards of all installed models, optionally filtered by exact field values.
+
+    ``list_models(modality="ct", framework="numpy")``; a filter on a list field (``tags``) matches when
+    the value is in the list. No model framework is imported.
+    """
+    fields = set(ModelCard.__dataclass_fields__)
+    unknown = set(filters) - fields
+    if unknown:
+        raise TypeError(f"unknown filter(s) {sorted(unknown)}; filter on card fields such as modality, framework, outputs")
+    cards = [entry.card for entry in get_host().catalog]
+    return [card for card in cards if all(_matches(getattr(card, k), v) for k, v in filters.items())]
+
+
+def _matches(actual: Any, wanted: Any) -> bool:
+    if isinstance(actual, tuple) and not isinstance(wanted, (tuple, list)):
+        return any(str(a).lower() == str(wanted).lower() for a in actual)
+    if isinstance(actual, str) and isinstance(wanted, str):
+        return actual.lower() == wanted.lower()
+    return actual == (tuple(wanted) if isinstance(wanted, list) else wanted)
+
+
+def get_card(model: str | int) -> ModelCard:
+    """The card of ``model`` (id, upstream id or its number)."""
+    return get_host().catalog.get(model).card
+
+
+def load_model(model: str | int, device: str = "auto") -> Model:
+    """Import and build ``model`` on ``device`` (auto, cpu, cuda, cuda:N, mps)."""
+    return load(get_host().catalog.get(model), device)

@@ -1,0 +1,285 @@
+"""Model cards: the static description of a model, validated when a plugin registers it."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import CardError
+
+FRAMEWORKS = ("pytorch", "tensorflow", "onnx", "numpy", "jax", "other")
+OUTPUTS = ("image", "image+mask")
+INPUTS = ("noise", "image", "mask", "image+mask")
+KNOWN_MODALITIES = (
+    "mammography", "mri", "ct", "xray", "endoscopy", "histology", "ultrasound", "fundus", "pet", "dermoscopy",
+)
+
+_ID = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
+_CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model is, what it was trained on, and what it produces.
+
+    Construct it with keyword arguments or :meth:`from_dict`; both validate every field and raise
+    :class:`~medigan_host.errors.CardError` naming the field. Unknown fields passed to :meth:`from_dict`
+    are kept in ``extra`` and written back by :meth:`to_dict`.
+    """
+
+    id: str
+    name: str
+    version: str
+    description: str
+    framework: str
+    modality: str
+    image_size: tuple[int, ...]
+    channels: int
+    license: str
+    anatomy: str = ""
+    architecture: str = ""
+    dataset: str = ""
+    outputs: str = "image"
+    input: str = "noise"
+    conditions: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    citation: str = ""
+    doi: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    weights: tuple[Mapping[str, Any], ...] = ()
+    upstream_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, value in _normalise(self).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelCard:
+        """Build a card from a plain dict; fields this version does not know are kept in ``extra``."""
+        if isinstance(data, ModelCard):
+            return data
+        if not isinstance(data, Mapping):
+            raise CardError("card", f"expected a ModelCard or a dict, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        missing = [name for name in REQUIRED_FIELDS if name not in data]
+        if missing:
+            model = data.get("id") if isinstance(data.get("id"), str) else None
+            raise CardError(missing[0], "is required but missing", model=model)
+        extra = dict(data.get("extra") or {})
+        extra.update({k: v for k, v in data.items() if k not in known and k != "extra"})
+        return cls(**{k: v for k, v in data.items() if k in known}, extra=extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, extras included (the inverse of :meth:`from_dict`)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name != "extra":
+                out[f.name] = _jsonable(getattr(self, f.name))
+        out.update(_jsonable(dict(self.extra)))
+        return out
+
+    @property
+    def ndim(self) -> int:
+        """2 for images, 3 for volumes."""
+        return len(self.image_size)
+
+    @property
+    def has_masks(self) -> bool:
+        return self.outputs == "image+mask"
+
+    @property
+    def needs_inputs(self) -> bool:
+        return self.input != "noise"
+
+    def metric(self, name: str) -> dict[str, Any] | None:
+        """The metric ``name`` (case-insensitive, dotted paths for nested groups) as a dict with ``value``."""
+        node: Any = self.metrics
+        for part in name.split("."):
+            if not isinstance(node, Mapping):
+                return None
+            match = next((k for k in node if k.lower() == part.lower()), None)
+            if match is None:
+                return None
+            node = node[match]
+        if _is_number(node):
+            return {"value": float(node)}
+        if isinstance(node, Mapping) and _is_number(node.get("value")):
+            return dict(node)
+        return None
+
+
+REQUIRED_FIELDS = ("id", "name", "version", "description", "framework", "modality", "image_size", "channels", "license")
+
+
+def _normalise(card: ModelCard) -> dict[str, Any]:
+    """Validate every field of ``card``; return the normalised values."""
+    model = card.id if isinstance(card.id, str) else None
+
+    def fail(name: str, message: str) -> CardError:
+        return CardError(name, message, model=model)
+
+    if not isinstance(card.id, str) or not _ID.match(card.id):
+        raise fail("id", f"{card.id!r} is not a lower-case slug: use 1-64 characters a-z, 0-9, '-' and '_', "
+                         "starting and ending with a letter or digit, e.g. 'dcgan-mammo-calc'")
+    out: dict[str, Any] = {}
+    for name in ("name", "version", "description", "license"):
+        value = getattr(card, name)
+        if not isinstance(value, str) or not value.strip():
+            raise fail(name, f"must be a non-empty string, got {value!r}"
+                       + (" (write versions as strings, e.g. '1.0.0')" if name == "version" else ""))
+        out[name] = value.strip()
+    for name in ("anatomy", "architecture", "dataset", "citation", "doi"):
+        value = getattr(card, name)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise fail(name, f"must be a string, got {type(value).__name__}")
+        out[name] = value.strip()
+    out["framework"] = _choice(card.framework, FRAMEWORKS, "framework", fail)
+    out["outputs"] = _choice(card.outputs, OUTPUTS, "outputs", fail)
+    out["input"] = _choice(card.input, INPUTS, "input", fail)
+    if not isinstance(card.modality, str) or not _SLUG.match(card.modality.strip().lower()):
+        raise fail("modality", f"must be a lower-case word such as {', '.join(KNOWN_MODALITIES[:5])}; got {card.modality!r}")
+    out["modality"] = card.modality.strip().lower()
+    out["image_size"] = _image_size(card.image_size, fail)
+    if not _is_int(card.channels) or not 1 <= card.channels <= 64:
+        raise fail("channels", f"must be a whole number from 1 to 64, got {card.channels!r}")
+    out["conditions"] = _conditions(card.conditions, fail)
+    out["metrics"] = _metrics(card.metrics, fail, "metrics")
+    out["tags"] = _tags(card.tags, fail)
+    out["weights"] = _weights(card.weights, fail)
+    if card.upstream_id is not None and (not isinstance(card.upstream_id, str) or not card.upstream_id.strip()):
+        raise fail("upstream_id", f"must be a string such as '00001_DCGAN_MMG_CALC_ROI' or absent, got {card.upstream_id!r}")
+    out["upstream_id"] = card.upstream_id.strip() if card.upstream_id else None
+    if not isinstance(card.extra, Mapping):
+        raise fail("extra", "must be a mapping of extra fields")
+    out["extra"] = dict(card.extra)
+    return out
+
+
+def _choice(value: Any, allowed: tuple[str, ...], name: str, fail) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return value.strip().lower()
+    raise fail(name, f"must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _image_size(value: Any, fail) -> tuple[int, ...]:
+    if isinstance(value, (list, tuple)) and len(value) in (2, 3) and all(_is_int(v) and v > 0 for v in value):
+        return tuple(int(v) for v in value)
+    raise fail("image_size", f"must be (height, width) or (depth, height, width) in positive whole numbers, got {value!r}")
+
+
+def _conditions(value: Any, fail) -> dict[str, tuple[Any, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail("conditions", "must map each condition name to its list of allowed values, e.g. {'lesion': ['benign', 'malignant']}")
+    out = {}
+    for key, allowed in value.items():
+        if not isinstance(key, str) or not _CONDITION_NAME.match(key):
+            raise fail("conditions", f"condition name {key!r} must be a lower-case identifier such as 'density'")
+        if isinstance(allowed, (str, bytes)) or not isinstance(allowed, (list, tuple)) or not allowed:
+            raise fail("conditions", f"condition {key!r} must list its allowed values, e.g. ['a', 'b'], got {allowed!r}")
+        for item in allowed:
+            if not isinstance(item, (str, int, float, bool)) or (isinstance(item, float) and not math.isfinite(item)):
+                raise fail("conditions", f"condition {key!r} has value {item!r}: allowed values must be strings, numbers or booleans")
+        if len({str(item) for item in allowed}) != len(allowed):
+            raise fail("conditions", f"condition {key!r} lists a value twice: {list(allowed)!r}")
+        out[key] = tuple(allowed)
+    return out
+
+
+def _metrics(value: Any, fail, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail("metrics", f"{path} must map metric names to numbers or to {{'value': number, ...}}")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        where = f"{path}.{key}"
+        if not isinstance(key, str) or not key:
+            raise fail("metrics", f"{path} has a metric name {key!r}: names must be non-empty strings")
+        if _is_number(item):
+            out[key] = item
+        elif isinstance(item, Mapping) and "value" in item:
+            if not _is_number(item["value"]):
+                raise fail("metrics", f"{where}.value must be a number, got {item['value']!r}")
+            if "n" in item and not (_is_int(item["n"]) and item["n"] > 0):
+                raise fail("metrics", f"{where}.n must be a positive whole number, got {item['n']!r}")
+            out[key] = copy.deepcopy(dict(item))
+        elif isinstance(item, Mapping):
+            out[key] = _metrics(item, fail, where)
+        else:
+            raise fail("metrics", f"{where} must be a number or {{'value': number, 'reference': ..., 'extractor': ..., 'n': ...}}, got {item!r}")
+    return out
+
+
+def _tags(value: Any, fail) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise fail("tags", f"must be a list of strings, got {value!r}")
+    for tag in value:
+        if not isinstance(tag, str) or not tag.strip():
+            raise fail("tags", f"every tag must be a non-empty string, got {tag!r}")
+    return tuple(tag.strip() for tag in value)
+
+
+def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
+    if value is None:
+        return ()
+    entries = [value] if isinstance(value, Mapping) else value
+    if not isinstance(entries, (list, tuple)):
+        raise fail("weights", "must be a dict with url and sha256, or a list of such dicts")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"weights[{i}]"
+        if not isinstance(entry, Mapping):
+            raise fail("weights", f"{where} must be a dict with 'url' and 'sha256'")
+        url = entry.get("url")
+        if not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url):
+            raise fail("weights", f"{where}.url must be an http(s):// or file:// URL, got {url!r}")
+        sha = entry.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+            raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
+        size = entry.get("size")
+        if size is not None and not (_is_int(size) and size > 0):
+            raise fail("weights", f"{where}.size must be a positive number of bytes, got {size!r}")
+        filename = entry.get("filename") or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+        if not isinstance(filename, str) or not safe_filename(filename):
+            raise fail("weights", f"{where}.filename {filename!r} must be a plain file name (letters, digits, '.', '_', '-'; no folders)")
+        out.append({**entry, "url": url, "sha256": sha.lower(), "filename": filename})
+    names = [e["filename"] for e in out]
+    if len(set(names)) != len(names):
+        raise fail("weights", f"two weights entries share a file name: {names!r}")
+    return tuple(out)
+
+
+def safe_filename(name: str) -> bool:
+    """True when ``name`` is a plain file name that cannot leave its folder on any platform."""
+    return bool(_FILENAME.match(name)) and ".." not in name and name.split(".")[0].lower() not in _WINDOWS_RESERVED
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,71 @@
+"""Exceptions raised by medigan. Every message says what was wrong and what to do next."""
+
+from __future__ import annotations
+
+
+class MediganError(Exception):
+    """Base class of all medigan errors; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class MediganUsageError(MediganError, ValueError):
+    """The caller asked for something that cannot be done as asked (CLI exit status 2)."""
+
+    exit_code = 2
+
+
+class UnknownModelError(MediganUsageError, LookupError):
+    """No installed model has the requested id."""
+
+    def __init__(self, model: str, suggestions: list[str], available: int) -> None:
+        self.model = model
+        self.suggestions = suggestions
+        if suggestions:
+            hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        elif available:
+            hint = "run `medigan list` to see the installed models."
+        else:
+            hint = "no models are installed: install a plugin, e.g. `pip install medigan-plugin-phantoms`."
+        super().__init__(f"unknown model {model!r}: {hint}")
+
+
+class CardError(MediganError, ValueError):
+    """A model card is invalid; names the plugin, the model and the field."""
+
+    def __init__(self, field: str, message: str, *, model: str | None = None, plugin: str | None = None) -> None:
+        self.field = field
+        self.model = model
+        self.plugin = plugin
+        self.reason = message
+        where = []
+        if plugin:
+            where.append(f"plugin {plugin!r}")
+        if model:
+            where.append(f"model {model!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix + ': ' if prefix else ''}invalid model card field {field!r}: {message}")
+
+    def located(self, *, model: str | None = None, plugin: str | None = None) -> CardError:
+        """The same error with the plugin and model it came from filled in."""
+        return CardError(self.field, self.reason, model=self.model or model, plugin=self.plugin or plugin)
+
+
+class ConditionError(MediganUsageError):
+    """A condition is malformed, undeclared by the card, or has a value the card does not allow."""
+
+
+class OutputError(MediganUsageError):
+    """The output folder cannot be used as asked (not empty, not a folder, wrong run to resume)."""
+
+
+class OutputLockedError(MediganError):
+    """Another generation is writing into the same output folder."""
+
+
+class FrameworkMissingError(MediganError, ImportError):
+    """The model's framework (torch, tensorflow, onnxruntime …) is not installed."""
+
+
+class PluginError(MediganError):
+    """A plugin's loader or generator broke the plugin contract."""

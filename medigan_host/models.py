@@ -1,0 +1,93 @@
+"""Loading a model: resolve its loader lazily, build the generator, and check what it returns."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping, Sequence
+
+from .cards import ModelCard
+from .conditions import check_condition
+from .errors import MediganError, MediganUsageError, PluginError
+from .frameworks import require_framework, resolve_device
+from .registry import Loader, ModelEntry
+from .samples import Samples, check_samples
+
+
+def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
+    """Import an ``"package.module:function"`` loader string (callables are returned as they are)."""
+    if callable(loader):
+        return loader
+    module_name, _, attr = loader.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except ImportError as exc:
+        raise PluginError(f"{where}: cannot import loader {loader!r}: {exc}; reinstall the plugin or its dependencies") from exc
+    except AttributeError as exc:
+        raise PluginError(f"{where}: loader {loader!r} does not exist: {exc}; the plugin's card points at a missing function") from exc
+    if not callable(obj):
+        raise PluginError(f"{where}: loader {loader!r} is not callable")
+    return obj
+
+
+class Model:
+    """A loaded model: call :meth:`generate` with per-sample seeds; outputs are checked against the card."""
+
+    def __init__(self, entry: ModelEntry, generator: Any, device: str) -> None:
+        self.entry = entry
+        self.generator = generator
+        self.device = device
+
+    @property
+    def card(self) -> ModelCard:
+        return self.entry.card
+
+    def __repr__(self) -> str:
+        return f"<medigan Model {self.card.id!r} v{self.card.version} from plugin {self.entry.plugin!r} on {self.device}>"
+
+    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
+        """One sample per seed; ``condition`` is checked against the card, ``inputs`` needed for image-input models."""
+        seeds = [int(s) for s in seeds]
+        condition = check_condition(self.card, condition)
+        check_inputs(self.card, inputs, len(seeds))
+        where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
+        try:
+            raw = self.generator.generate(seeds, condition=condition, inputs=inputs)
+        except MediganError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{where} failed while generating seeds {seeds[:3]}{'…' if len(seeds) > 3 else ''}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        samples = check_samples(Samples.coerce(raw), self.card, len(seeds), where)
+        samples.seeds = seeds
+        return samples
+
+
+def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:
+    """Image-input models need exactly one input per sample; noise-input models take none."""
+    if card.needs_inputs:
+        if inputs is None:
+            raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= (one per sample)")
+        if len(inputs) != n:
+            raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
+    elif inputs is not None:
+        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs=")
+
+
+def load(entry: ModelEntry, device: str = "auto") -> Model:
+    """Import the model's framework and loader, and build its generator on ``device``."""
+    card = entry.card
+    where = f"model {card.id!r} (plugin {entry.plugin!r})"
+    require_framework(card.framework, card.id)
+    concrete = resolve_device(device, card.framework)
+    loader = resolve_loader(entry.loader, where)
+    try:
+        generator = loader(card, concrete)
+    except MediganError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{where}: its loader failed on device {concrete!r}: {type(exc).__name__}: {exc}") from exc
+    if not callable(getattr(generator, "generate", None)):
+        raise PluginError(f"{where}: its loader returned {type(generator).__name__}, which has no generate(seeds, ...) method")
+    return Model(entry, generator, concrete)

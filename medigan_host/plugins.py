@@ -1,0 +1,223 @@
+"""Plugin discovery: entry points in the group ``medigan.plugins``, managed with pluggy.
+
+A plugin that fails to import, fails in its hook, or registers an invalid or clashing card is reported
+(as a :class:`PluginWarning` and in ``medigan plugins``) and skipped; every other plugin keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import Catalog
+
+ENTRY_POINT_GROUP = "medigan.plugins"
+#: Comma-separated plugin names (entry-point or distribution names) to load; unset loads all, empty loads none.
+PLUGINS_ENV = "MEDIGAN_PLUGINS"
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped or one of its models was rejected."""
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as the host sees it."""
+
+    name: str
+    module: str = ""
+    distribution: str | None = None
+    version: str | None = None
+    source: str = "entry point"
+    models: list[str] = field(default_factory=list)
+    load_errors: list[str] = field(default_factory=list)
+    model_errors: list[str] = field(default_factory=list)
+    loaded: bool = False
+
+    @property
+    def errors(self) -> list[str]:
+        """What went wrong loading the plugin, then what went wrong with its models."""
+        return self.load_errors + self.model_errors
+
+    @property
+    def status(self) -> str:
+        if not self.loaded:
+            return "failed"
+        return "ok" if not self.errors else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "module": self.module, "distribution": self.distribution, "version": self.version,
+                "source": self.source, "status": self.status, "models": self.models, "errors": self.errors}
+
+
+class PluginHost:
+    """Finds plugins, registers them with pluggy, and collects their models into a :class:`Catalog`."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._catalog: Catalog | None = None
+        self._lock = threading.RLock()
+        if load_entry_points:
+            self._load_entry_points()
+
+    # -- discovery ---------------------------------------------------------------------------------
+    def _load_entry_points(self) -> None:
+        wanted = _wanted_plugins()
+        seen: set[str] = set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.metadata["Name"] if dist is not None else None
+            if wanted is not None and not ({_norm(ep.name), _norm(dist_name or "")} & wanted):
+                continue
+            seen.update({_norm(ep.name), _norm(dist_name or "")})
+            info = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
+                              version=dist.version if dist is not None else None)
+            if ep.name in self.plugins:
+                self._fail(info, f"another installed plugin is also named {ep.name!r} "
+                                 f"({self.plugins[ep.name].distribution}); uninstall one of them")
+                continue
+            try:
+                module = ep.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not stop the host
+                self._fail(info, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
+                continue
+            self._add(module, info)
+        for name in sorted((wanted or set()) - seen):
+            self._fail(PluginInfo(name=name), f"{PLUGINS_ENV} names {name!r} but no installed plugin has that name; "
+                                              "see `medigan plugins` or unset the variable")
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register a plugin object (a module or an instance with ``@hookimpl`` methods) programmatically."""
+        with self._lock:
+            name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin):x}"
+            if name in self.plugins:
+                raise ValueError(f"a plugin named {name!r} is already registered; pass another name= or unregister it first")
+            info = PluginInfo(name=name, module=getattr(plugin, "__name__", type(plugin).__name__), source="registered")
+            self._add(plugin, info)
+            if not info.loaded:
+                del self.plugins[name]
+                raise ValueError(f"plugin {name!r} could not be registered: {'; '.join(info.errors)}")
+            self._catalog = None
+            return name
+
+    def unregister(self, name: str) -> None:
+        """Remove a plugin registered under ``name``."""
+        with self._lock:
+            if name not in self.plugins:
+                raise KeyError(f"no plugin named {name!r}; registered: {', '.join(self.plugins) or 'none'}")
+            if self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+            del self.plugins[name]
+            self._catalog = None
+
+    def _add(self, plugin: object, info: PluginInfo) -> None:
+        self.plugins[info.name] = info
+        try:
+            self.pm.register(plugin, name=info.name)
+        except Exception as exc:  # pluggy validation: wrong hook signature, duplicate registration
+            self._fail(info, f"pluggy rejected it: {exc}")
+            return
+        info.loaded = True
+        if not self.pm.get_hookcallers(plugin):
+            info.load_errors.append("defines no medigan hooks (expected a @medigan_host.hookimpl medigan_register_models)")
+
+    def _fail(self, info: PluginInfo, message: str) -> None:
+        self.plugins.setdefault(info.name, info)
+        info.load_errors.append(message)
+
+    # -- models ------------------------------------------------------------------------------------
+    @property
+    def catalog(self) -> Catalog:
+        """All models registered by the loaded plugins (collected on first use)."""
+        with self._lock:
+            if self._catalog is None:
+                self._catalog = self._collect()
+            return self._catalog
+
+    def _collect(self) -> Catalog:
+        catalog = Catalog()
+        for info in self.plugins.values():
+            info.models.clear()
+            info.model_errors.clear()
+        impls = sorted(self.pm.hook.medigan_register_models.get_hookimpls(), key=lambda i: i.plugin_name)
+        for impl in impls:
+            info = self.plugins[impl.plugin_name]
+            staged: list[tuple[Any, Any]] = []
+            try:
+                impl.function(register=lambda card, loader, _s=staged: _s.append((card, loader)))
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info.model_errors.append(f"medigan_register_models raised {type(exc).__name__}: {exc}; "
+                                   "none of its models were registered")
+                continue
+            for card, loader in staged:
+                problem = catalog.add(card, loader, plugin=info.name, plugin_version=info.version)
+                if problem:
+                    info.model_errors.append(problem)
+                else:
+                    info.models.append(catalog.last_id)
+        for info in self.plugins.values():
+            for error in info.errors:
+                warnings.warn(f"medigan plugin {info.name!r}: {error}", PluginWarning, stacklevel=3)
+        return catalog
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(".", "-")
+
+
+def _wanted_plugins() -> set[str] | None:
+    value = os.environ.get(PLUGINS_ENV)
+    if value is None:
+        return None
+    return {_norm(part) for part in value.split(",") if part.strip()}
+
+
+_host: PluginHost | None = None
+_host_lock = threading.Lock()
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, created on first use."""
+    global _host
+    with _host_lock:
+        if _host is None:
+            _host = PluginHost()
+        return _host
+
+
+def reset_host(*, load_entry_points: bool = True) -> PluginHost:
+    """Forget all plugins and discover them again (for tests and notebooks after `pip install`)."""
+    global _host
+    with _host_lock:
+        _host = PluginHost(load_entry_points=load_entry_points)
+        return _host
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin object in this process, next to the installed ones."""
+    return get_host().register(plugin, name)
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with :func:`register_plugin`."""
+    get_host().unregister(name)
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every plugin found, loaded or not, with its models and errors."""
+    host = get_host()
+    host.catalog  # collect models so each plugin's model list and errors are filled in
+    return list(host.plugins.values())
