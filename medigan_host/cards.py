@@ -6,8 +6,9 @@ import copy
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import CardError
 
@@ -219,7 +220,8 @@ def _metrics(value: Any, fail, path: str) -> dict[str, Any]:
         elif isinstance(item, Mapping):
             out[key] = _metrics(item, fail, where)
         else:
-            raise fail("metrics", f"{where} must be a number or {{'value': number, 'reference': ..., 'extractor': ..., 'n': ...}}, got {item!r}")
+            raise fail("metrics", f"{where} must be a number or {{'value': number, 'reference': ..., 'extractor': ..., "
+                                  f"'n': ...}}, got {item!r}")
     return out
 
 

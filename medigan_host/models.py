@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from .cards import ModelCard
 from .conditions import check_condition
@@ -59,7 +60,7 @@ class Model:
         except Exception as exc:
             raise PluginError(f"{where} failed while generating seeds {seeds[:3]}{'…' if len(seeds) > 3 else ''}: "
                               f"{type(exc).__name__}: {exc}") from exc
-        samples = check_samples(Samples.coerce(raw), self.card, len(seeds), where)
+        samples = check_samples(Samples.coerce(raw, where), self.card, len(seeds), where)
         samples.seeds = seeds
         return samples
 

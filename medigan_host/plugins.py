@@ -219,5 +219,5 @@ def unregister_plugin(name: str) -> None:
 def list_plugins() -> list[PluginInfo]:
     """Every plugin found, loaded or not, with its models and errors."""
     host = get_host()
-    host.catalog  # collect models so each plugin's model list and errors are filled in
+    _ = host.catalog  # collect models so each plugin's model list and errors are filled in
     return list(host.plugins.values())

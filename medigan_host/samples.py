@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .errors import PluginError
 
@@ -31,18 +32,17 @@ class Samples:
         return len(self.images)
 
     @classmethod
-    def coerce(cls, value: Any) -> Samples:
-        """Accept a Samples or a dict with the same keys."""
+    def coerce(cls, value: Any, where: str = "generate()") -> Samples:
+        """Accept a Samples or a dict with the same keys; ``where`` names the model in errors."""
         if isinstance(value, Samples):
             return value
         if isinstance(value, Mapping) and "images" in value:
             unknown = set(value) - {"images", "masks", "seeds", "indices"}
             if unknown:
-                raise PluginError(f"generate() returned unknown keys {sorted(unknown)}; return 'images' and optionally 'masks'")
+                raise PluginError(f"{where} returned unknown keys {sorted(unknown)}; return 'images' and optionally 'masks'")
             return cls(images=value["images"], masks=value.get("masks"))
-        raise PluginError(
-            f"generate() must return medigan_host.Samples or a dict with 'images', got {type(value).__name__}"
-        )
+        raise PluginError(f"{where}: generate() must return medigan_host.Samples or a dict with 'images', "
+                          f"got {type(value).__name__}")
 
 
 def check_samples(samples: Samples, card: ModelCard, n: int, where: str) -> Samples:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +32,7 @@ class LowDoseCT:
         if inputs is None or len(inputs) != len(seeds):
             raise ValueError("ct-lowdose-sim needs one input CT slice per seed")
         out = np.empty((len(seeds), *IMAGE_SIZE, 1), dtype=np.uint16)
-        for row, (seed, image) in enumerate(zip(seeds, inputs)):
+        for row, (seed, image) in enumerate(zip(seeds, inputs, strict=True)):
             rng = np.random.default_rng(seed)
             dose_name = (condition or {}).get("dose") or rng.choice(sorted(DOSES))
             if dose_name not in DOSES:
