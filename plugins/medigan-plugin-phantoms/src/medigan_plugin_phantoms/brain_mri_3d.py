@@ -60,7 +60,9 @@ def _jittered_table(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return table, values
 
 
-def _paint(volume: np.ndarray, row: np.ndarray, value: float, within: np.ndarray | None) -> np.ndarray:
+def _paint(
+    volume: np.ndarray, row: np.ndarray, value: float, within: np.ndarray | None
+) -> np.ndarray:
     """Set ``value`` inside the ellipsoid ``row`` (restricted to ``within``); return its mask."""
     z, y, x = grid3d(*volume.shape)
     params = [float(p) for p in row]
@@ -104,8 +106,8 @@ class BrainMRI3DPhantom:
         brain = _paint(volume, table[1], values[1], head)
         wm_row = table[1].copy()
         wm_row[0:3] *= WHITE_MATTER_SCALE
-        wm_value = WHITE_MATTER_INTENSITY * rng_anat.uniform(1 - INTENSITY_JITTER, 1 + INTENSITY_JITTER)
-        _paint(volume, wm_row, wm_value, brain)
+        wm_jitter = rng_anat.uniform(1 - INTENSITY_JITTER, 1 + INTENSITY_JITTER)
+        _paint(volume, wm_row, WHITE_MATTER_INTENSITY * wm_jitter, brain)
         for row, value in zip(table[2:], values[2:]):
             _paint(volume, row, value, brain)
 

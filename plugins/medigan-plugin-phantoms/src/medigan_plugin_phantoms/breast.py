@@ -31,6 +31,7 @@ LESION_STATES: tuple[str, ...] = ("absent", "present")
 _DENSITY_PRIOR = (0.1, 0.4, 0.4, 0.1)
 _GLANDULAR_FRACTION = {"a": (0.05, 0.20), "b": (0.26, 0.45), "c": (0.52, 0.70), "d": (0.77, 0.90)}
 _TEXTURE_BETA = 3.0
+_SOFTNESS = 0.35
 
 
 @dataclass
@@ -41,7 +42,6 @@ class _Breast:
     inside: np.ndarray
     thickness: np.ndarray  # relative compressed thickness in [0, 1]
     px_per_rho: float  # pixels per unit of ``rho`` (for pixel-sized features)
-    centre_y: float
     axes: tuple[float, float]  # semi-axes in pixels (x from the chest wall, y)
 
 
@@ -66,7 +66,7 @@ def _outline(rng: np.random.Generator, shape: tuple[int, int]) -> _Breast:
     rho = r / wobble
     inside = rho < 1.0
     thickness = np.sqrt(np.clip(1.0 - rho**5, 0.0, 1.0))
-    return _Breast(rho, inside, thickness, float(min(ax, ay)), float(cy), (float(ax), float(ay)))
+    return _Breast(rho, inside, thickness, float(min(ax, ay)), (float(ax), float(ay)))
 
 
 def _glandular_density(
@@ -80,9 +80,19 @@ def _glandular_density(
     prior = 1.2 * (1.0 - breast.rho) + 0.5 * (1.0 - np.clip(cols, 0.0, 1.0))
     subcutaneous = np.clip((breast.rho - 0.88) / 0.12, 0.0, 1.0)
     score = field + rng.uniform(1.6, 2.4) * prior - 3.0 * subcutaneous
-    threshold = float(np.quantile(score[breast.inside], 1.0 - fraction))
-    dense = 1.0 / (1.0 + np.exp(-(score - threshold) / 0.35))
+    threshold = _soft_threshold(score[breast.inside][::4], fraction, _SOFTNESS)
+    dense = 1.0 / (1.0 + np.exp((threshold - score) * (1.0 / _SOFTNESS)))
     return dense, texture
+
+
+def _soft_threshold(values: np.ndarray, fraction: float, softness: float) -> float:
+    """Threshold whose logistic soft map over ``values`` has mean ``fraction`` (bisection)."""
+    lo, hi = float(values.min()) - 8 * softness, float(values.max()) + 8 * softness
+    for _ in range(24):
+        mid = 0.5 * (lo + hi)
+        mean = float(np.mean(1.0 / (1.0 + np.exp((mid - values) * (1.0 / softness)))))
+        lo, hi = (mid, hi) if mean > fraction else (lo, mid)
+    return 0.5 * (lo + hi)
 
 
 def _ligaments(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -94,7 +104,11 @@ def _ligaments(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 def _mass_profile(
     rng: np.random.Generator, breast: _Breast, kind: str
 ) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Soft [0, 1] mass opacity on a local patch and the patch's slices."""
+    """Soft [0, 1] mass opacity on a local patch and the patch's slices.
+
+    Oval masses have a slightly lobulated rim; spiculated ones are a round core
+    with 8-19 thin tapering radial spicules.
+    """
     h, w = breast.rho.shape
     while True:
         cy, cx = rng.uniform(0, h), rng.uniform(0, w)
@@ -141,6 +155,24 @@ def _dome(edge: np.ndarray, radius: float) -> np.ndarray:
     return rim * (0.75 + 0.25 * np.sqrt(np.clip(1.0 - edge * edge, 0.0, 1.0)))
 
 
+def _add_masses(
+    rng: np.random.Generator, breast: _Breast, image: np.ndarray, mask: np.ndarray
+) -> None:
+    """Add 1-3 oval or spiculated masses to ``image`` and label them in ``mask`` (in place)."""
+    for _ in range(int(rng.integers(1, 4))):
+        kind = "spiculated" if rng.uniform() < 0.4 else "oval"
+        profile, box = _mass_profile(rng, breast, kind)
+        contrast = rng.uniform(0.12, 0.25) * (0.35 + 0.65 * breast.thickness[box])
+        image[box] += contrast * profile
+        mask[box][(profile >= 0.5) & breast.inside[box]] = 2
+
+
+def _quantum_noise(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Signal-dependent (Poisson-like) Gaussian noise."""
+    white = rng.standard_normal(image.shape, dtype=np.float32)
+    return white * (0.012 * np.sqrt(np.clip(image, 0.0, 1.0)))
+
+
 class BreastPhantom:
     """Mammography-like breast phantoms with BI-RADS density and optional masses.
 
@@ -176,23 +208,10 @@ class BreastPhantom:
 
         mask = breast.inside.astype(np.uint8)
         if lesion == "present":
-            self._add_masses(rng_lesion, breast, gland, image, mask)
+            _add_masses(rng_lesion, breast, image, mask)
 
-        noise = rng_noise.normal(0.0, 1.0, size=IMAGE_SIZE) * 0.012 * np.sqrt(np.clip(image, 0, 1))
-        image = np.where(breast.inside, image + noise, 0.0)
+        image = np.where(breast.inside, image + _quantum_noise(rng_noise, image), 0.0)
         return np.clip(image, 0.0, 1.0).astype(np.float32), mask
-
-    @staticmethod
-    def _add_masses(
-        rng: np.random.Generator, breast: _Breast, gland: float, image: np.ndarray, mask: np.ndarray
-    ) -> None:
-        """Blend 1-3 masses into ``image`` and label them in ``mask`` (in place)."""
-        for _ in range(int(rng.integers(1, 4))):
-            kind = "spiculated" if rng.uniform() < 0.4 else "oval"
-            profile, box = _mass_profile(rng, breast, kind)
-            contrast = rng.uniform(0.12, 0.25) * (0.35 + 0.65 * breast.thickness[box])
-            image[box] += contrast * profile
-            mask[box][(profile >= 0.5) & breast.inside[box]] = 2
 
     def generate(
         self,

@@ -41,18 +41,14 @@ Box = tuple[slice, slice]
 
 
 @dataclass
-class _Head:
-    """Head frame (random scale, rotation, shift) and the tissue regions painted so far."""
+class _Frame:
+    """Head-frame coordinates of every pixel after a random scale, rotation and shift."""
 
     u: np.ndarray
     v: np.ndarray
     scale: float
     angle: float
     shift: tuple[float, float]
-    rho_in: np.ndarray | None = None  # normalised radius of the inner skull table
-    bone: np.ndarray | None = None
-    brain: np.ndarray | None = None  # everything inside the inner table
-    inner: tuple[float, float, float] = (0.0, 0.0, 0.0)  # inner table: v-offset, a, b
 
     def box(self, cu: float, cv: float, radius: float) -> Box:
         """Pixel slices covering a head-frame disc, for evaluating small shapes locally."""
@@ -72,7 +68,17 @@ class _Head:
         return box, ellipse_q(self.u[box], self.v[box], cu, cv, a, b, angle)
 
 
-def _head_frame(rng: np.random.Generator, shape: tuple[int, int]) -> _Head:
+@dataclass
+class _Head(_Frame):
+    """Frame plus the skull geometry that later painters need."""
+
+    rho_in: np.ndarray  # normalised radius of the inner skull table (1 at the edge)
+    bone: np.ndarray
+    brain: np.ndarray  # everything inside the inner table
+    inner: tuple[float, float, float]  # inner table: v-offset, semi-axes a, b
+
+
+def _head_frame(rng: np.random.Generator, shape: tuple[int, int]) -> _Frame:
     """Image grid mapped into a randomly scaled, rotated and shifted head frame."""
     y, x = grid2d(*shape)
     scale = rng.uniform(0.92, 1.08)
@@ -80,12 +86,12 @@ def _head_frame(rng: np.random.Generator, shape: tuple[int, int]) -> _Head:
     sx, sy = (float(t) for t in rng.uniform(-0.03, 0.03, size=2))
     u, v = rotation2d(x - sx, y - sy, angle)
     inv = 1.0 / scale
-    return _Head(u=u * inv, v=v * inv, scale=scale, angle=angle, shift=(sx, sy))
+    return _Frame(u=u * inv, v=v * inv, scale=scale, angle=angle, shift=(sx, sy))
 
 
-def _skull(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> None:
+def _skull(rng: np.random.Generator, frame: _Frame, hu: np.ndarray) -> _Head:
     """Paint scalp and a two-table skull ring of random thickness."""
-    u, v = head.u, head.v
+    u, v = frame.u, frame.v
     a, b = rng.uniform(0.62, 0.70), rng.uniform(0.79, 0.85)
     tx, ty = rng.uniform(0.025, 0.05), rng.uniform(0.03, 0.06)
     dy = rng.uniform(-0.02, 0.0)
@@ -104,13 +110,15 @@ def _skull(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> None:
     d_out = 1.0 - np.sqrt(q_out[bone])
     s = d_in / (d_in + d_out + 1e-6)
     hu[bone] = cortical - diploe_dip * 4.0 * s * (1.0 - s)
-    head.rho_in, head.bone, head.brain, head.inner = rho_in, bone, brain, (dy, a - tx, b - ty)
+    return _Head(
+        u, v, frame.scale, frame.angle, frame.shift, rho_in, bone, brain, (dy, a - tx, b - ty)
+    )
 
 
 def _parenchyma(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> None:
     """Paint white matter, a wavy cortical ribbon, deep grey nuclei and patchy variation."""
-    wm = rng.uniform(24.0, 30.0)
-    gm = wm + rng.uniform(8.0, 12.0)
+    wm = rng.uniform(28.0, 33.0)
+    gm = wm + rng.uniform(7.0, 10.0)
     wave, patch = smooth_noise(rng, hu.shape, sigma_px=rng.uniform(2.5, 4.0))
 
     ribbon = rng.uniform(0.06, 0.10)
@@ -137,10 +145,10 @@ def _parenchyma(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> None:
 def _ventricles(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> np.ndarray:
     """Paint near-symmetric lateral ventricles with atria, third ventricle and falx."""
     csf = rng.uniform(2.0, 12.0)
-    d = rng.uniform(0.05, 0.09)
+    d = rng.uniform(0.06, 0.10)
     cy = rng.uniform(-0.12, 0.0)
     a, b = rng.uniform(0.03, 0.06), rng.uniform(0.13, 0.22)
-    tilt = math.radians(rng.uniform(8.0, 20.0))
+    tilt = math.radians(rng.uniform(4.0, 15.0))
     with_atria = rng.uniform() < 0.75
     flare = tilt + math.radians(rng.uniform(15.0, 35.0))
     atrium = rng.uniform(0.03, 0.05), rng.uniform(0.06, 0.10)
@@ -181,11 +189,11 @@ def _haemorrhage(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> np.nd
     for k in range(int(rng.integers(2, 5))):
         if k == 0:
             cx, cy = centre
-            ax, ay = r0 * rng.uniform(0.7, 1.3, size=2)
+            ax, ay = r0 * rng.uniform(0.6, 1.2, size=2)
         else:
-            t, r = rng.uniform(0.0, 2.0 * math.pi), r0 * rng.uniform(0.3, 0.8)
+            t, r = rng.uniform(0.0, 2.0 * math.pi), r0 * rng.uniform(0.6, 1.1)
             cx, cy = centre[0] + r * math.cos(t), centre[1] + r * math.sin(t)
-            ax, ay = r0 * rng.uniform(0.4, 1.0, size=2)
+            ax, ay = r0 * rng.uniform(0.35, 0.8, size=2)
         box, q = head.ellipse(cx, cy, ax, ay, rng.uniform(0.0, math.pi), reach=1.6)
         core[box] |= q < 1.0
         rim[box] |= q < 1.5
@@ -197,8 +205,8 @@ def _haemorrhage(rng: np.random.Generator, head: _Head, hu: np.ndarray) -> np.nd
 
 
 def _ct_noise(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Spatially correlated Gaussian noise with a per-pixel sigma of 5-10 HU."""
-    sigma = rng.uniform(5.0, 10.0)
+    """Spatially correlated Gaussian noise with a per-pixel sigma of 5-8 HU."""
+    sigma = rng.uniform(5.0, 8.0)
     return blur3(rng.standard_normal(shape, dtype=np.float32)) * (sigma / _BLUR3_NOISE_GAIN)
 
 
@@ -222,8 +230,7 @@ class HeadCTPhantom:
         lesion = choose(rng_lesion, LESION_STATES, lesion)
 
         hu = np.full(IMAGE_SIZE, AIR_HU, dtype=np.float32)
-        head = _head_frame(rng_anat, IMAGE_SIZE)
-        _skull(rng_anat, head, hu)
+        head = _skull(rng_anat, _head_frame(rng_anat, IMAGE_SIZE), hu)
         _parenchyma(rng_anat, head, hu)
         csf = _ventricles(rng_anat, head, hu)
         bleed = _haemorrhage(rng_lesion, head, hu) if lesion == "present" else None
