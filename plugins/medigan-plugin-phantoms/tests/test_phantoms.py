@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from medigan_plugin_phantoms import plugin
 
 import medigan_host
-from medigan_plugin_phantoms import plugin
 
 MODELS = [card["id"] for card in plugin.CARDS]
 

@@ -108,7 +108,7 @@ class BrainMRI3DPhantom:
         wm_row[0:3] *= WHITE_MATTER_SCALE
         wm_jitter = rng_anat.uniform(1 - INTENSITY_JITTER, 1 + INTENSITY_JITTER)
         _paint(volume, wm_row, WHITE_MATTER_INTENSITY * wm_jitter, brain)
-        for row, value in zip(table[2:], values[2:]):
+        for row, value in zip(table[2:], values[2:], strict=True):
             _paint(volume, row, value, brain)
 
         volume *= _bias_field(rng_anat, IMAGE_SIZE)
