@@ -140,7 +140,8 @@ def _write(entry: ModelEntry, output_dir: Path, n: int, seed: int, batch_size: i
                     arrays["mask"] = samples.masks[row]
                 files, digests = {}, {}
                 for kind, array in arrays.items():
-                    data = writer.encode(array, kind, {"card": card, "index": index, "seed": samples.seeds[row]})
+                    context = {"card": card, "index": index, "seed": samples.seeds[row], **common}
+                    data = writer.encode(array, kind, context)
                     path = subfolders[kind] / f"{index:06d}.{writer.extension}"
                     atomic.write_bytes(path, data)
                     files[kind] = path.relative_to(output_dir).as_posix()

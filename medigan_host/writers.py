@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Writer:
-    """``encode(array, kind, context) -> bytes`` for one sample; ``kind`` is "image" or "mask"."""
+    """``encode(array, kind, context) -> bytes`` for one sample; ``kind`` is "image" or "mask".
+
+    ``context`` holds ``card`` (the ModelCard), ``index``, ``seed``, ``condition``, ``model``, ``model_version``,
+    ``plugin``, ``plugin_version`` and ``host_version``, for formats that record provenance (DICOM, NIfTI)."""
 
     name: str
     extension: str
