@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,10 +95,11 @@ def default_format(card: ModelCard) -> str:
     return "png" if card.ndim == 2 else "npy"
 
 
-def batches(indices: Sequence[int], batch_size: int) -> Iterator[list[int]]:
-    """Consecutive groups of at most ``batch_size`` indices."""
-    for start in range(0, len(indices), batch_size):
-        yield list(indices[start:start + batch_size])
+def batches(indices: Iterable[int], batch_size: int) -> Iterator[list[int]]:
+    """Consecutive groups of at most ``batch_size`` indices, taken lazily."""
+    iterator = iter(indices)
+    while chunk := list(itertools.islice(iterator, batch_size)):
+        yield chunk
 
 
 def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
@@ -122,16 +124,16 @@ def _write(entry: ModelEntry, output_dir: Path, n: int, seed: int, batch_size: i
         finished = folder.plan(run, resume=resume, overwrite=overwrite)
         model = load(entry, device)  # after the folder checks, before anything is written
         folder.start(run, finished, overwrite=overwrite)
-        todo = [i for i in range(n) if i not in finished]
-        if progress and n - len(todo):
-            progress(n - len(todo))
+        already = sum(1 for i in finished if i < n)
+        if progress and already:
+            progress(already)
         subfolders = {"image": output_dir / "images", "mask": output_dir / "masks"}
         subfolders["image"].mkdir(exist_ok=True)
         if card.has_masks:
             subfolders["mask"].mkdir(exist_ok=True)
         common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
                   "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
-        for chunk in batches(todo, batch_size):
+        for chunk in batches((i for i in range(n) if i not in finished), batch_size):
             samples = model.generate(sample_seeds(seed, chunk), condition=condition, inputs=_take(inputs, chunk))
             records = []
             for row, index in enumerate(chunk):
@@ -151,7 +153,7 @@ def _write(entry: ModelEntry, output_dir: Path, n: int, seed: int, batch_size: i
             folder.append(records)
             if progress:
                 progress(len(chunk))
-    return RunResult(card.id, output_dir, output_dir / "manifest.jsonl", n, len(todo), n - len(todo),
+    return RunResult(card.id, output_dir, output_dir / "manifest.jsonl", n, n - already, already,
                      time.perf_counter() - started)
 
 

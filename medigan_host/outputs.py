@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,8 @@ class RunFolder:
             self._lock_handle = None
 
     # -- starting or resuming ------------------------------------------------------------------------
-    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool) -> dict[int, dict[str, Any]]:
-        """Check the folder against the request without changing anything; return finished samples by index."""
+    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool) -> set[int]:
+        """Check the folder against the request without changing anything; return the finished sample indices."""
         if resume and overwrite:
             raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
         previous = self.read_run()
@@ -79,11 +79,11 @@ class RunFolder:
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
                                   "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")
-            return {}
+            return set()
         if overwrite:
-            return {}
+            return set()
         if not resume:
-            done = len(self.read_manifest())
+            done = len({record["index"] for record in iter_manifest(self.manifest)})
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
                               f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
@@ -91,20 +91,20 @@ class RunFolder:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
                               "repeat the original settings, or use a new folder or --overwrite")
-        return {index: record for index, record in self.read_manifest().items() if self._files_present(record)}
+        return {record["index"] for record in iter_manifest(self.manifest) if self._files_present(record)}
 
-    def start(self, run: dict[str, Any], finished: dict[int, dict[str, Any]], *, overwrite: bool) -> None:
+    def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
         if overwrite and self.read_run() is not None:
             self._remove_previous_outputs()
         for folder in (self.path, *(self.path / sub for sub in SUBFOLDERS)):
             atomic.remove_temporaries(folder)
         if self.manifest.exists():
-            self._rewrite_manifest(finished.values())
+            self._keep_in_manifest(finished)
         atomic.write_text(self.path / RUN_FILE, json.dumps(run, indent=2, sort_keys=True) + "\n")
 
     def _remove_previous_outputs(self) -> None:
-        for record in self.read_manifest().values():
+        for record in iter_manifest(self.manifest):
             for rel in record.get("files", {}).values():
                 target = self._inside(rel)
                 if target is not None:
@@ -130,9 +130,6 @@ class RunFolder:
             raise OutputError(f"{str(path)!r} does not hold a medigan run description; move it away or use --overwrite")
         return data
 
-    def read_manifest(self) -> dict[int, dict[str, Any]]:
-        """Finished samples by index. A torn last line (a run killed mid-write) or a malformed line is skipped."""
-        return read_manifest(self.manifest)
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Add finished samples to the manifest in one write."""
@@ -141,9 +138,20 @@ class RunFolder:
             handle.write(text)
             handle.flush()
 
-    def _rewrite_manifest(self, records: Iterable[dict[str, Any]]) -> None:
-        ordered = sorted(records, key=lambda r: r["index"])
-        atomic.write_text(self.manifest, "".join(json.dumps(r, sort_keys=True) + "\n" for r in ordered))
+    def _keep_in_manifest(self, finished: set[int]) -> None:
+        """Rewrite the manifest (atomically, streaming) with one line per finished sample and nothing else."""
+        tmp = atomic.temporary_path(self.manifest)
+        written: set[int] = set()
+        try:
+            with open(tmp, "w", encoding="utf-8") as out:
+                for record in iter_manifest(self.manifest):
+                    if record["index"] in finished and record["index"] not in written:
+                        out.write(json.dumps(record, sort_keys=True) + "\n")
+                        written.add(record["index"])
+            os.replace(tmp, self.manifest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _inside(self, rel: str) -> Path | None:
         """``rel`` resolved inside the folder, or None when it would point outside it."""
@@ -159,22 +167,29 @@ class RunFolder:
         return all((p := self._inside(rel)) is not None and p.is_file() for rel in files.values())
 
 
-def read_manifest(path: Path) -> dict[int, dict[str, Any]]:
-    """Parse a ``manifest.jsonl``; lines that are not complete JSON records with an ``index`` are skipped."""
-    records: dict[int, dict[str, Any]] = {}
+def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a ``manifest.jsonl`` in file order, streaming.
+
+    Lines that are not complete JSON records with an ``index`` (a line torn by a run killed mid-write, or a
+    malformed one) are skipped: those samples count as not finished and are generated again.
+    """
     if not path.exists():
-        return records
+        return
     with open(path, "rb") as handle:
         for line in handle:
             if not line.endswith(b"\n"):
-                break  # torn by an interrupted write: the sample will be generated again
+                break
             try:
                 record = json.loads(line)
             except ValueError:
                 continue
             if isinstance(record, dict) and isinstance(record.get("index"), int) and record["index"] >= 0:
-                records[record["index"]] = record
-    return records
+                yield record
+
+
+def read_manifest(path: Path) -> dict[int, dict[str, Any]]:
+    """Finished samples by index (the last record wins where an index repeats)."""
+    return {record["index"]: record for record in iter_manifest(path)}
 
 
 def _try_lock(handle: Any) -> bool:
