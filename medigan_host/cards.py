@@ -24,6 +24,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
 _CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -248,8 +249,11 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         if not isinstance(entry, Mapping):
             raise fail("weights", f"{where} must be a dict with 'url' and 'sha256'")
         url = entry.get("url")
-        if not isinstance(url, str) or not re.match(r"^(https?|file)://\S+$", url):
-            raise fail("weights", f"{where}.url must be an http(s):// or file:// URL, got {url!r}")
+        if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
+            raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
+        if url.startswith("package://") and not _PACKAGE_URL.match(url):
+            raise fail("weights", f"{where}.url {url!r} must look like package://python_package/folder/file.safetensors: "
+                                  "an importable package, then a path inside it without '.' or '..' parts")
         sha = entry.get("sha256")
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
             raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")

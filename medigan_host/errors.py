@@ -69,3 +69,11 @@ class FrameworkMissingError(MediganError, ImportError):
 
 class PluginError(MediganError):
     """A plugin's loader or generator broke the plugin contract."""
+
+
+class WeightsError(MediganError):
+    """A model's weights could not be downloaded, found or verified; says which file to put where."""
+
+
+class DeviceError(MediganUsageError):
+    """The requested device (cuda, cuda:N, mps) is not available to the model's framework."""

@@ -9,7 +9,7 @@ from typing import Any
 from .cards import ModelCard
 from .conditions import check_condition
 from .errors import MediganError, MediganUsageError, PluginError
-from .frameworks import require_framework, resolve_device
+from .frameworks import missing_module_error, require_framework, resolve_device
 from .registry import Loader, ModelEntry
 from .samples import Samples, check_samples
 
@@ -24,6 +24,9 @@ def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
         for part in attr.split("."):
             obj = getattr(obj, part)
     except ImportError as exc:
+        missing = missing_module_error(exc, where, module_name) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:
+            raise missing from exc
         raise PluginError(f"{where}: cannot import loader {loader!r}: {exc}; reinstall the plugin or its dependencies") from exc
     except AttributeError as exc:
         raise PluginError(f"{where}: loader {loader!r} does not exist: {exc}; the plugin's card points at a missing function") from exc
@@ -87,6 +90,10 @@ def load(entry: ModelEntry, device: str = "auto") -> Model:
         generator = loader(card, concrete)
     except MediganError:
         raise
+    except ModuleNotFoundError as exc:
+        own = entry.loader if isinstance(entry.loader, str) else getattr(loader, "__module__", "")
+        missing = missing_module_error(exc, where, own.split(":")[0])
+        raise (missing or PluginError(f"{where}: its loader failed: {exc}; reinstall the plugin")) from exc
     except Exception as exc:
         raise PluginError(f"{where}: its loader failed on device {concrete!r}: {type(exc).__name__}: {exc}") from exc
     if not callable(getattr(generator, "generate", None)):
