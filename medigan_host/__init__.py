@@ -1,16 +1,20 @@
 """medigan: pretrained generative models for medical image synthesis, from installable plugins.
 
 Listing and searching models imports no deep-learning framework; a model's framework is imported only
-when the model is loaded.
+when the model is loaded. The names below are imported on first use, so ``import medigan_host`` and the
+``medigan`` command start fast.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .api import get_card, list_models, load_model
-from .cards import ModelCard
-from .engine import RunResult, generate
 from .errors import (
     CardError,
     ConditionError,
+    DeviceError,
     FrameworkMissingError,
     MediganError,
     MediganUsageError,
@@ -18,18 +22,69 @@ from .errors import (
     OutputLockedError,
     PluginError,
     UnknownModelError,
+    WeightsError,
 )
-from .hookspecs import hookimpl, hookspec
-from .models import Model
-from .plugins import ENTRY_POINT_GROUP, PluginInfo, PluginWarning, list_plugins, register_plugin, reset_host, unregister_plugin
-from .samples import Samples
-from .seeding import latents, sample_seed
-from .writers import Writer, register_writer
+
+#: public name -> the submodule that defines it
+_LAZY = {
+    "get_card": "api", "list_models": "api", "load_model": "api",
+    "ModelCard": "cards",
+    "Generators": "compat",
+    "RunResult": "engine", "generate": "engine",
+    "hookimpl": "hookspecs", "hookspec": "hookspecs",
+    "Model": "models",
+    "ENTRY_POINT_GROUP": "plugins", "PluginInfo": "plugins", "PluginWarning": "plugins", "list_plugins": "plugins",
+    "register_plugin": "plugins", "reset_host": "plugins", "unregister_plugin": "plugins",
+    "Ranking": "ranking", "rank_models": "ranking",
+    "Samples": "samples",
+    "SearchResults": "search", "search_models": "search",
+    "latents": "seeding", "sample_seed": "seeding",
+    "fetch_weights": "weights",
+    "Writer": "writers", "register_writer": "writers",
+}
 
 __all__ = [
-    "CardError", "ConditionError", "ENTRY_POINT_GROUP", "FrameworkMissingError", "MediganError", "MediganUsageError",
-    "Model", "ModelCard", "OutputError", "OutputLockedError", "PluginError", "PluginInfo", "PluginWarning", "RunResult",
-    "Samples", "UnknownModelError", "Writer", "__version__", "generate", "get_card", "hookimpl", "hookspec", "latents",
-    "list_models", "list_plugins", "load_model", "register_plugin", "register_writer", "reset_host", "sample_seed",
-    "unregister_plugin",
+    "CardError", "ConditionError", "DeviceError", "ENTRY_POINT_GROUP", "FrameworkMissingError", "Generators",
+    "MediganError", "MediganUsageError", "Model", "ModelCard", "OutputError", "OutputLockedError", "PluginError",
+    "PluginInfo", "PluginWarning", "Ranking", "RunResult", "Samples", "SearchResults", "UnknownModelError",
+    "WeightsError", "Writer", "__version__", "fetch_weights", "generate", "get_card", "hookimpl", "hookspec",
+    "latents", "list_models", "list_plugins", "load_model", "rank_models", "register_plugin", "register_writer",
+    "reset_host", "sample_seed", "search_models", "unregister_plugin",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medigan_host' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from .api import get_card, list_models, load_model
+    from .cards import ModelCard
+    from .compat import Generators
+    from .engine import RunResult, generate
+    from .hookspecs import hookimpl, hookspec
+    from .models import Model
+    from .plugins import (
+        ENTRY_POINT_GROUP,
+        PluginInfo,
+        PluginWarning,
+        list_plugins,
+        register_plugin,
+        reset_host,
+        unregister_plugin,
+    )
+    from .ranking import Ranking, rank_models
+    from .samples import Samples
+    from .search import SearchResults, search_models
+    from .seeding import latents, sample_seed
+    from .weights import fetch_weights
+    from .writers import Writer, register_writer

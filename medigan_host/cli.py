@@ -168,6 +168,170 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
                    f"in {result.seconds:.1f} s; manifest: {result.manifest}")
 
 
+@cli.command("new")
+@click.option("--framework", type=click.Choice(["pytorch", "tensorflow", "onnx", "numpy"]),
+              help="Framework of the generator (asked when not given).")
+@click.option("-o", "--output-dir", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to create the plugin project in.")
+@click.option("--no-input", is_flag=True, help="Ask nothing: use the defaults and the --set answers.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Answer a template question, e.g. --set model_id=my-gan --set image_size=128x128; repeatable.")
+@click.option("--template", help="Another cookiecutter template (folder, git URL or zip) instead of the bundled one.")
+def new_command(framework: str | None, output_dir: str, no_input: bool, settings: tuple[str, ...], template: str | None) -> None:
+    """Create a new plugin project from the medigan plugin template."""
+    from .scaffold import new_plugin, parse_settings
+
+    project = new_plugin(output_dir, framework=framework, no_input=no_input, settings=parse_settings(settings),
+                         template=template)
+    click.echo(f"created {project}\nnext: pip install -e {project} && medigan check {project}")
+
+
+@cli.command("check")
+@click.argument("target", required=False)
+@click.option("--device", default="cpu", show_default=True, help="Device to build the models on: auto, cpu, cuda, cuda:N, mps.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check_command(target: str | None, device: str, as_json: bool) -> None:
+    """Run the plugin contract checks on TARGET: a plugin project folder, a plugin name or a model id (default: all).
+
+    Exit status 0 only when every check passes.
+    """
+    from .contract import iter_checks
+
+    results = []
+    for result in iter_checks(target, device):
+        results.append(result)
+        if not as_json:
+            click.echo(f"{result.status}  {result.subject}  {result.name}: {result.detail}")
+            if not result.passed and result.hint:
+                click.echo(f"      hint: {result.hint}")
+    if as_json:
+        _emit_json([r.to_dict() for r in results])
+    counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
+    if not as_json:
+        click.echo(f"\nmedigan check: {counts['PASS']} checks passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    if counts["FAIL"] or counts["SKIP"] or not results:
+        sys.exit(1)
+
+
+@cli.command("fetch")
+@click.argument("models", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one entry per weights file.")
+def fetch_command(models: tuple[str, ...], as_json: bool) -> None:
+    """Download and verify the weights of MODELS now, so that later runs need no network."""
+    from .plugins import get_host
+    from .weights import fetch_weights, model_folder
+
+    entries = [get_host().catalog.get(model) for model in models]  # every name checked before any download
+    done, failed = [], 0
+    for entry in entries:
+        card = entry.card
+        if not card.weights:
+            done.append({"model": card.id, "file": None, "path": None, "status": "no weights declared"})
+            continue
+        for weights in card.weights:
+            was_cached = (model_folder(card) / weights["filename"]).is_file()
+            try:
+                path = fetch_weights(card, weights["filename"])
+            except MediganError as error:
+                failed += 1
+                click.echo(f"error: {error}", err=True)
+                continue
+            status = "verified" if was_cached or not weights["url"].startswith("http") else "downloaded"
+            done.append({"model": card.id, "file": weights["filename"], "path": str(path), "status": status,
+                         "sha256": weights["sha256"]})
+    if as_json:
+        _emit_json(done)
+    else:
+        for item in done:
+            if item["file"] is None:
+                click.echo(f"{item['model']}: its card declares no weights to download (see `medigan info {item['model']}`)")
+            else:
+                click.echo(f"{item['model']}: {item['file']} {item['status']}: {item['path']}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """The weights cache (MEDIGAN_CACHE_DIR, else the per-user cache folder)."""
+
+
+@cache_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def cache_list_command(as_json: bool) -> None:
+    """List the cached weights files: model, version, size and state (declared, local, partial, stale)."""
+    from .weights import cache_root, cached_files
+
+    files = cached_files()
+    if as_json:
+        _emit_json({"cache": str(cache_root()), "files": [f.to_dict() for f in files],
+                    "total_bytes": sum(f.size for f in files)})
+        return
+    if not files:
+        click.echo(f"nothing cached in {cache_root()}")
+        return
+    rows = [(f.model, f.version, f.name, f"{f.size:,}", f.state) for f in files]
+    click.echo(table(rows, ["MODEL", "VERSION", "FILE", "BYTES", "STATE"]))
+    click.echo(f"\n{len(files)} files, {sum(f.size for f in files):,} bytes in {cache_root()}")
+
+
+@cache_group.command("clear")
+@click.argument("model", required=False)
+def cache_clear_command(model: str | None) -> None:
+    """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed."""
+    from .weights import cache_root, cached_model_id, clear_cache
+
+    model_id = cached_model_id(model) if model is not None else None
+    removed = clear_cache(model_id)
+    for path in removed:
+        click.echo(f"removed {path}")
+    what = f" of {model_id}" if model_id else ""
+    click.echo(f"removed {len(removed)} files{what} from {cache_root()}" if removed else f"nothing cached{what} in {cache_root()}")
+
+
+def _filter_options(command: Any) -> Any:
+    """The card filters shared by `search` and `rank`: exact, case-insensitive; repeat one to allow several values."""
+    for name, help_text in reversed((
+        ("modality", "e.g. mammography, mri, ct"), ("anatomy", "e.g. breast, brain"),
+        ("framework", "pytorch, tensorflow, onnx, numpy, jax, other"), ("architecture", "e.g. DCGAN"),
+        ("dataset", "e.g. INbreast"), ("outputs", "image or image+mask"), ("tag", "a card tag"),
+        ("license", "SPDX id, e.g. MIT"),
+    )):
+        command = click.option(f"--{name}", multiple=True, help=f"Only models with this {name} ({help_text}).")(command)
+    command = click.option("--conditional/--unconditional", default=None,
+                           help="Only models that accept conditions, or only those that do not.")(command)
+    return command
+
+
+@cli.command("search")
+@click.argument("text", nargs=-1)
+@_filter_options
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many models.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **filters: Any) -> None:
+    """Find models by free TEXT over every card field, best match first, and/or by exact filters."""
+    from .search import search_models
+    from .search_output import format_search
+
+    results = search_models(" ".join(text) or None, limit=limit, **filters)
+    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else format_search(results))
+
+
+@cli.command("rank")
+@click.option("--metric", required=True, help="Metric on the cards: fid, kid, ssim … or a dotted path (downstream_task.clf.accuracy).")
+@click.option("--order", type=click.Choice(["asc", "desc"]), help="asc: lowest first; desc: highest first "
+              "(default: best first, from the metric's direction).")
+@_filter_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) -> None:
+    """Order models by a METRIC on their cards; models without it are listed last."""
+    from .ranking import rank_models
+    from .search_output import format_ranking
+
+    ranking = rank_models(metric, order, **filters)
+    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else format_ranking(ranking))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="medigan")
