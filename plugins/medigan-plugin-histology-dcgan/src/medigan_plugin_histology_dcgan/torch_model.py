@@ -1,0 +1,38 @@
+"""PyTorch loader of ``histology-ihc-dcgan``: the shipped safetensors weights (sha256-verified on every load), eval mode."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from medigan_host import ModelCard, Samples, fetch_weights, latents
+
+from .generator import LATENT_DIM, Generator
+
+
+class TorchGenerator:
+    """medigan generator object: per-seed latents -> Generator -> float32 (N, 64, 64, 3) images in [0, 1]."""
+
+    def __init__(self, card: ModelCard, device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.net = Generator()
+        self.net.load_state_dict(load_file(str(fetch_weights(card)), device="cpu"))
+        self.net.eval().to(self.device)
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        """Latents (N, 100) -> images (N, 64, 64, 3) float32 in [0, 1]."""
+        with torch.inference_mode():
+            out = self.net(torch.from_numpy(z).to(self.device))
+            out = out.add(1.0).mul_(0.5).clamp_(0.0, 1.0).permute(0, 2, 3, 1)
+            return out.contiguous().cpu().numpy()
+
+    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
+        return Samples(images=self.forward(latents(seeds, LATENT_DIM)))
+
+
+def load(card: ModelCard, device: str) -> TorchGenerator:
+    return TorchGenerator(card, device)

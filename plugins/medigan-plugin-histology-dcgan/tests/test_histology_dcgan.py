@@ -1,0 +1,109 @@
+"""The trained histology DCGAN: registration, the per-seed contract, stain colours, and PyTorch = ONNX."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from medigan_plugin_histology_dcgan import plugin
+
+import medigan_host
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[1]
+#: Mean and standard deviation of each RGB channel of scikit-image's ihc.png (the training image), in [0, 1].
+IHC_MEAN_RGB = np.array([0.695, 0.627, 0.565])
+IHC_STD_RGB = np.array([0.147, 0.196, 0.250])
+
+
+def test_both_cards_are_registered_without_heavy_imports():
+    info = {p.name: p for p in medigan_host.list_plugins()}["histology_dcgan"]
+    assert info.status == "ok", info.errors
+    assert info.models == [plugin.TORCH_ID, plugin.ONNX_ID]
+    probe = ("import sys, medigan_host\nmedigan_host.list_models()\nmedigan_host.get_card('histology-ihc-dcgan-onnx')\n"
+             "print(sorted(m for m in ('torch', 'onnxruntime', 'tensorflow', 'safetensors') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "[]"
+
+
+def test_cards_record_the_shipped_files():
+    for card_id, entry in ((plugin.TORCH_ID, plugin.SAFETENSORS), (plugin.ONNX_ID, plugin.ONNX)):
+        card = medigan_host.get_card(card_id)
+        (weights,) = card.weights
+        path = PLUGIN_ROOT / "src" / plugin.PACKAGE / "weights" / entry["filename"]
+        data = path.read_bytes()
+        assert weights["sha256"] == hashlib.sha256(data).hexdigest() and weights["size"] == len(data)
+        assert weights["url"] == f"package://{plugin.PACKAGE}/weights/{entry['filename']}"
+        fid = card.metric("fid")
+        assert fid["n"] >= 100 and fid["value"] > 0 and fid["real_vs_real"] > 0 and "held-out" in fid["reference"]
+
+
+@pytest.mark.onnx
+def test_onnx_model_follows_the_contract_and_the_stain_colours():
+    pytest.importorskip("onnxruntime")
+    model = medigan_host.load_model(plugin.ONNX_ID, device="cpu")
+    seeds = list(range(100, 164))
+    images = model.generate(seeds).images
+    assert images.shape == (64, 64, 64, 3) and images.dtype == np.float32
+    one_by_one = np.concatenate([model.generate([s]).images for s in seeds[:4]])
+    assert np.allclose(images[:4], one_by_one, atol=1e-5, rtol=0)
+    # a trained model paints the slide's colours (pinkish-white stroma, brown DAB, blue nuclei), not grey noise
+    mean_rgb = images.reshape(-1, 3).mean(0)
+    assert np.all(np.abs(mean_rgb - IHC_MEAN_RGB) < 0.08), mean_rgb
+    assert mean_rgb[0] > mean_rgb[1] > mean_rgb[2], "red > green > blue, as in DAB/haematoxylin staining"
+    std_rgb = images.reshape(-1, 3).std(0)
+    assert np.all(std_rgb > 0.5 * IHC_STD_RGB), std_rgb
+    assert np.abs(images[0] - images[1]).mean() > 0.05, "different seeds give different patches"
+
+
+@pytest.mark.torch
+@pytest.mark.onnx
+def test_onnx_export_gives_the_pytorch_images():
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("onnxruntime")
+    seeds = [medigan_host.sample_seed(0, i) for i in range(65)]  # what `medigan generate --seed 0 -n 65` uses
+    torch_images = medigan_host.load_model(plugin.TORCH_ID, device="cpu").generate(seeds).images
+    onnx_images = medigan_host.load_model(plugin.ONNX_ID, device="cpu").generate(seeds).images
+    assert torch_images.shape == onnx_images.shape == (65, 64, 64, 3)
+    assert float(np.abs(torch_images - onnx_images).max()) <= 1e-4
+
+
+@pytest.mark.torch
+def test_torch_model_is_per_seed_and_in_eval_mode():
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    model = medigan_host.load_model(plugin.TORCH_ID, device="cpu")
+    assert not model.generator.net.training
+    together = model.generate([5, 6, 7]).images
+    assert np.allclose(together, np.concatenate([model.generate([s]).images for s in (5, 6, 7)]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_training_is_reproducible_by_seed(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("skimage")
+    pytest.importorskip("PIL")
+    digests = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        result = subprocess.run([sys.executable, str(PLUGIN_ROOT / "training" / "train.py"), "--iterations", "2", "--seed", "3",
+                                 "--preview-every", "0", "--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        digests.append(hashlib.sha256((out / "generator.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def test_plugin_module_is_light():
+    for name in [m for m in sys.modules if m.startswith("medigan_plugin_histology_dcgan")]:
+        del sys.modules[name]
+    importlib.import_module("medigan_plugin_histology_dcgan.plugin")
+    loaded = [m for m in sys.modules if m.startswith("medigan_plugin_histology_dcgan.") and not m.endswith(".plugin")]
+    assert loaded == []
