@@ -75,12 +75,13 @@ class PluginHost:
         seen: set[str] = set()
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
+            meta = dist.metadata if dist is not None else None  # parsed once: Name and Version both come from it
+            dist_name = meta["Name"] if meta is not None else None
             if wanted is not None and not ({_norm(ep.name), _norm(dist_name or "")} & wanted):
                 continue
             seen.update({_norm(ep.name), _norm(dist_name or "")})
             info = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
-                              version=dist.version if dist is not None else None)
+                              version=meta["Version"] if meta is not None else None)
             if ep.name in self.plugins:
                 self._fail(info, f"another installed plugin is also named {ep.name!r} "
                                  f"({self.plugins[ep.name].distribution}); uninstall one of them")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -89,6 +88,8 @@ class Catalog:
         """The ids (or upstream ids) closest to ``query``."""
         names = list(self._entries) + [e.card.upstream_id for e in self._entries.values() if e.card.upstream_id]
         lowered = {name.lower(): name for name in names}
+        import difflib  # only needed when a look-up fails
+
         close = difflib.get_close_matches(query.lower(), list(lowered), n=limit, cutoff=0.5)
         contains = [lowered[n] for n in lowered if query.lower() in n and lowered[n] not in close]
         return ([lowered[c] for c in close] + contains)[:limit]
