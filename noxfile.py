@@ -10,25 +10,28 @@ from __future__ import annotations
 import nox
 
 #: A framework session joins this list once it has tests (pytest exits 5, a failure, when a session selects none).
-nox.options.sessions = ["tests", "lint"]
+nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 PHANTOMS = "./plugins/medigan-plugin-phantoms"
-TEST_DEPS = ["pytest>=8", "pillow>=10"]
+TEST_DEPS = ["pytest>=8", "pillow>=10", "cookiecutter>=2.5"]
 #: The CPU wheel of torch; any other spec pulls a multi-GB CUDA build.
 TORCH_PIN = "torch==2.13.0"
 TENSORFLOW_PIN = "tensorflow-cpu>=2.16"
 ONNXRUNTIME_PIN = "onnxruntime>=1.17"
 
 #: Plugins and test folders per framework session (each plugin's own tests live in plugins/<name>/tests).
-TORCH_PLUGINS: list[str] = []
-TENSORFLOW_PLUGINS: list[str] = []
-ONNX_PLUGINS: list[str] = []
+TORCH_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
+                             "./plugins/medigan-plugin-histology-dcgan[torch]"]
+TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
+ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
+#: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).
+ONNX_PIN = "onnx>=1.15"
 
 
 def _plugin_tests(plugins: list[str]) -> list[str]:
-    return [f"{p}/tests" for p in plugins]
+    return [f"{p.split('[')[0]}/tests" for p in plugins]  # "./plugins/x[torch]" -> "./plugins/x/tests"
 
 
 @nox.session
@@ -69,5 +72,53 @@ def tensorflow(session: nox.Session) -> None:
 @nox.session
 def onnx(session: nox.Session) -> None:
     """ONNX plugins on onnxruntime alone: no torch, no tensorflow."""
-    _framework_session(session, [ONNXRUNTIME_PIN], ONNX_PLUGINS, "onnx")
+    _framework_session(session, [ONNXRUNTIME_PIN, ONNX_PIN], ONNX_PLUGINS, "onnx")
     session.run("python", "-c", "import importlib.util as u, sys; sys.exit(bool(u.find_spec('torch') or u.find_spec('tensorflow')))")
+
+
+#: `medigan new` variants the template session renders, by the fresh virtualenv they are installed into (the
+#: torch-free ones share one): the framework pins installed first, then each variant's answers given with --set.
+TEMPLATE_VARIANTS: dict[str, tuple[list[str], dict[str, list[str]]]] = {
+    "torch-free": ([ONNXRUNTIME_PIN], {
+        "numpy": [],
+        "onnx": [],
+        "numpy-volume": ["image_size=16x32x32", "outputs=image+mask", "conditions=lesion=absent|present;density=a|b|c|d",
+                         "channels=2"],
+    }),
+    "pytorch": ([TORCH_PIN], {"pytorch": []}),
+    "tensorflow": ([TENSORFLOW_PIN], {"tensorflow": []}),
+}
+
+
+@nox.session
+def template(session: nox.Session) -> None:
+    """`medigan new --no-input` for every framework; each result installs into a fresh virtualenv, passes
+    `medigan check` and its own tests."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    session.env.update({"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    session.install(".[new]")
+    root = Path(session.create_tmp()).resolve() / "template"
+    shutil.rmtree(root, ignore_errors=True)
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    for group, (pins, variants) in TEMPLATE_VARIANTS.items():
+        venv = root / f"venv-{group}"
+        python = str(venv / scripts / "python")
+        session.run("python", "-m", "venv", str(venv))
+        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        session.run(*pip, *pins, external=True)  # first, so nothing else picks another build of the framework
+        projects = []
+        for variant, answers in variants.items():
+            session.run("medigan", "new", "--no-input", "--framework", variant.split("-")[0], "-o", str(root / variant),
+                        "--set", f"plugin_name=tmpl-{variant}", *(arg for answer in answers for arg in ("--set", answer)))
+            projects.append(root / variant / f"medigan-plugin-tmpl-{variant}")
+        session.run(*pip, ".", *map(str, projects), *TEST_DEPS, *pins, external=True)
+        for project in projects:
+            session.run(str(venv / scripts / "medigan"), "check", str(project), external=True)
+            with session.chdir(project):
+                session.run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", external=True)
+        if group == "torch-free":  # the onnx variant runs on onnxruntime alone
+            session.run(python, "-c", "import importlib.util as u, sys; "
+                        "sys.exit(bool(u.find_spec('torch') or u.find_spec('tensorflow') or u.find_spec('onnx')))", external=True)

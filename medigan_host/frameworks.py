@@ -77,7 +77,7 @@ def resolve_device(device: str, framework: str) -> str:
         mps = getattr(torch.backends, "mps", None)
         return "mps" if mps is not None and mps.is_available() else "cpu"
     if framework == "tensorflow":
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         return "cuda" if tf.config.list_physical_devices("GPU") else "cpu"
     if framework == "onnx":
@@ -85,6 +85,22 @@ def resolve_device(device: str, framework: str) -> str:
 
         return "cuda" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "cpu"
     return "cpu"
+
+
+#: Environment TensorFlow reads when it is imported: quiet start-up, and oneDNN off so results do not depend on which
+#: kernels were picked (oneDNN rounds differently). Values the user set win.
+TENSORFLOW_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+
+
+def import_tensorflow():  # noqa: ANN201 - the module itself
+    """Import TensorFlow with :data:`TENSORFLOW_DEFAULTS` applied where the user left them unset."""
+    import os
+
+    for name, value in TENSORFLOW_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+    import tensorflow
+
+    return tensorflow
 
 
 def check_available(device: str, framework: str) -> None:
@@ -108,7 +124,7 @@ def check_available(device: str, framework: str) -> None:
     elif framework == "tensorflow":
         if device == "mps":
             raise _unavailable(device, "TensorFlow", "medigan runs TensorFlow models on cpu or cuda[:N]")
-        import tensorflow as tf
+        tf = import_tensorflow()
 
         _check_gpu_index(device, len(tf.config.list_physical_devices("GPU")), "TensorFlow", "TensorFlow sees no GPU")
     elif framework == "onnx":
