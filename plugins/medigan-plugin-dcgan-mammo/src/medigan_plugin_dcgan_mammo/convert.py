@@ -30,7 +30,7 @@ from medigan_host import MediganError, MediganUsageError, ModelCard, WeightsErro
 from medigan_host.atomic import write_bytes
 from medigan_host.weights import store_weights
 
-from .network import DCGANGenerator
+from .network import DCGANGenerator, state_mismatches
 from .specs import WEIGHTS_FILE, GeneratorSpec, UpstreamWeights
 
 #: Upstream generators are one nn.Sequential named ``main`` (00001, 00005) or ``model`` (00002).
@@ -113,11 +113,7 @@ def to_network_keys(state: Mapping[str, torch.Tensor], spec: GeneratorSpec, orig
 
 def check_fits(card: ModelCard, state: Mapping[str, torch.Tensor], spec: GeneratorSpec, origin: str) -> None:
     """Raise WeightsError unless ``state`` has exactly the card's architecture, shape for shape."""
-    expected = DCGANGenerator(spec).state_dict()
-    problems = [f"missing {k} {tuple(v.shape)}" for k, v in expected.items() if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = state_mismatches(DCGANGenerator(spec).state_dict(), dict(state))
     if problems:
         raise WeightsError(f"{origin} does not fit model {card.id!r} ({card.upstream_id}, {card.architecture}): "
                            f"{'; '.join(problems[:4])}{'; …' if len(problems) > 4 else ''}. Is it the checkpoint of another model?")

@@ -12,7 +12,7 @@ import torch
 from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
 from medigan_host.weights import model_folder, stored_weights
 
-from .network import DCGANGenerator
+from .network import DCGANGenerator, state_mismatches
 from .specs import WEIGHTS_FILE, GeneratorSpec, UpstreamWeights
 
 
@@ -50,11 +50,7 @@ def load_state(card: ModelCard, path: Path, spec: GeneratorSpec) -> DCGANGenerat
                            f"only as safetensors and never unpickles them. Remove it (`medigan cache clear {card.id}`) "
                            "and convert or fetch it again") from exc
     network = DCGANGenerator(spec)
-    expected = network.state_dict()
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
-    problems += [f"{k}: shape {tuple(state[k].shape)}, expected {tuple(v.shape)}"
-                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    problems = state_mismatches(network.state_dict(), state)
     if problems:
         raise WeightsError(f"model {card.id!r}: {path} does not fit the card's generator ({'; '.join(problems[:4])}"
                            f"{'; …' if len(problems) > 4 else ''}); it belongs to another model. Convert the right checkpoint")

@@ -44,3 +44,12 @@ class DCGANGenerator(nn.Module):
 
 def _activation(spec: GeneratorSpec) -> nn.Module:
     return nn.ReLU(inplace=True) if spec.activation == "relu" else nn.LeakyReLU(spec.negative_slope, inplace=True)
+
+
+def state_mismatches(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> list[str]:
+    """How ``state`` differs from ``expected`` (missing, unexpected and mis-shaped tensors); empty when it fits."""
+    problems = [f"missing {k} {tuple(v.shape)}" for k, v in expected.items() if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    return problems
