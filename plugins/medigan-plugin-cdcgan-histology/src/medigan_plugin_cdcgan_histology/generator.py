@@ -76,7 +76,7 @@ class ConditionalGenerator:
 def load(card: ModelCard, device: str) -> ConditionalGenerator:
     """medigan loader: verify the shipped weights, load them with Keras' safe mode, place them on ``device``."""
     path = fetch_weights(card)  # the packaged .keras file, its sha256 checked against the card
-    apply_defaults()  # normally already done when the plugin registered; here for direct calls
+    apply_defaults()  # the host does the same before its device check; here for direct calls
     import keras
     import tensorflow as tf
 
