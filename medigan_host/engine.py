@@ -72,7 +72,7 @@ def generate(
     """
     entry = get_host().catalog.get(model)
     card = entry.card
-    num_samples = _check_count(num_samples, inputs, card.id)
+    num_samples = check_count(num_samples, inputs, card.id)
     check_seed(seed)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise MediganUsageError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
@@ -157,11 +157,14 @@ def _write(entry: ModelEntry, output_dir: Path, n: int, seed: int, batch_size: i
                      time.perf_counter() - started)
 
 
-def _check_count(num_samples: Any, inputs: Any, model_id: str) -> int:
+def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: bool = False) -> int | None:
+    """The number of samples: as given, else one per input; None (endless) only where ``endless_ok``."""
     if num_samples is None:
-        if inputs is None:
-            raise MediganUsageError(f"say how many samples of {model_id!r} to generate (num_samples / -n)")
-        num_samples = len(inputs)
+        if inputs is not None:
+            return len(inputs)
+        if endless_ok:
+            return None
+        raise MediganUsageError(f"say how many samples of {model_id!r} to generate (num_samples / -n)")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise MediganUsageError(f"the number of samples must be a whole number of at least 1, got {num_samples!r}")
     return num_samples

@@ -68,15 +68,19 @@ class Model:
         return samples
 
 
+def require_inputs(card: ModelCard, inputs: Any) -> None:
+    """Image-input models need inputs; noise-input models take none."""
+    if card.needs_inputs and inputs is None:
+        raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= (one per sample)")
+    if not card.needs_inputs and inputs is not None:
+        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs=")
+
+
 def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:
     """Image-input models need exactly one input per sample; noise-input models take none."""
-    if card.needs_inputs:
-        if inputs is None:
-            raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= (one per sample)")
-        if len(inputs) != n:
-            raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
-    elif inputs is not None:
-        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs=")
+    require_inputs(card, inputs)
+    if card.needs_inputs and len(inputs) != n:
+        raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
 
 
 def load(entry: ModelEntry, device: str = "auto") -> Model:

@@ -24,10 +24,10 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from .conditions import check_condition
-from .engine import DEFAULT_BATCH_SIZE, batches
+from .engine import DEFAULT_BATCH_SIZE, batches, check_count
 from .errors import MediganUsageError
 from .frameworks import check_device
-from .models import Model, load
+from .models import Model, load, require_inputs
 from .plugins import get_host
 from .registry import ModelEntry
 from .samples import Samples
@@ -128,25 +128,6 @@ class _SampleSource:
         return out
 
 
-def _check_inputs(card: Any, inputs: Any) -> None:
-    if card.needs_inputs and inputs is None:
-        raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= (one per sample)")
-    if not card.needs_inputs and inputs is not None:
-        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs=")
-
-
-def _count(num_samples: int | None, inputs: Any, model_id: str, *, endless_ok: bool) -> int | None:
-    if num_samples is None:
-        if inputs is not None:
-            return len(inputs)
-        if endless_ok:
-            return None
-        raise MediganUsageError(f"say how many samples of {model_id!r} the dataset holds (num_samples)")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise MediganUsageError(f"num_samples must be a whole number of at least 1, got {num_samples!r}")
-    return num_samples
-
-
 class SyntheticDataset(Dataset):
     """``num_samples`` samples of ``model`` as a map-style dataset; item i is sample i of the run.
 
@@ -166,8 +147,8 @@ class SyntheticDataset(Dataset):
                                     batch_size=batch_size, normalize=normalize, transform=transform,
                                     item_transform=item_transform)
         card = self.source.entry.card
-        _check_inputs(card, inputs)
-        self.num_samples = _count(num_samples, inputs, card.id, endless_ok=False)
+        require_inputs(card, inputs)
+        self.num_samples = check_count(num_samples, inputs, card.id)
         if inputs is not None and len(inputs) < self.num_samples:
             raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {self.num_samples} samples; "
                                     "give one input per sample")
@@ -220,8 +201,8 @@ class SyntheticIterableDataset(IterableDataset):
                                     batch_size=block_size, normalize=normalize, transform=transform,
                                     item_transform=item_transform)
         card = self.source.entry.card
-        _check_inputs(card, inputs)
-        self.num_samples = _count(num_samples, inputs, card.id, endless_ok=True)
+        require_inputs(card, inputs)
+        self.num_samples = check_count(num_samples, inputs, card.id, endless_ok=True)
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise MediganUsageError(f"start must be a whole number of at least 0, got {start!r}")
         if inputs is not None and start + self.num_samples > len(inputs):
