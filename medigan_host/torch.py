@@ -29,6 +29,7 @@ from .errors import MediganUsageError
 from .frameworks import check_device
 from .models import Model, load, require_inputs
 from .plugins import get_host
+from .readers import IMAGE_SUFFIXES, list_images, read_image
 from .registry import ModelEntry
 from .samples import Samples
 from .seeding import check_seed, sample_seeds
@@ -36,7 +37,6 @@ from .seeding import check_seed, sample_seeds
 __all__ = ["ImageFolderDataset", "MixedDataset", "SyntheticDataset", "SyntheticIterableDataset", "to_tensor"]
 
 Transform = Callable[[Any], Any]
-IMAGE_SUFFIXES = (".png", ".npy", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
 
 def to_tensor(array: np.ndarray, *, normalize: bool = True) -> torch.Tensor:
@@ -236,21 +236,15 @@ class SyntheticIterableDataset(IterableDataset):
 class ImageFolderDataset(Dataset):
     """Real images from a folder, sorted by file name, as items ``{"sample": tensor (C, H, W)}``.
 
-    PNG, TIFF, JPEG and BMP are read with Pillow; ``.npy`` arrays are taken in medigan's layout, (H, W),
-    (H, W, C) or (D, H, W, C), as ``medigan generate --format npy`` writes them. With ``normalize`` 8-bit
-    values are divided by 255 and 16-bit values by 65535.
+    Every format :func:`medigan_host.readers.read_image` reads: PNG, JPEG, BMP, TIFF, DICOM, NIfTI, and ``.npy``
+    arrays in medigan's layout, (H, W), (H, W, C) or (D, H, W, C), as ``medigan generate --format npy`` writes
+    them. With ``normalize`` 8-bit values are divided by 255 and 16-bit values by 65535.
     """
 
     def __init__(self, folder: str | os.PathLike[str], *, normalize: bool = True, transform: Transform | None = None,
                  suffixes: Sequence[str] = IMAGE_SUFFIXES) -> None:
         self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise MediganUsageError(f"real images folder {str(self.folder)!r} does not exist or is not a folder")
-        wanted = {s.lower() for s in suffixes}
-        self.files = sorted(p for p in self.folder.iterdir()
-                            if p.is_file() and p.suffix.lower() in wanted and not p.name.startswith("."))
-        if not self.files:
-            raise MediganUsageError(f"folder {str(self.folder)!r} holds no images ({', '.join(sorted(wanted))})")
+        self.files = list_images(self.folder, tuple(suffixes))
         self.normalize = normalize
         self.transform = transform
 
@@ -259,29 +253,9 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.files[index]
-        array = _read_image(path)
-        if array.ndim == 2:
-            array = array[..., None]
+        array = read_image(path)
         sample = to_tensor(array, normalize=self.normalize)
         return {"sample": self.transform(sample) if self.transform is not None else sample}
-
-
-def _read_image(path: Path) -> np.ndarray:
-    if path.suffix.lower() == ".npy":
-        array = np.load(path, allow_pickle=False)
-    else:
-        try:
-            from PIL import Image
-        except ImportError:
-            raise MediganUsageError("reading real images needs Pillow: run `pip install pillow`, or give .npy files") from None
-        with Image.open(path) as image:
-            array = np.asarray(image)
-    if array.dtype.kind == "i":  # 16-bit PNGs and TIFFs may open as signed integers
-        array = array.astype(np.uint16 if array.max(initial=0) > 255 else np.uint8)
-    if array.ndim not in (2, 3, 4):
-        raise MediganUsageError(f"{str(path)!r} holds an array of shape {array.shape}; expected (H, W), (H, W, C) "
-                                "or (D, H, W, C)")
-    return array
 
 
 class MixedDataset(Dataset):

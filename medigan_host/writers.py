@@ -1,12 +1,14 @@
 """Output formats: a small registry of writers that turn one sample's array into file bytes.
 
-Built in: ``png`` (8-bit; 16-bit for uint16 images), ``png16`` (always 16-bit) and ``npy`` (the array as is).
-Later formats (NIfTI, DICOM …) join with :func:`register_writer`.
+Built in: ``png`` (8-bit; 16-bit for uint16 images), ``png16`` (always 16-bit), ``npy`` (the array as is), and
+the medical formats ``nifti`` / ``nifti-gz``, ``dicom`` and ``tiff`` (16-bit), whose libraries (nibabel, pydicom,
+tifffile) are imported only when a file is encoded. Plugins add formats with :func:`register_writer`.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 from collections.abc import Callable
@@ -25,21 +27,30 @@ if TYPE_CHECKING:
 class Writer:
     """``encode(array, kind, context) -> bytes`` for one sample; ``kind`` is "image" or "mask".
 
-    ``context`` holds ``card`` (the ModelCard), ``index``, ``seed``, ``condition``, ``model``, ``model_version``,
-    ``plugin``, ``plugin_version`` and ``host_version``, for formats that record provenance (DICOM, NIfTI)."""
+    ``context`` holds ``card`` (the ModelCard), ``index``, ``seed`` (the sample's), ``run_seed``, ``condition``,
+    ``model``, ``model_version``, ``plugin``, ``plugin_version`` and ``host_version``, for formats that record
+    provenance (DICOM, NIfTI, TIFF). ``encode`` must return the same bytes for the same array and context."""
 
     name: str
     extension: str
     encode: Callable[[Any, str, dict], bytes]
     ndims: tuple[int, ...] = (2, 3)
     description: str = ""
+    #: modules ``encode`` imports, checked (not imported) before a run writes anything
+    requires: tuple[str, ...] = ()
 
     def check(self, card: ModelCard) -> None:
-        """Raise MediganUsageError if this format cannot hold the card's outputs."""
+        """Raise MediganUsageError if this format cannot hold the card's outputs, FrameworkMissingError if a
+        module it needs is not installed."""
         if card.ndim not in self.ndims:
             options = ", ".join(w.name for w in WRITERS.values() if card.ndim in w.ndims)
             raise MediganUsageError(f"format {self.name!r} cannot store {card.ndim}-D outputs of model {card.id!r}; "
                                     f"use one of: {options}")
+        for module in self.requires:
+            if not _installed(module):
+                from .errors import FrameworkMissingError
+
+                raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{FORMATS_EXTRA}`")
 
 
 WRITERS: dict[str, Writer] = {}
@@ -47,7 +58,14 @@ WRITERS: dict[str, Writer] = {}
 
 def register_writer(writer: Writer) -> None:
     """Add an output format (replacing one of the same name)."""
+    if not isinstance(writer.extension, str) or not _EXTENSION.match(writer.extension):
+        raise MediganUsageError(f"output format {writer.name!r} has the file extension {writer.extension!r}: use letters "
+                                "and digits, dot-separated (e.g. 'png', 'nii.gz'), so that sample files keep plain names")
     WRITERS[writer.name] = writer
+
+
+#: A file extension that keeps ``000000.<extension>`` a plain file name on every platform.
+_EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){0,3}$")
 
 
 def get_writer(name: str) -> Writer:
@@ -129,3 +147,108 @@ def _encode_npy(array: np.ndarray, kind: str, context: dict) -> bytes:
 register_writer(Writer("png", "png", _encode_png, (2,), "PNG, 8-bit (16-bit when the model returns uint16)"))
 register_writer(Writer("png16", "png", _encode_png16, (2,), "PNG, always 16-bit"))
 register_writer(Writer("npy", "npy", _encode_npy, (2, 3), "NumPy .npy, the array exactly as generated"))
+
+
+# -- medical formats: shared helpers ---------------------------------------------------------------------
+FORMATS_EXTRA = "pip install 'medigan-host[formats]'"
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+    import sys
+
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def require(module: str, format_name: str) -> Any:
+    """Import ``module`` for ``format_name`` or raise a FrameworkMissingError naming the extra to install."""
+    import importlib
+
+    from .errors import FrameworkMissingError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{FORMATS_EXTRA}`") from None
+
+
+def provenance(context: dict) -> dict[str, Any]:
+    """What made a sample: model, versions, seeds, index and condition (JSON-ready; absent entries left out)."""
+    keys = ("model", "model_version", "plugin", "plugin_version", "host_version", "run_seed", "seed", "index", "condition")
+    return {"generator": "medigan", "synthetic": True, **{k: context[k] for k in keys if context.get(k) is not None}}
+
+
+def provenance_text(context: dict) -> str:
+    """One human-readable line of :func:`provenance`."""
+    text = (f"SYNTHETIC image generated by medigan: model {context.get('model')} {context.get('model_version')}, "
+            f"seed {context.get('seed')}, index {context.get('index')}, medigan-host {context.get('host_version')}")
+    if context.get("condition"):
+        text += ", condition " + ",".join(f"{k}={v}" for k, v in sorted(context["condition"].items()))
+    return text
+
+
+def card_spacing(card: ModelCard | None) -> tuple[float, ...]:
+    """Voxel size in mm, in ``image_size`` order, from the card's optional ``spacing`` field (else 1 mm)."""
+    ndim = card.ndim if card is not None else 2
+    spacing = card.extra.get("spacing") if card is not None else None
+    if spacing is None:
+        return (1.0,) * ndim
+    if not isinstance(spacing, (list, tuple)) or len(spacing) != ndim or \
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in spacing):
+        raise MediganUsageError(f"model {card.id!r}: card field 'spacing' must list {ndim} positive sizes in mm "
+                                f"(one per image_size axis), got {spacing!r}; fix the card in its plugin")
+    return tuple(float(v) for v in spacing)
+
+
+def card_rescale(card: ModelCard | None) -> tuple[float, float, str] | None:
+    """``(slope, intercept, unit)`` from the card's optional ``rescale`` field: stored value * slope + intercept
+    gives the physical value (e.g. ``{"slope": 1, "intercept": -1024, "unit": "HU"}``); None when absent."""
+    rescale = card.extra.get("rescale") if card is not None else None
+    if rescale is None:
+        return None
+    numbers = isinstance(rescale, dict) and all(
+        isinstance(rescale.get(k), (int, float)) and not isinstance(rescale.get(k), bool) for k in ("slope", "intercept"))
+    if not numbers or rescale["slope"] == 0 or not isinstance(rescale.get("unit", ""), str):
+        raise MediganUsageError(f"model {card.id!r}: card field 'rescale' must be {{'slope': non-zero number, "
+                                f"'intercept': number, 'unit': text}}, got {rescale!r}; fix the card in its plugin")
+    return float(rescale["slope"]), float(rescale["intercept"]), rescale.get("unit", "") or ""
+
+
+def _encode_nifti(array: Any, kind: str, context: dict) -> bytes:
+    from .nifti_format import encode
+
+    return encode(array, kind, context)
+
+
+def _encode_nifti_gz(array: Any, kind: str, context: dict) -> bytes:
+    import gzip
+
+    return gzip.compress(_encode_nifti(array, kind, context), compresslevel=6, mtime=0)
+
+
+def _encode_dicom(array: Any, kind: str, context: dict) -> bytes:
+    from .dicom_format import encode
+
+    return encode(array, kind, context)
+
+
+def _encode_tiff(array: Any, kind: str, context: dict) -> bytes:
+    from .tiff_format import encode
+
+    return encode(array, kind, context)
+
+
+# The encoders import their module (and nibabel / pydicom / tifffile) on first use; see docs/formats.md.
+register_writer(Writer("nifti", "nii", _encode_nifti, (2, 3), "NIfTI-1 (nibabel), images and volumes, with affine",
+                       requires=("nibabel",)))
+register_writer(Writer("nifti-gz", "nii.gz", _encode_nifti_gz, (2, 3), "NIfTI-1, gzip-compressed",
+                       requires=("nibabel",)))
+register_writer(Writer("dicom", "dcm", _encode_dicom, (2, 3), "DICOM secondary capture (pydicom), marked synthetic",
+                       requires=("pydicom",)))
+register_writer(Writer("tiff", "tif", _encode_tiff, (2, 3), "TIFF, 16-bit (tifffile); volumes as pages",
+                       requires=("tifffile",)))

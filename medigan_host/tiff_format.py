@@ -1,0 +1,43 @@
+"""The ``tiff`` writer: 16-bit TIFF files (tifffile), deflate-compressed, without timestamps.
+
+Images are always stored with 16 bits per sample (uint8 values are scaled by 257, floats in [0, 1] by 65535,
+as ``png16`` does); masks keep their integer labels (8 or 16 bits). A volume is one page per slice. Grey, RGB
+and RGBA images are supported. The provenance goes into ``ImageDescription`` as JSON, the card's optional
+``spacing`` into the resolution tags (pixels per centimetre). The bytes depend only on the array and the
+context, so a rerun writes identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from .errors import MediganUsageError
+from .writers import _mask_to_uint, card_spacing, provenance, require, to_uint
+
+PHOTOMETRIC = {1: "minisblack", 3: "rgb", 4: "rgb"}
+
+
+def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
+    """TIFF bytes of one (H, W, C) image or (D, H, W, C) volume, or of its label mask."""
+    tifffile = require("tifffile", "tiff")
+    channels = array.shape[-1]
+    if channels not in PHOTOMETRIC:
+        raise MediganUsageError(f"TIFF stores grey, RGB or RGBA images (1, 3 or 4 channels), this model returns "
+                                f"{channels}; use --format nifti or npy")
+    data = _mask_to_uint(array) if kind == "mask" else to_uint(array, 16)
+    if channels == 1:
+        data = data[..., 0]
+    spacing = card_spacing(context.get("card"))
+    description = json.dumps({**provenance(context), "kind": kind}, sort_keys=True)
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer, np.ascontiguousarray(data), photometric=PHOTOMETRIC[channels], compression="zlib",
+        extrasamples=("unassalpha",) if channels == 4 else None, planarconfig="contig" if channels > 1 else None,
+        description=description, metadata=None, software="medigan", datetime=None,
+        resolution=(10.0 / spacing[-1], 10.0 / spacing[-2]), resolutionunit="CENTIMETER",
+    )
+    return buffer.getvalue()
