@@ -67,6 +67,67 @@ class Model:
         samples.seeds = seeds
         return samples
 
+    @property
+    def latent_shape(self) -> tuple[int, ...] | None:
+        """The per-sample latent shape of a model that accepts explicit latents, else None."""
+        shape = getattr(self.generator, "latent_shape", None)
+        if shape is None or not callable(getattr(self.generator, "generate_from_latents", None)):
+            return None
+        return tuple(int(s) for s in shape)
+
+    def require_latents(self) -> tuple[int, ...]:
+        """The latent shape, or a MediganUsageError for models that take no explicit latents."""
+        shape = self.latent_shape
+        if shape is None:
+            raise MediganUsageError(f"model {self.card.id!r} does not accept explicit latents (its generator has no "
+                                    "latent_shape and generate_from_latents), so it cannot be interpolated or explored; "
+                                    "`medigan show` without --interpolate/--explore shows its samples")
+        return shape
+
+    def latents_of(self, seeds: Sequence[int]) -> Any:
+        """The latents ``generate(seeds)`` uses: the generator's ``latents_of`` or ``medigan_host.latents``."""
+        import numpy as np
+
+        from .seeding import latents
+
+        shape = self.require_latents()
+        seeds = [int(s) for s in seeds]
+        own = getattr(self.generator, "latents_of", None)
+        if not callable(own):
+            return latents(seeds, shape)
+        try:
+            z = np.asarray(own(seeds), dtype=np.float32)
+        except MediganError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"model {self.card.id!r}: latents_of failed for seeds {seeds[:3]}: {type(exc).__name__}: {exc}") from exc
+        if tuple(z.shape) != (len(seeds), *shape):
+            raise PluginError(f"model {self.card.id!r}: latents_of returned shape {tuple(z.shape)}, expected {(len(seeds), *shape)}")
+        return z
+
+    def generate_from_latents(self, latents: Any, *, condition: Mapping[str, Any] | None = None) -> Samples:
+        """One sample per latent row (shape ``(N, *latent_shape)``); checked against the card like :meth:`generate`."""
+        import numpy as np
+
+        shape = self.require_latents()
+        z = np.asarray(latents, dtype=np.float32)
+        if z.ndim == len(shape):
+            z = z[None]
+        if tuple(z.shape[1:]) != shape or not len(z):
+            raise MediganUsageError(f"model {self.card.id!r} takes latents of shape (N, {', '.join(map(str, shape))}), "
+                                    f"got {tuple(np.shape(latents))}")
+        if not np.all(np.isfinite(z)):
+            raise MediganUsageError(f"model {self.card.id!r}: latents contain NaN or infinite values")
+        condition = check_condition(self.card, condition)
+        where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
+        try:
+            raw = self.generator.generate_from_latents(z, condition=condition)
+        except MediganError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{where} failed while generating from latents: {type(exc).__name__}: {exc}") from exc
+        return check_samples(Samples.coerce(raw, where), self.card, len(z), where)
+
 
 def require_inputs(card: ModelCard, inputs: Any) -> None:
     """Image-input models need inputs; noise-input models take none."""

@@ -216,13 +216,6 @@ def test_framework_missing_names_the_pip_command(generators):
         generators.generate("00012", 1, save_images=False)
 
 
-def test_visualize_needs_the_visualisation_module(generators):
-    if hasattr(medigan_host, "visualize") or medigan_host.frameworks.importlib.util.find_spec("medigan_host.visualize"):
-        pytest.skip("the visualisation module is installed")
-    with pytest.raises(MediganUsageError, match="visualisation module"):
-        generators.visualize("ct-head-phantom")
-
-
 def test_repr_len_getitem(generators):
     generators.get_model_executor("mammo-breast-phantom")
     assert len(generators) == 1 and generators[0].card.id == "mammo-breast-phantom"

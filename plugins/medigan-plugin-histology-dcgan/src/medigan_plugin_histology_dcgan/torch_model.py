@@ -30,8 +30,15 @@ class TorchGenerator:
             out = out.add(1.0).mul_(0.5).clamp_(0.0, 1.0).permute(0, 2, 3, 1)
             return out.contiguous().cpu().numpy()
 
+    #: Explicit latents (interpolation, the latent explorer): ``generate(seeds)`` feeds ``latents(seeds, LATENT_DIM)``.
+    latent_shape = (LATENT_DIM,)
+
     def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
         return Samples(images=self.forward(latents(seeds, LATENT_DIM)))
+
+    def generate_from_latents(self, z: np.ndarray, *, condition: Mapping[str, Any] | None = None) -> Samples:
+        """One image per latent row of ``z`` (N, 100)."""
+        return Samples(images=self.forward(np.ascontiguousarray(z, dtype=np.float32)))
 
 
 def load(card: ModelCard, device: str) -> TorchGenerator:

@@ -118,7 +118,21 @@ class OnnxGenerator:
 
     def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
         """One sample per seed, as the card declares it."""
-        results = self.session.run(self.output_names, self.feeds(seeds, condition))
+        return self._run(self.feeds(seeds, condition))
+
+    def generate_from_latents(self, z: np.ndarray, *, condition: Mapping[str, Any] | None = None) -> Samples:
+        """One sample per latent row of ``z`` (N, *latent_shape); a conditional graph needs every condition given."""
+        missing = [name for name in self.card.conditions if not condition or name not in condition]
+        if missing:
+            raise MediganUsageError(f"model {self.card.id!r}: generating from explicit latents needs every condition, "
+                                    f"missing {missing} (e.g. --condition {missing[0]}={self.card.conditions[missing[0]][0]})")
+        feeds = {self.latent_name: np.ascontiguousarray(z, dtype=self.latent_dtype)}
+        for name, allowed in self.card.conditions.items():
+            feeds[name] = np.full(len(z), allowed.index(condition[name]), dtype=np.int64)
+        return self._run(feeds)
+
+    def _run(self, feeds: dict[str, np.ndarray]) -> Samples:
+        results = self.session.run(self.output_names, feeds)
         images = self.to_images(results[0])
         masks = self.to_masks(results[1]) if self.card.has_masks else None
         return Samples(images=images, masks=masks)

@@ -35,6 +35,7 @@ CARDS = [
         "tags": [*_COMMON["tags"], "brain", "haemorrhage", "segmentation"],
         "mask_labels": {"0": "air", "1": "bone", "2": "brain", "3": "csf", "4": "haemorrhage"},
         "value_encoding": "HU + 1024, uint16",
+        "display_range": [1004, 1124],  # a brain window, HU -20 to 100, for `medigan show`
     },
     {
         **_COMMON,
