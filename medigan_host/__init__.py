@@ -31,6 +31,7 @@ _LAZY = {
     "ModelCard": "cards",
     "Generators": "compat",
     "RunResult": "engine", "generate": "engine",
+    "evaluate": "evaluation.evaluate", "list_extractors": "evaluation.extractors",
     "hookimpl": "hookspecs", "hookspec": "hookspecs",
     "Model": "models",
     "ENTRY_POINT_GROUP": "plugins", "PluginInfo": "plugins", "PluginWarning": "plugins", "list_plugins": "plugins",
@@ -47,8 +48,8 @@ __all__ = [
     "CardError", "ConditionError", "DeviceError", "ENTRY_POINT_GROUP", "FrameworkMissingError", "Generators",
     "MediganError", "MediganUsageError", "Model", "ModelCard", "OutputError", "OutputLockedError", "PluginError",
     "PluginInfo", "PluginWarning", "Ranking", "RunResult", "Samples", "SearchResults", "UnknownModelError",
-    "WeightsError", "Writer", "__version__", "fetch_weights", "generate", "get_card", "hookimpl", "hookspec",
-    "latents", "list_models", "list_plugins", "load_model", "rank_models", "register_plugin", "register_writer",
+    "WeightsError", "Writer", "__version__", "evaluate", "fetch_weights", "generate", "get_card", "hookimpl", "hookspec",
+    "latents", "list_extractors", "list_models", "list_plugins", "load_model", "rank_models", "register_plugin", "register_writer",
     "reset_host", "sample_seed", "search_models", "unregister_plugin",
 ]
 
@@ -71,6 +72,8 @@ if TYPE_CHECKING:
     from .cards import ModelCard
     from .compat import Generators
     from .engine import RunResult, generate
+    from .evaluation.evaluate import evaluate
+    from .evaluation.extractors import list_extractors
     from .hookspecs import hookimpl, hookspec
     from .models import Model
     from .plugins import (

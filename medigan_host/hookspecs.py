@@ -24,3 +24,13 @@ def medigan_register_models(register: Register) -> None:
     Keep this hook cheap: it runs whenever models are listed or searched. Import heavy frameworks
     (torch, tensorflow, onnxruntime) inside the loader, never at module level of the plugin.
     """
+
+
+@hookspec
+def medigan_register_feature_extractors(register: Register) -> None:
+    """Register feature extractors for evaluation (FID, KID, precision/recall) with ``register(spec, loader)``.
+
+    ``spec``: a dict with name, description, framework, input_size, channels, feature_dim, normalization, resize and
+    optional version, license, trained_on, citation, weights; ``loader(spec, weights_path, device)`` returns a callable
+    from float32 (N, C, H, W) batches to (N, feature_dim) features. See docs/evaluation.md. Keep it cheap, as above.
+    """

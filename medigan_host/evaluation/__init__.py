@@ -1,0 +1,5 @@
+"""Evaluation of generated images: FID, KID and precision/recall with pluggable feature extractors.
+
+``metrics`` and ``stats`` need only NumPy; an extractor's framework is imported only when it is loaded.
+See docs/evaluation.md.
+"""

@@ -1,0 +1,255 @@
+"""Feature extractors: static descriptions registered like models, with a loader imported only when one is used.
+
+A plugin registers extractors with the hook ``medigan_register_feature_extractors(register)`` by calling
+``register(spec, loader)``; ``spec`` is a dict of the fields of :class:`ExtractorSpec`, ``loader`` a callable or an
+import string ``"package.module:function"`` called as ``loader(spec, weights_path, device)`` (``weights_path`` is
+None only for a deliberately random initialisation) and returning a callable that maps a float32 (N, C, H, W)
+batch to (N, feature_dim) features. The host's own extractors come first; listing imports no framework.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..cards import ModelCard
+from ..errors import CardError, MediganUsageError, PluginError, WeightsError
+from ..registry import Loader
+from .preprocess import check_options, preprocess
+
+if TYPE_CHECKING:
+    from ..plugins import PluginHost
+
+#: The weights hash recorded for an extractor built with random weights (tests, never a reported number).
+RANDOM_INIT = "random-init"
+#: The weights hash recorded for an extractor that has no parameters to load.
+NO_WEIGHTS = "none"
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What an extractor is: its input, its output, its weights and the preprocessing it was trained with."""
+
+    name: str
+    description: str
+    framework: str
+    input_size: tuple[int, int]
+    channels: int
+    feature_dim: int
+    normalization: str
+    resize: str
+    version: str = "1"
+    license: str = "unknown"
+    trained_on: str = ""
+    citation: str = ""
+    weights: tuple[Mapping[str, Any], ...] = ()
+    #: False for an extractor without parameters to load (its loader gets weights_path None).
+    needs_weights: bool = True
+    plugin: str = "medigan-host"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], plugin: str) -> ExtractorSpec:
+        """Validate a registered description (weights entries are checked as on a model card)."""
+        if not isinstance(data, Mapping):
+            raise CardError("extractor", f"expected a dict of extractor fields, got {type(data).__name__}", plugin=plugin)
+        unknown = set(data) - {f for f in cls.__dataclass_fields__ if f != "plugin"}
+        missing = [f for f in ("name", "description", "framework", "input_size", "channels", "feature_dim",
+                               "normalization", "resize") if f not in data]
+        if unknown or missing:
+            problem = f"missing {', '.join(missing)}" if missing else f"unknown fields {', '.join(sorted(unknown))}"
+            raise CardError("extractor", problem, model=data.get("name"), plugin=plugin)
+        card = _card(data)  # validates name, framework, size, channels, licence and weights like a model card
+        if not isinstance(data.get("needs_weights", True), bool):
+            raise CardError("needs_weights", "must be true or false", model=card.id, plugin=plugin)
+        if not isinstance(data["feature_dim"], int) or data["feature_dim"] < 1:
+            raise CardError("feature_dim", f"must be a positive whole number, got {data['feature_dim']!r}", model=card.id)
+        try:
+            check_options(data["normalization"], data["resize"])
+        except MediganUsageError as exc:
+            raise CardError("normalization", str(exc), model=card.id, plugin=plugin) from None
+        if card.ndim != 2:
+            raise CardError("input_size", "must be (height, width)", model=card.id, plugin=plugin)
+        return cls(**{**dict(data), "name": card.id, "framework": card.framework, "input_size": card.image_size,
+                      "weights": card.weights, "version": card.version, "license": card.license}, plugin=plugin)
+
+    @property
+    def card(self) -> ModelCard:
+        """The spec as a model card, so its weights go through the host's verified cache like a model's."""
+        return _card(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "framework": self.framework,
+                "input_size": list(self.input_size), "channels": self.channels, "feature_dim": self.feature_dim,
+                "normalization": self.normalization, "resize": self.resize, "version": self.version,
+                "license": self.license, "trained_on": self.trained_on, "citation": self.citation,
+                "weights": [dict(w) for w in self.weights], "needs_weights": self.needs_weights, "plugin": self.plugin}
+
+
+def _card(data: Mapping[str, Any]) -> ModelCard:
+    return ModelCard(id=data["name"], name=data["name"], version=str(data.get("version", "1")),
+                     description=data["description"], framework=data["framework"], modality="other",
+                     image_size=tuple(data["input_size"]), channels=data["channels"],
+                     license=data.get("license") or "unknown", weights=tuple(data.get("weights") or ()))
+
+
+@dataclass(frozen=True)
+class ExtractorEntry:
+    spec: ExtractorSpec
+    loader: Loader
+
+
+@dataclass
+class ExtractorCatalog:
+    """Registered extractors by name, the host's own first; ``errors`` lists rejected registrations."""
+
+    entries: dict[str, ExtractorEntry] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, spec: Any, loader: Loader, plugin: str) -> str | None:
+        try:
+            parsed = ExtractorSpec.from_dict(spec, plugin)
+        except CardError as exc:
+            return f"feature extractor rejected: {exc.located(plugin=plugin)}"
+        if parsed.name in self.entries:
+            return (f"feature extractor {parsed.name!r} from plugin {plugin!r} clashes with one from "
+                    f"{self.entries[parsed.name].spec.plugin!r}, registered first; skipped")
+        if not (callable(loader) or (isinstance(loader, str) and ":" in loader)):
+            return f"feature extractor {parsed.name!r} from plugin {plugin!r}: loader must be a callable or 'module:function'"
+        self.entries[parsed.name] = ExtractorEntry(parsed, loader)
+        return None
+
+    def __iter__(self) -> Iterator[ExtractorEntry]:
+        return iter(self.entries.values())
+
+    def get(self, name: str) -> ExtractorEntry:
+        if name not in self.entries:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self.entries), n=3)
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else "run `medigan extractors` to list them."
+            raise MediganUsageError(f"unknown feature extractor {name!r}: {hint}")
+        return self.entries[name]
+
+
+def collect_extractors(host: PluginHost) -> ExtractorCatalog:
+    """The host's extractors, then every plugin's (in plugin-name order); problems become PluginWarnings.
+
+    Each hook runs under the plugin timeout, as ``medigan_register_models`` does.
+    """
+    from ..plugins import TIMEOUT_ENV, PluginWarning, call_each_with_timeout, plugin_timeout
+    from .builtin import register_builtin
+
+    catalog = ExtractorCatalog()
+    register_builtin(lambda spec, loader: _must(catalog.add(spec, loader, "medigan-host")))
+    impls = sorted(host.pm.hook.medigan_register_feature_extractors.get_hookimpls(), key=lambda i: i.plugin_name)
+    staged: list[list[tuple[Any, Any]]] = [[] for _ in impls]
+    hooks = [functools.partial(impl.function, register=lambda spec, loader, _s=specs: _s.append((spec, loader)))
+             for impl, specs in zip(impls, staged, strict=True)]
+    outcomes = call_each_with_timeout(hooks, plugin_timeout(), "medigan extractor hook")
+    for impl, (kind, value), registered in zip(impls, outcomes, staged, strict=True):
+        where = f"plugin {impl.plugin_name!r}: medigan_register_feature_extractors"
+        if kind == "timeout":
+            catalog.errors.append(f"{where} timed out after {value:g} s; none of its extractors were registered "
+                                  f"(raise {TIMEOUT_ENV} if it is only slow)")
+            continue
+        if kind == "error":
+            catalog.errors.append(f"{where} raised {type(value).__name__}: {value}; none of its extractors were registered")
+            continue
+        for spec, loader in registered:
+            problem = catalog.add(spec, loader, impl.plugin_name)
+            if problem:
+                catalog.errors.append(problem)
+    for error in catalog.errors:
+        warnings.warn(f"medigan: {error}", PluginWarning, stacklevel=3)
+    return catalog
+
+
+def _must(problem: str | None) -> None:
+    if problem:
+        raise AssertionError(problem)  # the host's own descriptions are fixed: a problem here is a bug
+
+
+def list_extractors() -> list[ExtractorSpec]:
+    """Every available extractor's description (no framework is imported)."""
+    from ..plugins import get_host
+
+    return [entry.spec for entry in get_host().extractors]
+
+
+class Extractor:
+    """A loaded extractor: :meth:`features` takes (N, H, W, C) images of any dtype and returns float64 features."""
+
+    def __init__(self, spec: ExtractorSpec, network: Callable[[np.ndarray], Any], weights_sha256: str,
+                 normalization: str, resize: str) -> None:
+        self.spec = spec
+        self.network = network
+        self.weights_sha256 = weights_sha256
+        self.normalization = normalization
+        self.resize = resize
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        batch = preprocess(images, size=self.spec.input_size, channels=self.spec.channels,
+                           normalization=self.normalization, resize_method=self.resize)
+        out = np.asarray(self.network(batch), dtype=np.float64)
+        if out.shape != (len(images), self.spec.feature_dim):
+            raise PluginError(f"feature extractor {self.spec.name!r} returned shape {out.shape}, expected "
+                              f"{(len(images), self.spec.feature_dim)}")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The fields every result records about the extractor."""
+        return {"extractor": self.spec.name, "extractor_version": self.spec.version, "extractor_plugin": self.spec.plugin,
+                "extractor_weights_sha256": self.weights_sha256, "feature_dim": self.spec.feature_dim,
+                "input_size": list(self.spec.input_size), "normalization": self.normalization, "resize": self.resize}
+
+
+def load_extractor(name: str, *, device: str = "cpu", normalization: str | None = None, resize: str | None = None,
+                   weights_file: str | Path | None = None, random_init: bool = False) -> Extractor:
+    """Load the named extractor with its verified weights (or ``weights_file``, hashed and recorded).
+
+    ``normalization`` and ``resize`` default to the ones the extractor was trained with. ``random_init`` builds the
+    network with random weights, for tests only: results then record ``random-init`` as the weights hash.
+    """
+    from ..frameworks import require_framework, resolve_device
+    from ..models import resolve_loader
+    from ..plugins import get_host
+    from ..weights import fetch_weights, sha256_of
+
+    entry = get_host().extractors.get(name)
+    spec = entry.spec
+    normalization = normalization or spec.normalization
+    resize = resize or spec.resize
+    check_options(normalization, resize)
+    if random_init:
+        path, digest = None, RANDOM_INIT
+    elif weights_file is not None:
+        path = Path(weights_file)
+        if not path.is_file():
+            raise MediganUsageError(f"extractor weights file {str(path)!r} does not exist")
+        digest = sha256_of(path)
+    elif spec.weights:
+        path = fetch_weights(spec.card)
+        digest = spec.weights[0]["sha256"]
+    elif not spec.needs_weights:
+        path, digest = None, NO_WEIGHTS
+    else:
+        raise WeightsError(f"feature extractor {name!r} declares no downloadable weights (no published sha256 to verify "
+                           f"them against); give your copy with --extractor-weights FILE (its sha256 is recorded in every "
+                           f"result). {spec.description}")
+    where = f"feature extractor {name!r} (plugin {spec.plugin!r})"
+    loader = resolve_loader(entry.loader, where)
+    require_framework(spec.framework, name)
+    concrete = resolve_device(device, spec.framework) if spec.framework != "numpy" else "cpu"
+    try:
+        network = loader(spec, path, concrete)
+    except (MediganUsageError, WeightsError):
+        raise
+    except Exception as exc:
+        raise PluginError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
+    return Extractor(spec, network, digest, normalization, resize)
