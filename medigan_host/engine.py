@@ -7,26 +7,27 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import atomic
 from ._version import __version__
 from .cards import ModelCard
 from .conditions import check_condition
 from .errors import MediganUsageError
 from .frameworks import check_device
 from .models import Model, check_inputs, load
-from .outputs import RunFolder
+from .outputs import JOURNAL, SUBFOLDERS, RunFolder
 from .plugins import get_host
 from .registry import ModelEntry
 from .samples import Samples
 from .seeding import check_seed, sample_seeds
+from .storage import Store, is_url
 from .writers import Writer, get_writer
 
 DEFAULT_BATCH_SIZE = 16
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -34,17 +35,37 @@ class RunResult:
     """What a generation to disk did."""
 
     model: str
-    output_dir: Path
-    manifest: Path
+    output_dir: Path | str
+    manifest: Path | str
     num_samples: int
     generated: int
     already_done: int
     seconds: float
+    engine: str = "local"
+    #: Ray runs: one entry per worker (pids, shards, samples, seconds, peak RSS in MiB).
+    workers: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "output_dir": str(self.output_dir), "manifest": str(self.manifest),
+        data = {"model": self.model, "output_dir": str(self.output_dir), "manifest": str(self.manifest),
                 "num_samples": self.num_samples, "generated": self.generated, "already_done": self.already_done,
-                "seconds": round(self.seconds, 3)}
+                "seconds": round(self.seconds, 3), "engine": self.engine}
+        if self.workers:
+            data["workers"] = self.workers
+        return data
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """What every writer of a run's samples needs to know, local or on a Ray worker (picklable)."""
+
+    model: str
+    seed: int
+    batch_size: int
+    condition: dict[str, Any] | None
+    format: str
+    device: str
+    #: Fields repeated in every manifest record: model, versions, plugin, host version, condition.
+    common: dict[str, Any]
 
 
 def generate(
@@ -61,6 +82,10 @@ def generate(
     resume: bool = False,
     overwrite: bool = False,
     progress: Callable[[int], None] | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float | None = None,
 ) -> RunResult | Iterator[Samples]:
     """Generate ``num_samples`` samples of ``model``.
 
@@ -68,7 +93,12 @@ def generate(
     ``run.json``) and a :class:`RunResult` is returned. Without it, an iterator of :class:`Samples`
     batches is returned. Sample i always gets the seed derived from ``seed`` and i, so results do not
     depend on ``batch_size``. Memory use is proportional to ``batch_size``, not ``num_samples``.
-    ``format`` defaults to ``png`` for 2-D models and ``npy`` for 3-D ones.
+    ``format`` defaults to ``png`` for 2-D models and ``npy`` for 3-D ones. ``output_dir`` may be an fsspec
+    URL (``s3://bucket/run``, ``file://…``; needs ``medigan-host[fsspec]``).
+
+    ``engine="ray"`` splits the run into shards of consecutive indices written by ``workers`` Ray actors
+    (``gpus_per_worker`` GPUs each) on a local Ray instance, or on the cluster at ``address``; the folder is
+    the same as a local run's except the manifest's ``time`` fields. Needs ``medigan-host[ray]``.
     """
     entry = get_host().catalog.get(model)
     card = entry.card
@@ -79,6 +109,7 @@ def generate(
     condition = check_condition(card, condition)
     check_inputs(card, inputs, num_samples)
     check_device(device)
+    ray_options = _engine_options(engine, address, workers, gpus_per_worker, output_dir)
     if output_dir is None:
         if resume or overwrite:
             raise MediganUsageError("resume and overwrite only apply when writing to an output folder")
@@ -86,8 +117,28 @@ def generate(
         return _iterate(model_handle, num_samples, seed, batch_size, condition, inputs, progress)
     writer = get_writer(format or default_format(card))
     writer.check(card)
-    return _write(entry, Path(output_dir), num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress)
+    target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
+    return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
+                  resume, overwrite, progress, ray_options)
+
+
+def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
+                    output_dir: Any) -> Any:
+    """Check the engine settings; the Ray options for ``engine="ray"``, else None."""
+    if engine not in ENGINES:
+        raise MediganUsageError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "local":
+        given = [name for name, value in (("address", address), ("workers", workers), ("gpus_per_worker", gpus_per_worker))
+                 if value is not None]
+        if given:
+            raise MediganUsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} only for the ray engine; "
+                                    "add engine='ray' (--engine ray)")
+        return None
+    if output_dir is None:
+        raise MediganUsageError("the ray engine writes to an output folder: give output_dir (-o)")
+    from .distributed import RayOptions
+
+    return RayOptions.checked(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
 
 
 def default_format(card: ModelCard) -> str:
@@ -112,49 +163,75 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
         yield samples
 
 
-def _write(entry: ModelEntry, output_dir: Path, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
+def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
-           progress: Callable[[int], None] | None) -> RunResult:
+           progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     run = {"model": card.id, "model_version": card.version, "plugin": entry.plugin, "plugin_version": entry.plugin_version,
            "host_version": __version__, "seed": seed, "n": n, "condition": condition, "format": writer.name,
            "inputs_sha256": _fingerprint(inputs)}
+    common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
+              "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
+    spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common)
+    worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
+        store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite)
-        model = load(entry, device)  # after the folder checks, before anything is written
+        model = load(entry, device) if ray_options is None else None  # after the folder checks, before any write
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
         if progress and already:
             progress(already)
-        subfolders = {"image": output_dir / "images", "mask": output_dir / "masks"}
-        subfolders["image"].mkdir(exist_ok=True)
-        if card.has_masks:
-            subfolders["mask"].mkdir(exist_ok=True)
-        common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
-                  "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
-        for chunk in batches((i for i in range(n) if i not in finished), batch_size):
-            samples = model.generate(sample_seeds(seed, chunk), condition=condition, inputs=_take(inputs, chunk))
-            records = []
-            for row, index in enumerate(chunk):
-                arrays = {"image": samples.images[row]}
-                if samples.masks is not None:
-                    arrays["mask"] = samples.masks[row]
-                files, digests = {}, {}
-                for kind, array in arrays.items():
-                    context = {"card": card, "index": index, "seed": samples.seeds[row], **common}
-                    data = writer.encode(array, kind, context)
-                    path = subfolders[kind] / f"{index:06d}.{writer.extension}"
-                    atomic.write_bytes(path, data)
-                    files[kind] = path.relative_to(output_dir).as_posix()
-                    digests[kind] = hashlib.sha256(data).hexdigest()
-                records.append({"index": index, "seed": samples.seeds[row], "files": files, "sha256": digests,
-                                "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **common})
-            folder.append(records)
-            if progress:
-                progress(len(chunk))
-    return RunResult(card.id, output_dir, output_dir / "manifest.jsonl", n, n - already, already,
-                     time.perf_counter() - started)
+        prepare_subfolders(store, card)
+        if model is not None:
+            write_samples(model, store, (i for i in range(n) if i not in finished), spec, writer, inputs, folder.append, progress)
+        else:
+            from .distributed import run_on_ray
+
+            worker_stats = run_on_ray(store, n, finished, spec, inputs, ray_options, progress)
+            for sub in (*SUBFOLDERS, JOURNAL):  # left by workers that died mid-write
+                store.remove_temporaries(sub)
+        folder.finish()
+    return RunResult(card.id, output_dir, folder.manifest, n, n - already, already, time.perf_counter() - started,
+                     "local" if ray_options is None else "ray", worker_stats)
+
+
+def prepare_subfolders(store: Store, card: ModelCard) -> None:
+    """Create ``images/`` (and ``masks/`` for models with masks)."""
+    store.makedirs("images")
+    if card.has_masks:
+        store.makedirs("masks")
+
+
+def write_samples(model: Model, store: Store, indices: Iterable[int], spec: WriteSpec, writer: Writer, inputs: Any,
+                  commit: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None] | None = None) -> int:
+    """Generate the samples ``indices`` batch by batch, write their files atomically and ``commit`` their
+    manifest records after each batch. The one code path of local runs and of each Ray shard. Returns the count."""
+    card = model.card
+    count = 0
+    for chunk in batches(indices, spec.batch_size):
+        samples = model.generate(sample_seeds(spec.seed, chunk), condition=spec.condition, inputs=_take(inputs, chunk))
+        records = []
+        for row, index in enumerate(chunk):
+            arrays = {"image": samples.images[row]}
+            if samples.masks is not None:
+                arrays["mask"] = samples.masks[row]
+            files, digests = {}, {}
+            for kind, array in arrays.items():
+                context = {"card": card, "index": index, "seed": samples.seeds[row], "run_seed": spec.seed, **spec.common}
+                data = writer.encode(array, kind, context)
+                rel = f"{kind}s/{index:06d}.{writer.extension}"
+                store.write_bytes(rel, data)
+                files[kind] = rel
+                digests[kind] = hashlib.sha256(data).hexdigest()
+            records.append({"index": index, "seed": samples.seeds[row], "files": files, "sha256": digests,
+                            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **spec.common})
+        commit(records)
+        count += len(chunk)
+        if progress:
+            progress(len(chunk))
+    return count
 
 
 def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: bool = False) -> int | None:

@@ -6,72 +6,95 @@ Layout::
     DIR/manifest.jsonl    one JSON line per finished sample: files, sha256, seed, condition, versions, time
     DIR/images/000000.png
     DIR/masks/000000.png  when the model returns masks
+    DIR/.medigan-journal/ manifest parts of a run in progress (distributed runs, stores without appends)
 
-Each sample file is written atomically and listed in the manifest only after it is complete, so a run
-killed at any point resumes (``resume=True``) without redoing or duplicating finished samples.
+``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.storage`). Each sample file is written atomically
+and listed in the manifest (or a journal part) only after it is complete, so a run killed at any point resumes
+(``resume=True``) without redoing or duplicating finished samples. Journal parts are named after the first
+sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in index order and deletes them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import MediganError, OutputError, OutputLockedError
+from .errors import OutputError
+from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"
 MANIFEST = "manifest.jsonl"
-LOCK_FILE = ".medigan.lock"
+JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
 #: run.json keys that must match for a run to be resumed.
 RESUME_KEYS = ("model", "model_version", "seed", "condition", "format", "inputs_sha256")
+
+__all__ = ["JOURNAL", "LOCK_FILE", "MANIFEST", "RUN_FILE", "Journal", "RunFolder", "iter_manifest", "read_manifest"]
+
+
+def encode_records(records: Iterable[dict[str, Any]]) -> str:
+    """Manifest lines for ``records``: one sorted-key JSON object per line."""
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+
+
+class Journal:
+    """Manifest records written as parts ``.medigan-journal/<first index>.jsonl``, one atomic write per batch."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._ready = False
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        if not self._ready:
+            self.store.makedirs(JOURNAL)
+            self._ready = True
+        self.store.write_bytes(f"{JOURNAL}/{records[0]['index']:012d}.jsonl", encode_records(records).encode("utf-8"))
+
+    def parts(self) -> list[str]:
+        """The journal's parts in index order."""
+        return [f"{JOURNAL}/{name}" for name in self.store.names(JOURNAL) if name.endswith(".jsonl") and not name.startswith(".")]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        for part in self.parts():
+            yield from parse_manifest(self.store.iter_lines(part))
 
 
 class RunFolder:
     """Exclusive access to one output folder for one run (use as a context manager)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.manifest = self.path / MANIFEST
-        self._lock_handle: Any = None
+    def __init__(self, target: str | os.PathLike[str] | Store) -> None:
+        self.store = open_store(target)
+        self.path: Path | str = getattr(self.store, "path", self.store.url)
+        self.manifest = self.path / MANIFEST if isinstance(self.path, Path) else self.store.display(MANIFEST)
+        self.journal = Journal(self.store)
 
     # -- locking -------------------------------------------------------------------------------------
     def __enter__(self) -> RunFolder:
-        if self.path.exists() and not self.path.is_dir():
-            raise OutputError(f"output path {str(self.path)!r} exists and is not a folder; choose a folder path")
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._lock_handle = open(self.path / LOCK_FILE, "a+")
-        except PermissionError as exc:
-            raise MediganError(f"cannot write to output folder {str(self.path)!r}: {exc.strerror}; "
-                               "choose a folder you can write to, or fix its permissions") from exc
-        except OSError as exc:
-            raise MediganError(f"cannot create output folder {str(self.path)!r}: {exc.strerror or exc}") from exc
-        if not _try_lock(self._lock_handle):
-            self._lock_handle.close()
-            self._lock_handle = None
-            raise OutputLockedError(f"another medigan generation is writing into {str(self.path)!r}; wait for it to "
-                                    "finish, or choose another output folder")
+        self.store.prepare()
+        self.store.lock()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._lock_handle is not None:
-            _unlock(self._lock_handle)
-            self._lock_handle.close()
-            self._lock_handle = None
+        self.store.unlock()
 
     # -- starting or resuming ------------------------------------------------------------------------
     def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool) -> set[int]:
         """Check the folder against the request without changing anything; return the finished sample indices."""
         if resume and overwrite:
             raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
-        previous = self.read_run()
-        others = [p.name for p in self.path.iterdir() if p.name != LOCK_FILE]
-        where = str(self.path)
+        try:
+            previous = self.read_run()
+        except OutputError:
+            if not overwrite:
+                raise
+            previous = {}  # a damaged run.json: --overwrite replaces the run it described, as its message says
+        others = [name for name in self.store.names() if name != LOCK_FILE]
+        where = self.store.display()
         if previous is None:
             if resume:
                 raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing); "
@@ -83,7 +106,7 @@ class RunFolder:
         if overwrite:
             return set()
         if not resume:
-            done = len({record["index"] for record in iter_manifest(self.manifest)})
+            done = len({record["index"] for record in self.records()})
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
                               f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
@@ -91,131 +114,126 @@ class RunFolder:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
                               "repeat the original settings, or use a new folder or --overwrite")
-        return {record["index"] for record in iter_manifest(self.manifest) if self._files_present(record)}
+        present = self.store.file_check()
+        return {record["index"] for record in self.records() if self._files_present(record, present)}
 
     def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
-        if overwrite and self.read_run() is not None:
+        if overwrite and self.store.exists(RUN_FILE):
             self._remove_previous_outputs()
-        for folder in (self.path, *(self.path / sub for sub in SUBFOLDERS)):
-            atomic.remove_temporaries(folder)
-        if self.manifest.exists():
+        for folder in ("", *SUBFOLDERS, JOURNAL):
+            self.store.remove_temporaries(folder)
+        self.finish()
+        if self.store.exists(MANIFEST):
             self._keep_in_manifest(finished)
-        atomic.write_text(self.path / RUN_FILE, json.dumps(run, indent=2, sort_keys=True) + "\n")
+        self.store.write_bytes(RUN_FILE, (json.dumps(run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
     def _remove_previous_outputs(self) -> None:
-        for record in iter_manifest(self.manifest):
-            for rel in record.get("files", {}).values():
-                target = self._inside(rel)
-                if target is not None:
-                    target.unlink(missing_ok=True)
-        self.manifest.unlink(missing_ok=True)
-        (self.path / RUN_FILE).unlink(missing_ok=True)
+        for record in self.records():  # only sample files medigan writes: a forged manifest cannot delete others
+            files = record.get("files")
+            for rel in files.values() if isinstance(files, dict) else ():
+                target = self.store.safe(rel)
+                if target is not None and target.split("/", 1)[0] in SUBFOLDERS and self.store.is_file(target):
+                    self.store.remove(target)
+        self.store.remove(MANIFEST)
+        self.store.remove_tree(JOURNAL)
+        self.store.remove(RUN_FILE)
         for sub in SUBFOLDERS:
-            folder = self.path / sub
-            if folder.is_dir() and not any(folder.iterdir()):
-                shutil.rmtree(folder)
+            if self.store.is_dir(sub) and not self.store.names(sub):
+                self.store.remove_tree(sub)
 
     # -- manifest ------------------------------------------------------------------------------------
     def read_run(self) -> dict[str, Any] | None:
-        path = self.path / RUN_FILE
-        if not path.exists():
+        if not self.store.exists(RUN_FILE):
             return None
+        where = self.store.display(RUN_FILE)
         try:
-            data = json.loads(path.read_text("utf-8"))
+            data = json.loads(self.store.read_bytes(RUN_FILE).decode("utf-8"))
         except (OSError, ValueError) as exc:
-            raise OutputError(f"{str(path)!r} is unreadable ({exc}); it was not written by medigan, or was edited. "
+            raise OutputError(f"{where!r} is unreadable ({exc}); it was not written by medigan, or was edited. "
                               "Move it away, or use --overwrite") from exc
         if not isinstance(data, dict):
-            raise OutputError(f"{str(path)!r} does not hold a medigan run description; move it away or use --overwrite")
+            raise OutputError(f"{where!r} does not hold a medigan run description; move it away or use --overwrite")
         return data
 
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every manifest record in the folder: ``manifest.jsonl``, then the journal's parts."""
+        yield from parse_manifest(self.store.iter_lines(MANIFEST))
+        yield from self.journal.records()
 
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Add finished samples to the manifest in one write."""
-        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-        with open(self.manifest, "a", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Add finished samples to the manifest in one write (a journal part on stores that cannot append)."""
+        if self.store.appendable:
+            self.store.append_text(MANIFEST, encode_records(records))
+        else:
+            self.journal.append(records)
+
+    def finish(self) -> None:
+        """Move the journal's records into ``manifest.jsonl`` in index order, then delete the journal.
+
+        Killed half-way, a later start does it again; records that got in twice are dropped by the resume."""
+        parts = self.journal.parts()
+        if not parts:
+            self.store.remove_tree(JOURNAL)
+            return
+        if self.store.appendable:
+            for part in parts:
+                self.store.append_text(MANIFEST, self.store.read_bytes(part).decode("utf-8"))
+        else:
+            self.store.write_chunks(MANIFEST, _complete_lines(self.store, [MANIFEST, *parts]))
+        self.store.remove_tree(JOURNAL)
 
     def _keep_in_manifest(self, finished: set[int]) -> None:
         """Rewrite the manifest (atomically, streaming) with one line per finished sample and nothing else."""
-        tmp = atomic.temporary_path(self.manifest)
-        written: set[int] = set()
-        try:
-            with open(tmp, "w", encoding="utf-8") as out:
-                for record in iter_manifest(self.manifest):
-                    if record["index"] in finished and record["index"] not in written:
-                        out.write(json.dumps(record, sort_keys=True) + "\n")
-                        written.add(record["index"])
-            os.replace(tmp, self.manifest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        def kept() -> Iterator[bytes]:
+            written: set[int] = set()
+            for record in parse_manifest(self.store.iter_lines(MANIFEST)):
+                if record["index"] in finished and record["index"] not in written:
+                    written.add(record["index"])
+                    yield (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
 
-    def _inside(self, rel: str) -> Path | None:
-        """``rel`` resolved inside the folder, or None when it would point outside it."""
-        if not isinstance(rel, str) or not rel or os.path.isabs(rel) or "\x00" in rel:
-            return None
-        target = (self.path / rel).resolve()
-        return target if target.is_relative_to(self.path.resolve()) else None
+        self.store.write_chunks(MANIFEST, kept())
 
-    def _files_present(self, record: dict[str, Any]) -> bool:
+    def _files_present(self, record: dict[str, Any], present: Any) -> bool:
         files = record.get("files")
         if not isinstance(files, dict) or not files:
             return False
-        return all((p := self._inside(rel)) is not None and p.is_file() for rel in files.values())
+        return all((rel := self.store.safe(value)) is not None and present(rel) for value in files.values())
 
 
-def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a ``manifest.jsonl`` in file order, streaming.
+def _complete_lines(store: Store, files: list[str]) -> Iterator[bytes]:
+    """The complete lines of ``files`` in turn (a torn last line is left out)."""
+    for name in files:
+        for line in store.iter_lines(name):
+            if line.endswith(b"\n"):
+                yield line
+
+
+def parse_manifest(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The records among manifest lines, in order.
 
     Lines that are not complete JSON records with an ``index`` (a line torn by a run killed mid-write, or a
     malformed one) are skipped: those samples count as not finished and are generated again.
     """
+    for line in lines:
+        if not line.endswith(b"\n"):
+            break
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("index"), int) and record["index"] >= 0:
+            yield record
+
+
+def iter_manifest(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a local ``manifest.jsonl`` in file order, streaming."""
     if not path.exists():
         return
     with open(path, "rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and isinstance(record.get("index"), int) and record["index"] >= 0:
-                yield record
+        yield from parse_manifest(handle)
 
 
 def read_manifest(path: Path) -> dict[int, dict[str, Any]]:
     """Finished samples by index (the last record wins where an index repeats)."""
     return {record["index"]: record for record in iter_manifest(path)}
-
-
-def _try_lock(handle: Any) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
-def _unlock(handle: Any) -> None:
-    try:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    except ImportError:
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
