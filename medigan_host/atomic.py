@@ -1,11 +1,20 @@
-"""Atomic file writes: write to a hidden temporary name in the same folder, then rename."""
+"""Atomic file writes: write to a hidden temporary name in the same folder, then rename.
+
+A write that fails leaves the target as it was and removes its temporary; a full disk (or quota) becomes a
+:class:`~medigan_host.errors.DiskFullError` that names the folder and says how to continue.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
+from .errors import DiskFullError
+
 TMP_SUFFIX = ".medigan-tmp"
+#: errno values that mean "no room left": the disk, or the user's quota on it.
+DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
 
 
 def temporary_path(path: Path) -> Path:
@@ -20,9 +29,25 @@ def write_bytes(path: Path, data: bytes) -> None:
         with open(tmp, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise disk_full_error(exc, path) from exc
         raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the OSError of a write that found no space left on the device (or over quota)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
+
+
+def disk_full_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> DiskFullError:
+    """A clear error for a full disk: the folder, that nothing written before was lost, and what to do next."""
+    target = path if path is not None else exc.filename
+    where = f" in {str(Path(target).parent)!r} (writing {Path(target).name!r})" if target else ""
+    return DiskFullError(f"no space left on the device{where}: {exc.strerror or exc}. The file being written was "
+                         "removed and every file written before is intact; free some space (or write to another disk), "
+                         "then run the same command again with --resume to complete a generation")
 
 
 def write_text(path: Path, text: str) -> None:

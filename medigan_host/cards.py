@@ -76,6 +76,9 @@ class ModelCard:
         if missing:
             model = data.get("id") if isinstance(data.get("id"), str) else None
             raise CardError(missing[0], "is required but missing", model=model)
+        if data.get("extra") is not None and not isinstance(data["extra"], Mapping):
+            model = data.get("id") if isinstance(data.get("id"), str) else None
+            raise CardError("extra", f"must be a mapping of extra fields, got {type(data['extra']).__name__}", model=model)
         extra = dict(data.get("extra") or {})
         extra.update({k: v for k, v in data.items() if k not in known and k != "extra"})
         return cls(**{k: v for k, v in data.items() if k in known}, extra=extra)
@@ -132,6 +135,8 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     if not isinstance(card.id, str) or not _ID.match(card.id):
         raise fail("id", f"{card.id!r} is not a lower-case slug: use 1-64 characters a-z, 0-9, '-' and '_', "
                          "starting and ending with a letter or digit, e.g. 'dcgan-mammo-calc'")
+    if card.id in _WINDOWS_RESERVED:  # ids name files and folders (weights cache, galleries)
+        raise fail("id", f"{card.id!r} is a reserved device name on Windows and cannot name a file; choose another id")
     out: dict[str, Any] = {}
     for name in ("name", "version", "description", "license"):
         value = getattr(card, name)

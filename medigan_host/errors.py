@@ -77,3 +77,7 @@ class WeightsError(MediganError):
 
 class DeviceError(MediganUsageError):
     """The requested device (cuda, cuda:N, mps) is not available to the model's framework."""
+
+
+class DiskFullError(MediganError):
+    """The disk (or quota) of an output folder or cache is full; what was written before is intact."""

@@ -2,13 +2,19 @@
 
 A plugin that fails to import, fails in its hook, or registers an invalid or clashing card is reported
 (as a :class:`PluginWarning` and in ``medigan plugins``) and skipped; every other plugin keeps working.
+Plugins are imported, and their hooks called, one after another in a daemon worker thread that may spend at most
+``MEDIGAN_PLUGIN_TIMEOUT`` seconds (default 10; 0 runs them in the calling thread without a limit) on each, so a
+plugin that hangs is reported as timed out and cannot keep ``medigan list`` waiting, nor the process alive.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -21,6 +27,9 @@ from .registry import Catalog
 ENTRY_POINT_GROUP = "medigan.plugins"
 #: Comma-separated plugin names (entry-point or distribution names) to load; unset loads all, empty loads none.
 PLUGINS_ENV = "MEDIGAN_PLUGINS"
+#: Seconds to wait for a plugin's import, and again for its hook, before it is skipped as hung.
+TIMEOUT_ENV = "MEDIGAN_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
 
 
 class PluginWarning(UserWarning):
@@ -65,6 +74,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._catalog: Catalog | None = None
+        self._extractors: Any = None  # an evaluation.extractors.ExtractorCatalog, collected on first use
         self._lock = threading.RLock()
         if load_entry_points:
             self._load_entry_points()
@@ -73,6 +83,7 @@ class PluginHost:
     def _load_entry_points(self) -> None:
         wanted = _wanted_plugins()
         seen: set[str] = set()
+        candidates: list[tuple[Any, PluginInfo]] = []
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             meta = dist.metadata if dist is not None else None  # parsed once: Name and Version both come from it
@@ -80,20 +91,26 @@ class PluginHost:
             if wanted is not None and not ({_norm(ep.name), _norm(dist_name or "")} & wanted):
                 continue
             seen.update({_norm(ep.name), _norm(dist_name or "")})
-            info = PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
-                              version=meta["Version"] if meta is not None else None)
+            candidates.append((ep, PluginInfo(name=ep.name, module=ep.value, distribution=dist_name,
+                                              version=meta["Version"] if meta is not None else None)))
+        names = [ep.name for ep, _ in candidates]
+        to_import = [ep for i, (ep, _) in enumerate(candidates) if ep.name not in names[:i]]
+        imported = dict(zip((id(ep) for ep in to_import),
+                            call_each_with_timeout([ep.load for ep in to_import], plugin_timeout(), "medigan plugin import"),
+                            strict=True))
+        for ep, info in candidates:
             if ep.name in self.plugins:
                 self._fail(info, f"another installed plugin is also named {ep.name!r} "
                                  f"({self.plugins[ep.name].distribution}); uninstall one of them")
                 continue
-            try:
-                module = ep.load()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not stop the host
-                self._fail(info, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
-                continue
-            self._add(module, info)
+            kind, value = imported[id(ep)]
+            if kind == "timeout":
+                self._fail(info, f"timed out after {value:g} s importing {ep.value!r}; it was skipped. Fix or "
+                                 f"uninstall the plugin, or raise {TIMEOUT_ENV} if it is only slow")
+            elif kind == "error":  # a broken plugin (even one calling sys.exit) must not stop the host
+                self._fail(info, f"failed to import {ep.value!r}: {type(value).__name__}: {value}")
+            else:
+                self._add(value, info)
         for name in sorted((wanted or set()) - seen):
             self._fail(PluginInfo(name=name), f"{PLUGINS_ENV} names {name!r} but no installed plugin has that name; "
                                               "see `medigan plugins` or unset the variable")
@@ -109,7 +126,7 @@ class PluginHost:
             if not info.loaded:
                 del self.plugins[name]
                 raise ValueError(f"plugin {name!r} could not be registered: {'; '.join(info.errors)}")
-            self._catalog = None
+            self._catalog = self._extractors = None
             return name
 
     def unregister(self, name: str) -> None:
@@ -120,7 +137,7 @@ class PluginHost:
             if self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
             del self.plugins[name]
-            self._catalog = None
+            self._catalog = self._extractors = None
 
     def _add(self, plugin: object, info: PluginInfo) -> None:
         self.plugins[info.name] = info
@@ -146,24 +163,37 @@ class PluginHost:
                 self._catalog = self._collect()
             return self._catalog
 
+    @property
+    def extractors(self) -> Any:
+        """The feature extractors of the host and the loaded plugins (an ``ExtractorCatalog``, collected on first use)."""
+        with self._lock:
+            if self._extractors is None:
+                from .evaluation.extractors import collect_extractors
+
+                self._extractors = collect_extractors(self)
+            return self._extractors
+
     def _collect(self) -> Catalog:
         catalog = Catalog()
         for info in self.plugins.values():
             info.models.clear()
             info.model_errors.clear()
         impls = sorted(self.pm.hook.medigan_register_models.get_hookimpls(), key=lambda i: i.plugin_name)
-        for impl in impls:
+        staged: list[list[tuple[Any, Any]]] = [[] for _ in impls]
+        outcomes = call_each_with_timeout([functools.partial(impl.function, register=_stager(cards))
+                                           for impl, cards in zip(impls, staged, strict=True)],
+                                          plugin_timeout(), "medigan plugin hook")
+        for impl, (kind, value), registered in zip(impls, outcomes, staged, strict=True):
             info = self.plugins[impl.plugin_name]
-            staged: list[tuple[Any, Any]] = []
-            try:
-                impl.function(register=lambda card, loader, _s=staged: _s.append((card, loader)))
-            except BaseException as exc:  # noqa: BLE001
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                info.model_errors.append(f"medigan_register_models raised {type(exc).__name__}: {exc}; "
-                                   "none of its models were registered")
+            if kind == "timeout":
+                info.model_errors.append(f"medigan_register_models timed out after {value:g} s; none of its models "
+                                         f"were registered. Fix or uninstall the plugin, or raise {TIMEOUT_ENV} if it is only slow")
                 continue
-            for card, loader in staged:
+            if kind == "error":
+                info.model_errors.append(f"medigan_register_models raised {type(value).__name__}: {value}; "
+                                         "none of its models were registered")
+                continue
+            for card, loader in registered:
                 problem = catalog.add(card, loader, plugin=info.name, plugin_version=info.version)
                 if problem:
                     info.model_errors.append(problem)
@@ -173,6 +203,89 @@ class PluginHost:
             for error in info.errors:
                 warnings.warn(f"medigan plugin {info.name!r}: {error}", PluginWarning, stacklevel=3)
         return catalog
+
+
+def _stager(staged: list[tuple[Any, Any]]) -> Callable[[Any, Any], None]:
+    """The ``register`` callback handed to a hook: it only records; cards are checked once the hook returned."""
+    return lambda card, loader: staged.append((card, loader))
+
+
+def plugin_timeout() -> float | None:
+    """``MEDIGAN_PLUGIN_TIMEOUT`` in seconds (default 10); None (no limit, no thread) when it is 0."""
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        warnings.warn(f"{TIMEOUT_ENV}={value!r} is not a number of seconds (0 for no limit); using {DEFAULT_TIMEOUT:g}",
+                      PluginWarning, stacklevel=3)
+        return DEFAULT_TIMEOUT
+    return seconds or None
+
+
+#: What one call ended with: ("value", result), ("error", exception) or ("timeout", seconds).
+Outcome = tuple[str, Any]
+
+
+def call_each_with_timeout(calls: Sequence[Callable[[], Any]], timeout: float | None, name: str) -> list[Outcome]:
+    """Run ``calls`` one after another in a daemon worker thread, each for at most ``timeout`` seconds.
+
+    The caller sleeps until the worker is done or the running call overruns: one thread per batch, not per call,
+    keeps start-up fast. An overrunning call is reported as a timeout and abandoned (the thread is a daemon, so it
+    never keeps the process alive); a fresh worker carries on with the next call. ``timeout=None`` runs the calls in
+    the calling thread.
+    """
+    if timeout is None:
+        return [_outcome(call) for call in calls]
+    results: list[Outcome | None] = [None] * len(calls)
+    changed = threading.Condition()
+    progress = {"index": 0, "since": 0.0, "worker": 0}  # the call being run, since when, by which worker
+
+    def work(start: int, worker: int) -> None:
+        for index in range(start, len(calls)):
+            with changed:
+                if progress["worker"] != worker:
+                    return
+                progress["index"], progress["since"] = index, time.monotonic()
+            outcome = _outcome(calls[index])
+            with changed:
+                if progress["worker"] != worker:  # abandoned: a late result must not overwrite the timeout
+                    return
+                results[index] = outcome
+        with changed:
+            if progress["worker"] == worker:
+                progress["index"] = len(calls)
+                changed.notify_all()
+
+    start = 0
+    while start < len(calls):
+        with changed:
+            progress.update(index=start, since=time.monotonic(), worker=progress["worker"] + 1)
+            threading.Thread(target=work, args=(start, progress["worker"]), name=name, daemon=True).start()
+            while progress["index"] < len(calls):
+                remaining = progress["since"] + timeout - time.monotonic()
+                if remaining <= 0:
+                    break
+                changed.wait(remaining)
+            else:
+                break
+            stuck = progress["index"]
+            results[stuck] = ("timeout", timeout)
+            progress["worker"] += 1  # abandon the stuck worker
+        start = stuck + 1
+    return [outcome if outcome is not None else ("timeout", timeout) for outcome in results]
+
+
+def _outcome(call: Callable[[], Any]) -> Outcome:
+    try:
+        return ("value", call())
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not stop the host
+        return ("error", exc)
 
 
 def _norm(name: str) -> str:
