@@ -10,12 +10,13 @@ from __future__ import annotations
 import nox
 
 #: A framework session joins this list once it has tests (pytest exits 5, a failure, when a session selects none).
-nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow"]
+nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 PHANTOMS = "./plugins/medigan-plugin-phantoms"
-TEST_DEPS = ["pytest>=8", "pillow>=10", "cookiecutter>=2.5"]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6", "pillow>=10", "cookiecutter>=2.5", "matplotlib>=3.7", "fsspec>=2023.1",
+             "nibabel>=5", "pydicom>=3", "tifffile>=2023.7"]
 #: The CPU wheel of torch; any other spec pulls a multi-GB CUDA build.
 TORCH_PIN = "torch==2.13.0"
 TENSORFLOW_PIN = "tensorflow-cpu>=2.16"
@@ -28,6 +29,8 @@ TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
 ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 #: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).
 ONNX_PIN = "onnx>=1.15"
+#: The ray session: the default model (ONNX) runs on Ray workers beside the phantoms.
+RAY_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 
 
 def _plugin_tests(plugins: list[str]) -> list[str]:
@@ -37,7 +40,7 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework)."""
-    session.install(".", PHANTOMS, *TEST_DEPS)
+    session.install(".", PHANTOMS, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
     session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
 
 
@@ -74,6 +77,28 @@ def onnx(session: nox.Session) -> None:
     """ONNX plugins on onnxruntime alone: no torch, no tensorflow."""
     _framework_session(session, [ONNXRUNTIME_PIN, ONNX_PIN], ONNX_PLUGINS, "onnx")
     session.run("python", "-c", "import importlib.util as u, sys; sys.exit(bool(u.find_spec('torch') or u.find_spec('tensorflow')))")
+
+
+@nox.session
+def ray(session: nox.Session) -> None:
+    """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs."""
+    session.install(".[ray]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
+    session.run("pytest", "-m", "ray", "tests", *session.posargs)
+
+
+#: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run.
+RELIABILITY_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
+                                  "./plugins/medigan-plugin-histology-dcgan[torch]"]
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Fuzzing, faults and supply chain: runs those tests and rewrites docs/reliability.md from what they tried.
+
+    Longer runs: MEDIGAN_FUZZ_EXAMPLES=1000 MEDIGAN_FAULT_ROUNDS=50 python -m nox -s reliability"""
+    session.install(TORCH_PIN)  # first, so nothing else picks another build of torch
+    session.install(".", PHANTOMS, *RELIABILITY_PLUGINS, *TEST_DEPS, TORCH_PIN)
+    session.run("python", "tests/reliability_report.py", "--output", "docs/reliability.md", *session.posargs)
 
 
 #: `medigan new` variants the template session renders, by the fresh virtualenv they are installed into (the

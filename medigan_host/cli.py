@@ -29,6 +29,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MediganError as error:
             raise _Failure(error) from error
+        except OSError as error:  # a full disk anywhere (e.g. mid-append to a manifest): exit 1 with what to do
+            from .atomic import disk_full_error, is_disk_full
+
+            if not is_disk_full(error):
+                raise
+            raise _Failure(disk_full_error(error)) from error
 
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -130,22 +136,29 @@ def plugins_command(as_json: bool) -> None:
 @click.argument("model")
 @click.option("-n", "--num-samples", type=click.IntRange(min=1), help="How many samples (default: one per input).")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder to write images, masks and manifest.jsonl into.")
+              help="Folder to write images, masks and manifest.jsonl into; or an fsspec URL (s3://…, file://…).")
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
               help="A condition declared on the model card; repeat for several.")
 @click.option("--format", "fmt", default=None,
-              help="Output format: png, png16, npy (and any format a plugin adds); default png for 2-D, npy for 3-D.")
+              help="Output format: png, png16, npy, nifti, nifti-gz, dicom, tiff (and any format a plugin adds); "
+                   "default png for 2-D, npy for 3-D.")
 @click.option("--inputs", "inputs_path", type=click.Path(exists=True),
-              help="Inputs of an image-to-image model: a .npy array or a folder of .npy/.png files.")
+              help="Inputs of an image-to-image model: a .npy array or a folder of images (png, tif, jpg, npy, dcm, nii).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in the output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output folder.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process; ray: Ray workers, one model each, writing shards (needs medigan-host[ray]).")
+@click.option("--address", help="Ray cluster to run on (e.g. ray://head:10001, auto); default: start Ray on this machine.")
+@click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
-                     device: str, as_json: bool) -> None:
+                     device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
+                     as_json: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -159,7 +172,8 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
                            hidden=not show_progress) as bar:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
-                          progress=bar.update)
+                          progress=bar.update, engine=engine, address=address, workers=workers,
+                          gpus_per_worker=gpus_per_worker)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -330,6 +344,196 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
 
     ranking = rank_models(metric, order, **filters)
     click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else format_ranking(ranking))
+
+
+@cli.command("show")
+@click.argument("model")
+@click.option("-n", "--num-samples", type=click.IntRange(1, 256), default=16, show_default=True, help="Samples in the grid.")
+@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True,
+              help="Run seed of the grid (the samples `medigan generate --seed` writes); with --interpolate/--explore, "
+                   "the sample seed the path or the explorer starts from.")
+@click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
+              help="A condition declared on the model card; repeat for several.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write a PNG here (default: a window when there is a display, else MODEL-grid.png).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing PNG.")
+@click.option("--interpolate", is_flag=True, help="A strip of images along the latent path from --seed to --to-seed.")
+@click.option("--steps", type=click.IntRange(2, 64), help="Images in the strip  [default: 8]")
+@click.option("--to-seed", type=click.IntRange(0, 2**53 - 1), help="Sample seed at the end of the path  [default: --seed + 1]")
+@click.option("--linear", is_flag=True, help="Interpolate linearly instead of spherically (slerp).")
+@click.option("--explore", is_flag=True, help="The latent explorer: sliders over groups of latent dimensions.")
+@click.option("--slider-grouper", type=click.IntRange(min=1), help="Latent dimensions per slider  [default: 10]")
+@click.option("--inputs", "inputs_path", type=click.Path(exists=True),
+              help="Inputs of an image-to-image model: a .npy array or a folder of images (png, tif, jpg, npy, dcm, nii).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str, ...], output: str | None, overwrite: bool,
+                 interpolate: bool, steps: int | None, to_seed: int | None, linear: bool, explore: bool,
+                 slider_grouper: int | None, inputs_path: str | None, device: str) -> None:
+    """Show samples of MODEL: a grid with masks and the model card, an interpolation strip, or the latent explorer.
+
+    Opens a window when there is a display; writes a PNG when there is none, or with -o.
+    """
+    from .conditions import parse_conditions
+    from .errors import MediganUsageError
+    from .visualize import explore as explore_model
+    from .visualize import show, show_interpolation
+
+    condition = parse_conditions(conditions) or None
+    if interpolate and explore:
+        raise MediganUsageError("choose one of --interpolate and --explore")
+    misplaced = [name for name, given, allowed in (
+        ("--steps", steps is not None, interpolate), ("--to-seed", to_seed is not None, interpolate),
+        ("--linear", linear, interpolate), ("--slider-grouper", slider_grouper is not None, explore),
+        ("--inputs", inputs_path is not None, not (interpolate or explore))) if given and not allowed]
+    if misplaced:
+        raise MediganUsageError(f"{', '.join(misplaced)} does not apply here: --steps, --to-seed and --linear go with "
+                                "--interpolate, --slider-grouper with --explore, --inputs with the grid")
+    if interpolate:
+        shown = show_interpolation(model, seed, to_seed, steps or 8, "linear" if linear else "slerp", condition=condition,
+                                   output=output, overwrite=overwrite, device=device)
+    elif explore:
+        shown = explore_model(model, seed, slider_grouper or 10, condition=condition, output=output, overwrite=overwrite,
+                              device=device)
+    else:
+        from .inputs import read_inputs
+
+        inputs = read_inputs(inputs_path) if inputs_path else None
+        shown = show(model, num_samples, seed, condition=condition, output=output, overwrite=overwrite, inputs=inputs,
+                     device=device)
+    if shown.path is not None:
+        click.echo(f"wrote {shown.path}")
+
+
+@cli.command("gallery")
+@click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for index.html, the PNG grids and the cards (new or empty, or a gallery to --overwrite).")
+@click.option("-n", "--num-samples", type=click.IntRange(1, 64), default=8, show_default=True, help="Samples per model.")
+@click.option("--models", "models", multiple=True, metavar="ID[,ID…]",
+              help="Only these models (ids, upstream ids or numbers; comma-separated or repeated). Default: every model.")
+@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every grid.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--overwrite", is_flag=True, help="Replace the files of an earlier gallery in the folder.")
+def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool) -> None:
+    """Write a static HTML gallery of the installed models (sample grids and cards) that opens offline."""
+    from .gallery import build_gallery
+
+    wanted = [m.strip() for item in models for m in item.split(",") if m.strip()] or None
+    result = build_gallery(output_dir, num_samples, models=wanted, seed=seed, device=device, overwrite=overwrite)
+    for entry in result.entries:
+        click.echo(f"{entry.model}: {entry.status}" + (f" ({entry.error})" if entry.error else ""))
+    click.echo(f"wrote {result.index} ({len(result.shown)} of {len(result.entries)} models shown)")
+
+
+@cli.command("evaluate")
+@click.argument("model", required=False)
+@click.option("--real", "real_dir", type=click.Path(), help="Folder of real images (PNG, JPEG, TIFF, NPY, DICOM, NIfTI).")
+@click.option("--fake", "fake_dir", type=click.Path(), help="Folder of generated images (instead of MODEL).")
+@click.option("-n", "--num-samples", type=click.IntRange(min=2),
+              help="Images of MODEL to generate (default: as many as --real has), or the first N of --fake.")
+@click.option("--extractor", default="pcanet-phantoms", show_default=True, help="Feature extractor (`medigan extractors`).")
+@click.option("--normalization", help="unit, symmetric, imagenet or radimagenet (default: the extractor's own).")
+@click.option("--resize", help="bilinear, bicubic or antialias (default: the extractor's own).")
+@click.option("--extractor-weights", type=click.Path(dir_okay=False), help="Use this weights file (its sha256 is recorded).")
+@click.option("--metric", "metrics", multiple=True, type=click.Choice(["fid", "kid", "precision", "recall"]),
+              help="Metrics to compute (repeatable; default: all).")
+@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cached statistics of the real images.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the result records to this JSON file.")
+@click.option("--write-card", type=click.Path(dir_okay=False), help="Put the values into the metrics of this JSON card.")
+@click.option("--reference", help="Name of the real image set in --write-card metrics (default: the --real folder).")
+@click.option("--list-extractors", is_flag=True, help="List the feature extractors and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result records as JSON.")
+def evaluate_command(model: str | None, real_dir: str | None, fake_dir: str | None, num_samples: int | None, extractor: str,
+                     normalization: str | None, resize: str | None, extractor_weights: str | None, metrics: tuple[str, ...],
+                     seed: int, batch_size: int, device: str, no_cache: bool, output: str | None, write_card: str | None,
+                     reference: str | None, list_extractors: bool, as_json: bool) -> None:
+    """FID, KID and precision/recall of MODEL's images (or --fake DIR) against --real DIR."""
+    if list_extractors:
+        extractors_command.callback(as_json=as_json)
+        return
+    from .evaluation.evaluate import METRICS, evaluate
+    from .evaluation.records import write_card as write_card_metrics
+    from .evaluation.records import write_json
+
+    if real_dir is None:
+        raise click.UsageError("give --real DIR: the folder of real images to compare with")
+    records = evaluate(real=real_dir, model=model, fake=fake_dir, n=num_samples, extractor=extractor,
+                       normalization=normalization, resize=resize, metrics=metrics or METRICS, seed=seed,
+                       batch_size=batch_size, device=device, weights_file=extractor_weights, use_cache=not no_cache)
+    if output:
+        write_json(records, output)
+    if write_card:
+        write_card_metrics(records, write_card, reference)
+    if as_json:
+        _emit_json([r.to_dict() for r in records])
+        return
+    first = records[0]
+    click.echo(f"extractor {first.extractor['extractor']} (weights sha256 {first.extractor['extractor_weights_sha256'][:12]}), "
+               f"normalisation {first.extractor['normalization']}, resize {first.extractor['resize']}")
+    rows = [(r.metric, f"{r.value:.6g}", f"{r.details['std']:.3g}" if "std" in r.details else "-", r.fake["n"], r.real["n"])
+            for r in records]
+    click.echo(table(rows, ["METRIC", "VALUE", "STD", "N_FAKE", "N_REAL"]))
+    for path, what in ((output, "records"), (write_card, "card metrics")):
+        if path:
+            click.echo(f"{what} written to {path}")
+
+
+@cli.command("extractors")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def extractors_command(as_json: bool) -> None:
+    """List the feature extractors for `medigan evaluate` (no framework is imported)."""
+    from .evaluation.extractors import list_extractors
+
+    specs = list_extractors()
+    if as_json:
+        _emit_json([s.to_dict() for s in specs])
+        return
+    rows = [(s.name, s.framework, "x".join(map(str, s.input_size)) + f"x{s.channels}", s.feature_dim, s.normalization,
+             s.resize, "yes" if s.weights else "give a file", s.plugin) for s in specs]
+    click.echo(table(rows, ["NAME", "FRAMEWORK", "INPUT", "DIM", "NORMALIZATION", "RESIZE", "WEIGHTS", "PLUGIN"]))
+
+
+@cli.group("study")
+def study_group() -> None:
+    """Studies over several models and evaluation settings."""
+
+
+@study_group.command("fid")
+@click.option("--models", "models", multiple=True, required=True, metavar="ID[,ID…]", help="Models to compare (repeatable).")
+@click.option("--real", "real_dir", required=True, type=click.Path(), help="Folder of real images.")
+@click.option("--extractors", "extractors", multiple=True, metavar="NAME[,NAME…]", help="Extractors [default: pcanet-phantoms]")
+@click.option("--normalizations", "normalizations", multiple=True, metavar="NAME[,NAME…]",
+              help="unit, symmetric, imagenet, radimagenet [default: each extractor's own]")
+@click.option("--resize", help="bilinear, bicubic or antialias (default: each extractor's own).")
+@click.option("-n", "--num-samples", type=click.IntRange(min=2), default=100, show_default=True, help="Images per model.")
+@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), help="Write study.csv, study.json, study.png here.")
+@click.option("--no-plot", is_flag=True, help="Do not draw study.png (no matplotlib needed).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cached statistics of the real images.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result records as JSON.")
+def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[str, ...], normalizations: tuple[str, ...],
+                      resize: str | None, num_samples: int, seed: int, batch_size: int, device: str, output_dir: str | None,
+                      no_plot: bool, no_cache: bool, as_json: bool) -> None:
+    """FID of every model x extractor x normalisation against --real: a table, and CSV/JSON/PNG with -o."""
+    from .evaluation.study import COLUMNS, fid_study, write_outputs
+
+    def split(values: tuple[str, ...]) -> list[str]:
+        return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+    result = fid_study(split(models), real_dir, n=num_samples, extractors=split(extractors) or ["pcanet-phantoms"],
+                       normalizations=split(normalizations) or None, resize=resize, seed=seed, batch_size=batch_size,
+                       device=device, use_cache=not no_cache)
+    written = write_outputs(result, output_dir, plot=not no_plot) if output_dir else []
+    if as_json:
+        _emit_json([r.to_dict() for r in result.records])
+        return
+    click.echo(table(result.table_rows(), [c.upper() for c in COLUMNS[:-1]]))
+    for path in written:
+        click.echo(f"wrote {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
