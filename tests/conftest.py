@@ -85,8 +85,9 @@ def site(tmp_path, monkeypatch) -> Site:
     monkeypatch.syspath_prepend(str(fake.root))
     monkeypatch.delenv("MEDIGAN_PLUGINS", raising=False)
     yield fake
-    for name in list(sys.modules):
-        if name.startswith("medigan_test_"):
+    root = str(fake.root)
+    for name, module in list(sys.modules.items()):  # the fake plugins, and stand-ins (e.g. a fake tensorflow) made there
+        if name.startswith("medigan_test_") or str(getattr(module, "__file__", None) or "").startswith(root):
             del sys.modules[name]
     importlib.invalidate_caches()
 

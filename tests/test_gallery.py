@@ -54,7 +54,7 @@ class _Links(HTMLParser):
 @pytest.fixture(scope="module")
 def gallery(tmp_path_factory) -> Path:
     """The gallery of the phantoms (module scope: built once)."""
-    import matplotlib
+    matplotlib = pytest.importorskip("matplotlib")
 
     matplotlib.use("Agg")
     folder = tmp_path_factory.mktemp("gallery") / "site"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from medigan_host import ModelCard, Samples, fetch_weights, latents
+from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
 
 from .generator import LATENT_DIM, Generator
 
@@ -20,7 +20,13 @@ class TorchGenerator:
     def __init__(self, card: ModelCard, device: str = "cpu") -> None:
         self.device = torch.device(device)
         self.net = Generator()
-        self.net.load_state_dict(load_file(str(fetch_weights(card)), device="cpu"))
+        path = fetch_weights(card)
+        try:
+            state = load_file(str(path), device="cpu")  # safetensors: tensors only, never code
+        except Exception as exc:  # SafetensorError and OSError say little to a user
+            raise WeightsError(f"{path} is not a safetensors file of model {card.id!r} ({type(exc).__name__}: {exc}); "
+                               "reinstall medigan-plugin-histology-dcgan to restore the shipped weights") from exc
+        self.net.load_state_dict(state)
         self.net.eval().to(self.device)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
