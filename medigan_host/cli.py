@@ -12,6 +12,7 @@ import click
 
 from ._version import __version__
 from .errors import MediganError
+from .evaluation import DEFAULT_EXTRACTOR
 from .plugins import PluginWarning
 
 
@@ -65,6 +66,11 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _split_list(values: Sequence[str]) -> list[str]:
+    """Values of a repeatable option that may also be comma-separated: ("a,b", "c") -> ["a", "b", "c"]."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def _size(card: Any) -> str:
@@ -417,8 +423,7 @@ def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], 
     """Write a static HTML gallery of the installed models (sample grids and cards) that opens offline."""
     from .gallery import build_gallery
 
-    wanted = [m.strip() for item in models for m in item.split(",") if m.strip()] or None
-    result = build_gallery(output_dir, num_samples, models=wanted, seed=seed, device=device, overwrite=overwrite)
+    result = build_gallery(output_dir, num_samples, models=_split_list(models) or None, seed=seed, device=device, overwrite=overwrite)
     for entry in result.entries:
         click.echo(f"{entry.model}: {entry.status}" + (f" ({entry.error})" if entry.error else ""))
     click.echo(f"wrote {result.index} ({len(result.shown)} of {len(result.entries)} models shown)")
@@ -430,7 +435,7 @@ def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], 
 @click.option("--fake", "fake_dir", type=click.Path(), help="Folder of generated images (instead of MODEL).")
 @click.option("-n", "--num-samples", type=click.IntRange(min=2),
               help="Images of MODEL to generate (default: as many as --real has), or the first N of --fake.")
-@click.option("--extractor", default="pcanet-phantoms", show_default=True, help="Feature extractor (`medigan extractors`).")
+@click.option("--extractor", default=DEFAULT_EXTRACTOR, show_default=True, help="Feature extractor (`medigan extractors`).")
 @click.option("--normalization", help="unit, symmetric, imagenet or radimagenet (default: the extractor's own).")
 @click.option("--resize", help="bilinear, bicubic or antialias (default: the extractor's own).")
 @click.option("--extractor-weights", type=click.Path(dir_okay=False), help="Use this weights file (its sha256 is recorded).")
@@ -503,7 +508,7 @@ def study_group() -> None:
 @study_group.command("fid")
 @click.option("--models", "models", multiple=True, required=True, metavar="ID[,ID…]", help="Models to compare (repeatable).")
 @click.option("--real", "real_dir", required=True, type=click.Path(), help="Folder of real images.")
-@click.option("--extractors", "extractors", multiple=True, metavar="NAME[,NAME…]", help="Extractors [default: pcanet-phantoms]")
+@click.option("--extractors", "extractors", multiple=True, metavar="NAME[,NAME…]", help=f"Extractors [default: {DEFAULT_EXTRACTOR}]")
 @click.option("--normalizations", "normalizations", multiple=True, metavar="NAME[,NAME…]",
               help="unit, symmetric, imagenet, radimagenet [default: each extractor's own]")
 @click.option("--resize", help="bilinear, bicubic or antialias (default: each extractor's own).")
@@ -521,11 +526,8 @@ def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[
     """FID of every model x extractor x normalisation against --real: a table, and CSV/JSON/PNG with -o."""
     from .evaluation.study import COLUMNS, fid_study, write_outputs
 
-    def split(values: tuple[str, ...]) -> list[str]:
-        return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-    result = fid_study(split(models), real_dir, n=num_samples, extractors=split(extractors) or ["pcanet-phantoms"],
-                       normalizations=split(normalizations) or None, resize=resize, seed=seed, batch_size=batch_size,
+    result = fid_study(_split_list(models), real_dir, n=num_samples, extractors=_split_list(extractors) or [DEFAULT_EXTRACTOR],
+                       normalizations=_split_list(normalizations) or None, resize=resize, seed=seed, batch_size=batch_size,
                        device=device, use_cache=not no_cache)
     written = write_outputs(result, output_dir, plot=not no_plot) if output_dir else []
     if as_json:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MediganUsageError
+from . import DEFAULT_EXTRACTOR
 from .extractors import Extractor, load_extractor
 from .features import DEFAULT_KEEP, FeatureSet, ImageSet, cached_extract, extract, folder_images, model_images
 from .metrics import frechet_distance, kernel_distance, precision_recall
@@ -16,7 +17,7 @@ METRICS = ("fid", "kid", "precision", "recall")
 
 
 def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | None = None, n: int | None = None,
-             extractor: str | Extractor = "pcanet-phantoms", normalization: str | None = None, resize: str | None = None,
+             extractor: str | Extractor = DEFAULT_EXTRACTOR, normalization: str | None = None, resize: str | None = None,
              metrics: tuple[str, ...] = METRICS, seed: int = 0, batch_size: int = 50, device: str = "auto",
              keep: int = DEFAULT_KEEP, kid_subsets: int = 100, kid_subset_size: int = 1000, k: int = 3,
              weights_file: str | Path | None = None, use_cache: bool = True,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import MediganError, MediganUsageError
+from . import DEFAULT_EXTRACTOR
 from .extractors import Extractor, load_extractor
 from .features import cached_extract, extract_many, folder_images, model_images
 from .metrics import frechet_distance
@@ -31,7 +32,7 @@ class StudyResult:
         return [[row[c] if c != "fid" else f"{row['fid']:.4g}" for c in COLUMNS[:-1]] for row in self.rows]
 
 
-def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Sequence[str] = ("pcanet-phantoms",),
+def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Sequence[str] = (DEFAULT_EXTRACTOR,),
               normalizations: Sequence[str] | None = None, resize: str | None = None, seed: int = 0,
               batch_size: int = 50, device: str = "auto", weights_files: dict[str, str] | None = None,
               use_cache: bool = True, progress: Callable[[int], None] | None = None) -> StudyResult:
