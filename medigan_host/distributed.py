@@ -30,6 +30,8 @@ from .errors import FrameworkMissingError, MediganError, MediganUsageError, Plug
 RAY_PIP = "pip install 'medigan-host[ray]'"
 #: How often a worker that dies (its process is lost) is restarted, its shard retried, before the run fails.
 MAX_RESTARTS = 3
+#: Seconds to wait for a cluster address to answer before Ray is asked to join it.
+CONNECT_TIMEOUT = 10.0
 #: Shards per worker: more, smaller shards balance the load and make a retry redo less.
 SHARDS_PER_WORKER = 4
 
@@ -154,6 +156,7 @@ def connect(ray: Any, options: RayOptions) -> bool:
     if ray.is_initialized():
         return False
     if options.address:
+        _check_reachable(options.address)
         try:
             ray.init(address=options.address, logging_level="warning", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -163,6 +166,19 @@ def connect(ray: Any, options: RayOptions) -> bool:
     cpus = max(options.workers or 0, os.cpu_count() or 1)
     ray.init(num_cpus=cpus, include_dashboard=False, logging_level="warning", log_to_driver=False)
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast on a ``host:port`` (or ``ray://host:port``) nobody answers at: Ray itself retries for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise MediganError(f"cannot connect to the Ray cluster at {address!r}: nothing answers there within "
+                           f"{CONNECT_TIMEOUT:g} s ({exc}); check the address (`ray status` on the head node prints it), "
+                           "or leave --address out to run on this machine") from exc
 
 
 def run_on_ray(store: Any, n: int, finished: set[int], spec: Any, inputs: Any, options: RayOptions,
