@@ -110,6 +110,8 @@ def test_evaluate_a_model_and_write_the_card_metrics(image_sets, cache, tmp_path
     (["evaluate", "--fake", "{fake}", "--real", "{real}", "--extractor", "pcanet-phantom"], "did you mean 'pcanet-phantoms'"),
     (["evaluate", "--fake", "{fake}", "--real", "{real}", "--normalization", "zscore"], "unknown normalisation"),
     (["evaluate", "--fake", "{fake}", "--real", "{fake}/missing"], "does not exist"),
+    (["evaluate", "ct-lowdose-sim", "--real", "{real}"], "translates input images"),
+    (["study", "fid", "--models", "ct-head-phantom,ct-lowdose-sim", "--real", "{real}"], "--inputs DIR -o OUT"),
 ])
 def test_usage_errors_exit_2_with_a_clear_message(image_sets, cache, args, message):
     paths = {"fake": str(image_sets / "fake/images"), "real": str(image_sets / "real/images")}

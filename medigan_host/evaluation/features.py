@@ -88,6 +88,10 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
     entry = get_host().catalog.get(model)
     if entry.card.ndim != 2:
         raise MediganUsageError(f"model {entry.card.id!r} makes 3-D volumes; evaluation works on 2-D images")
+    if entry.card.needs_inputs:
+        raise MediganUsageError(f"model {entry.card.id!r} translates input images ({entry.card.input}), so there is no set of "
+                                f"its samples without inputs: write them with `medigan generate {entry.card.id} --inputs DIR "
+                                "-o OUT`, then `medigan evaluate --fake OUT/images --real REAL`")
     description = {"model": entry.card.id, "version": entry.card.version, "plugin_version": entry.plugin_version,
                    "seed": seed, "n": count, "condition": condition}
     key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()

@@ -47,12 +47,12 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
         for normalization in normalizations or (None,):
             configs.append(load_extractor(name, device=device, normalization=normalization, resize=resize,
                                           weights_file=(weights_files or {}).get(name)))
+    fake_images = [model_images(model, n, seed=seed, batch_size=batch_size, device=device) for model in models]  # checked first
     real_images = folder_images(real, None, batch_size)
     real_sets = [cached_extract(real_images, config, use_cache=use_cache, progress=progress) for config in configs]
     records, rows = [], []
-    for model in models:
-        fake_sets = extract_many(model_images(model, n, seed=seed, batch_size=batch_size, device=device), configs,
-                                 keep=0, progress=progress)
+    for model, images in zip(models, fake_images, strict=True):
+        fake_sets = extract_many(images, configs, keep=0, progress=progress)
         for config, fake, real_set in zip(configs, fake_sets, real_sets, strict=True):
             value = frechet_distance(fake.mean, fake.covariance, real_set.mean, real_set.covariance)
             about = config.describe()
