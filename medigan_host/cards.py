@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -169,7 +170,15 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     out["upstream_id"] = card.upstream_id.strip() if card.upstream_id else None
     if not isinstance(card.extra, Mapping):
         raise fail("extra", "must be a mapping of extra fields")
-    out["extra"] = dict(card.extra)
+    try:  # the JSON form (string keys, lists for tuples), so that a card round-trips through its JSON file
+        extra = json.loads(json.dumps(dict(card.extra), allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise fail("extra", f"extra fields must hold JSON data (strings, numbers, booleans, null, lists, mappings): {exc}") from None
+    shadowing = sorted(set(extra) & {f.name for f in dataclasses.fields(card)})
+    if shadowing:
+        raise fail("extra", f"holds {', '.join(map(repr, shadowing))}, which are card fields: give them at the top level "
+                            "of the card, not under extra")
+    out["extra"] = extra
     return out
 
 

@@ -102,3 +102,15 @@ def test_keyword_construction_validates_too():
     with pytest.raises(CardError, match="'framework'"):
         ModelCard(id="x", name="x", version="1", description="d", framework="theano", modality="ct",
                   image_size=(8, 8), channels=1, license="MIT")
+
+
+def test_extra_fields_are_json_data_and_cannot_shadow_card_fields():
+    kept = ModelCard.from_dict({**card("x"), "extra": {"site": {1: ("a", "b")}}})
+    assert kept.extra == {"site": {"1": ["a", "b"]}}  # the JSON form, so the card round-trips through its file
+    assert ModelCard.from_dict(json.loads(json.dumps(kept.to_dict()))) == kept
+    with pytest.raises(CardError, match="'version'.*card fields.*top level") as error:
+        ModelCard.from_dict({**card("x"), "extra": {"version": None}})
+    assert error.value.field == "extra"
+    for bad in ({"when": {1, 2}}, {"score": float("nan")}):
+        with pytest.raises(CardError, match="extra fields must hold JSON data"):
+            ModelCard.from_dict({**card("x"), "extra": bad})
