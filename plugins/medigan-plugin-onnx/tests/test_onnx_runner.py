@@ -230,3 +230,15 @@ def test_weights_entries_are_fetched_and_verified_by_the_host(tmp_path, monkeypa
     bad = ModelCard.from_dict(make_card(onnx={"file": "g.onnx"}, weights=[{"url": graph.as_uri(), "sha256": "1" * 64}]))
     with pytest.raises(medigan_host.WeightsError, match="the card says 1111"):
         load(bad, "cpu")
+
+
+def test_intra_op_threads_follow_omp_num_threads(tmp_path, monkeypatch):
+    """A process given N cores (a Ray worker gets OMP_NUM_THREADS=its CPUs) runs onnxruntime on N threads."""
+    path, card = noise_graph(tmp_path / "g.onnx"), ModelCard.from_dict(make_card())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    limited = OnnxGenerator(path, card, "cpu")
+    assert limited.session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    default = OnnxGenerator(path, card, "cpu")
+    assert default.session.get_session_options().intra_op_num_threads == 0  # onnxruntime's own choice
+    assert np.array_equal(limited.generate([3, 4]).images, default.generate([3, 4]).images)

@@ -11,6 +11,7 @@ The graph contract (see the plugin's README):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ class OnnxGenerator:
                               f"{card.input!r} needs a loader of its own")
         options = session_options or ort.SessionOptions()
         options.log_severity_level = 3
+        threads = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if session_options is None and threads.isdigit() and int(threads) > 0:
+            options.intra_op_num_threads = int(threads)  # a process given N cores (e.g. a Ray worker) uses N threads
         providers = providers_for(device)
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
