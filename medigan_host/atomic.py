@@ -17,6 +17,11 @@ TMP_SUFFIX = ".medigan-tmp"
 DISK_FULL_ERRNOS = frozenset(code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None)
 
 
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of medigan's temporaries (left behind only by a process killed mid-write)."""
+    return name.startswith(".") and name.endswith(TMP_SUFFIX)
+
+
 def temporary_path(path: Path) -> Path:
     """The temporary name ``path`` is written under before it is renamed into place."""
     return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import atomic
 from .errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
@@ -93,7 +94,7 @@ class RunFolder:
             if not overwrite:
                 raise
             previous = {}  # a damaged run.json: --overwrite replaces the run it described, as its message says
-        others = [name for name in self.store.names() if name != LOCK_FILE]
+        others = [name for name in self.store.names() if name != LOCK_FILE and not atomic.is_temporary(name)]  # start() clears those
         where = self.store.display()
         if previous is None:
             if resume:

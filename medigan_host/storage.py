@@ -243,7 +243,7 @@ class LocalStore(Store):
         if not folder.is_dir():
             return
         with os.scandir(folder) as entries:
-            stale = [entry.path for entry in entries if entry.name.startswith(".") and entry.name.endswith(atomic.TMP_SUFFIX)]
+            stale = [entry.path for entry in entries if atomic.is_temporary(entry.name)]
         for path in stale:
             Path(path).unlink(missing_ok=True)
 
@@ -361,7 +361,7 @@ class FsspecStore(Store):
 
     def remove_temporaries(self, rel: str) -> None:
         for name in self.names(rel):
-            if name.startswith(".") and name.endswith(atomic.TMP_SUFFIX):
+            if atomic.is_temporary(name):
                 self.remove(f"{rel}/{name}" if rel else name)
 
     def lock(self) -> None:

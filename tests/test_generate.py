@@ -195,6 +195,18 @@ def test_resume_extends_and_repairs(tmp_path):
     assert _hashes(folder) == _hashes(tmp_path / "straight")
 
 
+def test_a_folder_holding_only_temporaries_of_a_killed_run_is_a_new_folder(tmp_path):
+    """A process killed while writing run.json leaves only its temporary: the folder still counts as empty."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / ".run.json.4242.medigan-tmp").write_text("{")
+    medigan_host.generate("ct-head-phantom", 2, folder)
+    assert not list(folder.glob("*medigan-tmp")) and len((folder / "manifest.jsonl").read_text().splitlines()) == 2
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="already holds a run"):
+        medigan_host.generate("ct-head-phantom", 2, folder)
+
+
 def test_resume_without_a_run(tmp_path):
     with pytest.raises(OutputError, match="nothing to resume"):
         medigan_host.generate("ct-head-phantom", 2, tmp_path / "empty", resume=True)
