@@ -168,11 +168,9 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
            progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
     started = time.perf_counter()
     card = entry.card
-    run = {"model": card.id, "model_version": card.version, "plugin": entry.plugin, "plugin_version": entry.plugin_version,
-           "host_version": __version__, "seed": seed, "n": n, "condition": condition, "format": writer.name,
-           "inputs_sha256": _fingerprint(inputs)}
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
               "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
+    run = {**common, "seed": seed, "n": n, "format": writer.name, "inputs_sha256": _fingerprint(inputs)}
     spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common)
     worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
