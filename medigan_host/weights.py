@@ -236,7 +236,10 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
                                "the command again") from exc
         if not _is_network_error(exc):
             raise
-        if received or _broke_off(exc):
+        if _stalled(exc):
+            what = (f"the download of {url} stalled: nothing arrived for {download_limits()[0]:g} s "
+                    f"({STALL_ENV}) after {received:,} bytes, so it was given up")
+        elif received or _broke_off(exc):
             what = f"the download of {url} broke off" + (f" after {received:,} bytes" if received else "")
         else:
             what = f"could not download {url}"
@@ -279,6 +282,13 @@ def _is_network_error(exc: BaseException) -> bool:
     import urllib3
 
     return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
+
+
+def _stalled(exc: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError))
 
 
 def _broke_off(exc: BaseException) -> bool:
