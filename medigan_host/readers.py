@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MediganError, MediganUsageError
+from .writers import formats_extra
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: File name endings read by :func:`read_image` (lower case; ``.nii.gz`` is one suffix).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".dcm", ".nii", ".nii.gz")
-FORMATS_EXTRA = "pip install 'medigan-host[formats]'"
 
 
 def image_suffix(path: str | os.PathLike[str]) -> str | None:
@@ -90,7 +90,7 @@ def _need(module: str, path: Path, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MediganError(f"reading {str(path)!r} needs {what}: run `{FORMATS_EXTRA}`") from None
+        raise MediganError(f"reading {str(path)!r} needs {what}: run `{formats_extra()}`") from None
 
 
 # -- readers by format ---------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def _read_pillow(path: Path) -> np.ndarray:
     with image_module.open(path) as image:
         if getattr(image, "n_frames", 1) > 1:
             raise MediganError(f"{str(path)!r} holds {image.n_frames} pages; reading a stack needs tifffile: "
-                               f"run `{FORMATS_EXTRA}`")
+                               f"run `{formats_extra()}`")
         image.load()
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")

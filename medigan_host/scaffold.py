@@ -151,7 +151,9 @@ def new_plugin(output_dir: str | Path = ".", *, framework: str | None = None, no
         from cookiecutter.exceptions import CookiecutterException, FailedHookException, OutputDirExistsException
         from cookiecutter.main import cookiecutter
     except ImportError:
-        raise MediganError("`medigan new` needs cookiecutter: run `pip install 'medigan-host[new]'` and try again") from None
+        from .frameworks import pip_command
+
+        raise MediganError(f"`medigan new` needs cookiecutter: run `{pip_command('medigan-host[new]')}` and try again") from None
     source = template or str(template_dir())
     context = dict(settings or {})
     if framework is not None:

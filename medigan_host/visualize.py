@@ -38,8 +38,10 @@ def require_matplotlib() -> Any:
     try:
         import matplotlib
     except ModuleNotFoundError as exc:
+        from .frameworks import pip_command
+
         raise FrameworkMissingError('showing images needs matplotlib, which is not installed: run '
-                                    '`pip install "medigan-host[viz]"` (or `pip install matplotlib`)') from exc
+                                    f'`{pip_command("medigan-host[viz]")}` (or `pip install matplotlib`)') from exc
     return matplotlib
 
 

@@ -50,7 +50,7 @@ class Writer:
             if not _installed(module):
                 from .errors import FrameworkMissingError
 
-                raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{FORMATS_EXTRA}`")
+                raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{formats_extra()}`")
 
 
 WRITERS: dict[str, Writer] = {}
@@ -150,7 +150,11 @@ register_writer(Writer("npy", "npy", _encode_npy, (2, 3), "NumPy .npy, the array
 
 
 # -- medical formats: shared helpers ---------------------------------------------------------------------
-FORMATS_EXTRA = "pip install 'medigan-host[formats]'"
+def formats_extra() -> str:
+    """The pip command that installs the readers and writers of the medical formats (the host's ``formats`` extra)."""
+    from .frameworks import pip_command
+
+    return pip_command("medigan-host[formats]")
 
 
 def _installed(module: str) -> bool:
@@ -174,7 +178,7 @@ def require(module: str, format_name: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{FORMATS_EXTRA}`") from None
+        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{formats_extra()}`") from None
 
 
 def provenance(context: dict) -> dict[str, Any]:

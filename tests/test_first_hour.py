@@ -1,0 +1,159 @@
+"""What stopped a new user, a plugin author and a scanner's viewer in their first hour, each checked."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+from conftest import REPO, run_cli
+
+import medigan_host as mg
+from medigan_host.cards import ModelCard
+from medigan_host.contract import all_passed, run_checks
+from medigan_host.errors import FrameworkMissingError, MediganUsageError
+from medigan_host.frameworks import TORCH_CPU_INDEX, pip_command, require_framework
+
+#: A plugin written the dict way: its card is a plain dict, and its loader reads the card it receives as one.
+DICT_PLUGIN = '''
+import numpy as np
+from medigan_host import hookimpl, latents
+
+CARD = {"id": "dict-model", "name": "dict", "version": "1.0.0", "description": "A plugin written with plain dicts.",
+        "framework": "numpy", "modality": "ct", "anatomy": "head", "architecture": "sigmoid of noise",
+        "dataset": "none", "image_size": [8, 6], "channels": 1, "license": "MIT", "metrics": {"fid": 3.0},
+        "spacing": [0.5, 0.5]}
+
+class Gen:
+    def __init__(self, card):
+        self.height, self.width = card["image_size"]
+        self.channels = card["channels"]
+        self.scale = card.get("spacing", [1.0])[0]
+        self.has_metrics = "metrics" in card
+        self.fields = dict(card)
+        assert card.get("no-such-field") is None and "no-such-field" not in card
+
+    def generate(self, seeds, *, condition=None, inputs=None):
+        z = latents(seeds, self.height * self.width * self.channels) * self.scale
+        images = 1 / (1 + np.exp(-z))
+        return {"images": images.reshape(len(seeds), self.height, self.width, self.channels).astype(np.float32)}
+
+def load(card, device):
+    return Gen(card)
+
+@hookimpl
+def medigan_register_models(register):
+    register(CARD, load)
+'''
+
+
+# -- plugin authors: the card a loader receives --------------------------------------------------------------------
+
+def test_a_card_is_a_read_only_mapping_with_its_extras():
+    card = ModelCard.from_dict({**mg.get_card("ct-head-phantom").to_dict(), "spacing": [0.5, 0.5], "scanner": "sim"})
+    assert card["image_size"] == card.image_size == (256, 256) and card["id"] == "ct-head-phantom"
+    assert card.get("spacing") == [0.5, 0.5] and card.get("missing", 7) == 7 and card["scanner"] == "sim"
+    assert "metrics" in card and "spacing" in card and "extra" not in card and "missing" not in card
+    assert dict(card).keys() == card.to_dict().keys() and len(card) == len(card.to_dict())
+    with pytest.raises(KeyError):
+        card["extra"]
+    with pytest.raises(TypeError):
+        card["id"] = "other"  # read-only
+
+
+def test_a_plugin_written_the_dict_way_generates_and_passes_every_check(site, host):
+    site.add("dictway", DICT_PLUGIN)
+    host()
+    model = mg.load_model("dict-model", device="cpu")
+    assert model.generator.fields["spacing"] == [0.5, 0.5] and model.generator.has_metrics
+    assert model.generate([1, 2]).images.shape == (2, 8, 6, 1)
+    results = run_checks("dictway")
+    assert all_passed(results), [r for r in results if not r.passed]
+
+
+# -- plugin authors: medigan check --------------------------------------------------------------------------------
+
+def test_a_missing_framework_is_a_skip_that_names_the_cpu_install(site, host, monkeypatch):
+    site.add("dictway", DICT_PLUGIN.replace('"framework": "numpy"', '"framework": "pytorch"'))
+    host()
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if torch were not installed
+    results = {r.name: r for r in run_checks("dict-model")}
+    loader = results["loader-builds"]
+    assert loader.skipped and f"pip install torch --index-url {TORCH_CPU_INDEX}" in loader.detail
+    assert all(results[name].skipped for name in ("output-matches-card", "seeds-deterministic", "conditions"))
+    assert not any(r.status == "FAIL" for r in results.values())
+
+
+@pytest.mark.parametrize(("source", "says"), [
+    ("from medigan_host import hookimpl\n@hookimpl\ndef medigan_register_models(register):\n    pass\n",
+     "a runner that other plugins' cards name"),
+    ("from medigan_host import hookimpl\n@hookimpl\ndef medigan_register_feature_extractors(register):\n    pass\n",
+     "feature extractors only"),
+])
+def test_runner_only_and_extractor_only_plugins_are_not_failures(site, source, says):
+    site.add("nomodels", source)
+    result = run_cli("check", "nomodels", env=site.env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SKIP  nomodels  cards-valid" in result.stdout and says in result.stdout and "0 failed" in result.stdout
+
+
+def test_check_with_no_argument_passes_on_the_readme_install(tmp_path):
+    """The README installs the host, the phantoms, the ONNX runner and the default model, and no torch/TensorFlow."""
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nfor _m in ('torch', 'tensorflow', 'keras'):\n    sys.modules[_m] = None\n")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "MEDIGAN_PLUGINS": "phantoms,onnx,histology-dcgan"}
+    result = run_cli("check", env=env, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 failed" in result.stdout
+    assert "SKIP  histology-ihc-dcgan  loader-builds" in result.stdout and "--index-url" in result.stdout
+
+
+# -- new users: install commands that work ---------------------------------------------------------------------------
+
+def test_pip_commands_never_pull_cuda_and_name_the_clone_folders(monkeypatch):
+    monkeypatch.chdir(REPO)
+    assert pip_command("torch") == f"pip install torch --index-url {TORCH_CPU_INDEX}"
+    assert pip_command("onnxruntime", "torch") == f"pip install onnxruntime && pip install torch --index-url {TORCH_CPU_INDEX}"
+    # this checkout is installed from its folder, as the README does: the extras and plugins are named by folder
+    assert pip_command("medigan-host[formats]") == 'pip install ".[formats]"'
+    assert pip_command("medigan-plugin-phantoms") == "pip install ./plugins/medigan-plugin-phantoms"
+    assert pip_command("medigan-plugin-not-here") == "pip install medigan-plugin-not-here"
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(FrameworkMissingError) as missing:
+        require_framework("pytorch", "some-model")
+    assert "`pip install torch --index-url" in str(missing.value)
+
+
+def test_pillow_is_in_the_formats_extra_the_errors_name():
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(req.lower().startswith("pillow") for req in extras["formats"])
+    from medigan_host.writers import formats_extra
+
+    assert "[formats]" in formats_extra()
+
+
+# -- new users: messages ----------------------------------------------------------------------------------------------
+
+def test_an_image_to_image_model_on_the_cli_asks_for_the_inputs_flag(tmp_path):
+    result = run_cli("generate", "ct-lowdose-sim", "-n", "2", "-o", str(tmp_path / "out"))
+    assert result.returncode == 2 and "--inputs" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_plugin_filter_says_it_filters_installed_plugins():
+    env = {**os.environ, "MEDIGAN_PLUGINS": ""}
+    listed = run_cli("list", env=env)
+    assert listed.returncode == 0 and "MEDIGAN_PLUGINS=''" in listed.stdout and "phantoms" in listed.stdout
+    assert "unset MEDIGAN_PLUGINS" in listed.stdout
+    unknown = run_cli("info", "ct-head-phantom", env=env)
+    assert unknown.returncode == 2 and "MEDIGAN_PLUGINS=''" in unknown.stderr
+
+
+def test_an_image_to_image_model_in_python_asks_for_inputs():
+    with pytest.raises(MediganUsageError, match="pass inputs="):
+        mg.load_model("ct-lowdose-sim").generate([1])
