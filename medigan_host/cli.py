@@ -203,11 +203,15 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
 @click.option("--template", help="Another cookiecutter template (folder, git URL or zip) instead of the bundled one.")
 def new_command(framework: str | None, output_dir: str, no_input: bool, settings: tuple[str, ...], template: str | None) -> None:
     """Create a new plugin project from the medigan plugin template."""
+    from .frameworks import pip_command
     from .scaffold import new_plugin, parse_settings
 
     project = new_plugin(output_dir, framework=framework, no_input=no_input, settings=parse_settings(settings),
                          template=template)
-    click.echo(f"created {project}\nnext: pip install -e {project} && medigan check {project}")
+    pyproject = project / "pyproject.toml"
+    needs_torch = pyproject.is_file() and '"torch' in pyproject.read_text(encoding="utf-8")
+    first = f"{pip_command('torch')} && " if needs_torch else ""
+    click.echo(f"created {project}\nnext: {first}pip install -e {project} && medigan check {project}")
 
 
 @cli.command("check")

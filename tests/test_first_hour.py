@@ -109,6 +109,41 @@ def test_check_with_no_argument_passes_on_the_readme_install(tmp_path):
     assert "SKIP  histology-ihc-dcgan  loader-builds" in result.stdout and "--index-url" in result.stdout
 
 
+# -- plugin authors: medigan new --------------------------------------------------------------------------------------
+
+def test_new_refuses_a_bad_size_in_one_line_and_writes_no_folder(tmp_path):
+    pytest.importorskip("cookiecutter")
+    out = tmp_path / "out"
+    result = run_cli("new", "--no-input", "--set", "image_size=64", "-o", str(out))
+    assert result.returncode == 2 and "image_size '64' must be HxW" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_new_into_an_existing_project_says_so_once(tmp_path):
+    pytest.importorskip("cookiecutter")
+    (tmp_path / "medigan-plugin-mymodels").mkdir()
+    result = run_cli("new", "--no-input", "-o", str(tmp_path))
+    assert result.returncode == 2 and result.stderr.count("Error:") == 1 and "already exists" in result.stderr
+    assert "--set plugin_name=" in result.stderr
+
+
+def test_new_asks_only_what_the_options_left_open(tmp_path):
+    pytest.importorskip("cookiecutter")
+    from click.testing import CliRunner
+
+    from medigan_host.cli import cli
+
+    result = CliRunner().invoke(cli, ["new", "--framework", "pytorch", "--set", "plugin_name=asked", "-o", str(tmp_path)],
+                                input="\n" * 20)
+    assert result.exit_code == 0, result.output
+    assert "Framework of the generator" not in result.output and "Plugin name" not in result.output
+    assert "Model id" in result.output and "Licence" in result.output  # the questions left open are asked
+    readme = (tmp_path / "medigan-plugin-asked" / "README.md").read_text()
+    assert f"pip install torch --index-url {TORCH_CPU_INDEX}" in readme and "torch>=2.1,<3" in readme
+    assert f"next: pip install torch --index-url {TORCH_CPU_INDEX} && pip install -e" in result.output
+
+
 # -- new users: install commands that work ---------------------------------------------------------------------------
 
 def test_pip_commands_never_pull_cuda_and_name_the_clone_folders(monkeypatch):
