@@ -192,3 +192,15 @@ def test_an_empty_plugin_filter_says_it_filters_installed_plugins():
 def test_an_image_to_image_model_in_python_asks_for_inputs():
     with pytest.raises(MediganUsageError, match="pass inputs="):
         mg.load_model("ct-lowdose-sim").generate([1])
+
+
+def test_search_suggests_card_words_by_spelling_and_beginning_or_nothing(monkeypatch):
+    from medigan_host.plugins import reset_host
+
+    monkeypatch.setenv("MEDIGAN_PLUGINS", "phantoms,onnx,histology-dcgan")  # the README's install
+    reset_host()
+    for word in ("calcification", "polyp", "cardiac"):  # were: 'variation', 'evaluation'; 'only'; 'card'
+        results = mg.search_models(word)
+        assert word in results.unmatched and word not in results.suggestions
+    assert mg.search_models("phantomatic").suggestions == {"phantomatic": ["phantom"]}  # a shared beginning
+    assert "brain" in mg.search_models("braiin").hits[0].matched.get("braiin", [])  # one edit: corrected outright
