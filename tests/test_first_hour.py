@@ -204,3 +204,80 @@ def test_search_suggests_card_words_by_spelling_and_beginning_or_nothing(monkeyp
         assert word in results.unmatched and word not in results.suggestions
     assert mg.search_models("phantomatic").suggestions == {"phantomatic": ["phantom"]}  # a shared beginning
     assert "brain" in mg.search_models("braiin").hits[0].matched.get("braiin", [])  # one edit: corrected outright
+
+
+# -- new users: help -------------------------------------------------------------------------------------------------
+
+def _commands():
+    """(path, command) for every command and group of the CLI, the top level included."""
+    import click
+
+    from medigan_host.cli import cli
+
+    def walk(command, path):
+        yield path, command
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+
+    return list(walk(cli, []))
+
+
+def _parse(example: str):
+    """The command an example names, its arguments parsed by click (usage errors raise); nothing is run."""
+    import shlex
+
+    import click
+
+    from medigan_host.cli import cli
+
+    words = shlex.split(example)
+    assert words[0] == "medigan"
+    command, name, ctx, words = cli, "medigan", None, words[1:]
+    while isinstance(command, click.Group):
+        ctx = click.Context(command, info_name=name, parent=ctx)
+        name, words = words[0], words[1:]
+        command = command.get_command(ctx, name)
+        assert command is not None, example
+    command.make_context(name, list(words), parent=ctx)
+    return command
+
+
+def test_every_help_ends_with_an_example_that_parses():
+    from click.testing import CliRunner
+
+    from medigan_host.cli import EXAMPLES, cli
+
+    for path, command in _commands():
+        result = CliRunner().invoke(cli, [*path, "--help"], terminal_width=100)
+        assert result.exit_code == 0, (path, result.output)
+        assert "Example:\n  medigan " in result.output, path
+        example = EXAMPLES[" ".join(path)]
+        assert example in result.output.replace("\n", " ").replace("  ", " ") or example in result.output, path
+        parsed = _parse(example)
+        assert parsed is command or " ".join(path) in ("", "cache", "study"), (path, example)
+
+
+def test_top_level_help_shows_whole_descriptions():
+    from click.testing import CliRunner
+
+    from medigan_host.cli import cli
+
+    text = " ".join(CliRunner().invoke(cli, ["--help"], terminal_width=80).output.partition("Commands:")[2].split())
+    assert "..." not in text
+    for name, command in cli.commands.items():
+        first = " ".join(command.get_short_help_str(limit=10_000).split())
+        assert f"{name} {first}" in text
+
+
+def test_every_option_is_described_and_o_names_a_folder():
+    import click
+
+    for path, command in _commands():
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                assert param.help, (path, param.opts)
+                if "-o" in param.opts and path != ["evaluate"]:  # evaluate's -o (a JSON file) is changed with its options
+                    assert isinstance(param.type, click.Path) and not param.type.file_okay, (path, param.opts)
+    show = dict((" ".join(path), command) for path, command in _commands())["show"]
+    assert "--output-file" in {opt for p in show.params for opt in p.opts}
