@@ -281,3 +281,22 @@ def test_every_option_is_described_and_o_names_a_folder():
                     assert isinstance(param.type, click.Path) and not param.type.file_okay, (path, param.opts)
     show = dict((" ".join(path), command) for path, command in _commands())["show"]
     assert "--output-file" in {opt for p in show.params for opt in p.opts}
+
+
+# -- new users: gallery ------------------------------------------------------------------------------------------------
+
+def test_gallery_overwrite_with_fewer_models_removes_the_earlier_models_files(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    from click.testing import CliRunner
+
+    from medigan_host.cli import cli
+
+    folder = tmp_path / "gallery"
+    first = CliRunner().invoke(cli, ["gallery", "-o", str(folder), "-n", "1", "--models", "ct-head-phantom,mammo-breast-phantom"])
+    assert first.exit_code == 0, first.output
+    (folder / "models" / "notes.txt").write_text("mine")
+    again = CliRunner().invoke(cli, ["gallery", "-o", str(folder), "-n", "1", "--models", "ct-head-phantom", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (folder / "models").iterdir()) == ["ct-head-phantom.json", "ct-head-phantom.png", "notes.txt"]
+    assert "mammo-breast-phantom" not in (folder / "index.html").read_text()
