@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO, run_cli
 
@@ -300,3 +301,67 @@ def test_gallery_overwrite_with_fewer_models_removes_the_earlier_models_files(tm
     assert again.exit_code == 0, again.output
     assert sorted(p.name for p in (folder / "models").iterdir()) == ["ct-head-phantom.json", "ct-head-phantom.png", "notes.txt"]
     assert "mammo-breast-phantom" not in (folder / "index.html").read_text()
+
+
+# -- scanner viewers and PACS ----------------------------------------------------------------------------------------
+
+def test_dicom_of_an_hu_card_carries_its_rescale_and_window_and_every_file_says_synthetic(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    mg.generate("ct-head-phantom", 2, tmp_path / "ct", format="dicom", condition={"lesion": "present"})
+    mg.generate("mammo-breast-phantom", 1, tmp_path / "mammo", format="dicom")
+    card = mg.get_card("ct-head-phantom")
+    low, high = card["display_range"]  # stored values, HU + 1024
+    for path in sorted((tmp_path / "ct" / "images").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        assert (float(ds.RescaleIntercept), float(ds.RescaleSlope), ds.RescaleType) == (-1024.0, 1.0, "HU")
+        assert float(ds.WindowCenter) == (low + high) / 2 - 1024 and float(ds.WindowWidth) == high - low
+        assert ds[0x0008, 0x001C].value == "YES"
+    for path in [*(tmp_path / "ct" / "masks").glob("*.dcm"), *(tmp_path / "mammo").rglob("*.dcm")]:
+        ds = pydicom.dcmread(path)
+        assert ds.SyntheticData == "YES"
+        assert "RescaleIntercept" not in ds and "WindowCenter" not in ds  # masks, and float images without a window
+
+
+@pytest.mark.parametrize("fmt", ["png", "png16", "tiff"])
+def test_a_file_copied_out_of_its_run_keeps_its_provenance(fmt, tmp_path):
+    import shutil
+
+    from medigan_host.readers import read_image, read_provenance
+
+    if fmt == "tiff":
+        pytest.importorskip("tifffile")
+    run = mg.generate("ct-head-phantom", 2, tmp_path / "run", seed=7, format=fmt)
+    record = [line for line in (tmp_path / "run" / "manifest.jsonl").read_text().splitlines()][1]
+    suffix = "tif" if fmt == "tiff" else "png"
+    for kind in ("images", "masks"):
+        copied = tmp_path / f"copied-{kind}.{suffix}"
+        shutil.copy(tmp_path / "run" / kind / f"000001.{suffix}", copied)  # no run.json, no manifest beside it
+        provenance = read_provenance(copied)
+        assert provenance["model"] == "ct-head-phantom" and provenance["model_version"] == mg.get_card("ct-head-phantom").version
+        assert provenance["synthetic"] is True and provenance["index"] == 1 and str(provenance["seed"]) in record
+        assert provenance["kind"] == kind[:-1] and provenance["run_seed"] == 7
+        assert read_image(copied).shape[:2] == (256, 256)
+    assert run.generated == 2
+
+
+def test_pillow_sees_the_png_text_chunks_and_foreign_files_have_no_provenance(tmp_path):
+    image_module = pytest.importorskip("PIL.Image")
+    from medigan_host.readers import read_provenance
+    from medigan_host.writers import png_bytes
+
+    mg.generate("mammo-breast-phantom", 1, tmp_path / "run")
+    with image_module.open(tmp_path / "run" / "images" / "000000.png") as image:
+        image.load()
+        assert '"synthetic": true' in image.text["medigan"] and image.text["Description"].startswith("SYNTHETIC image")
+    (tmp_path / "plain.png").write_bytes(png_bytes(np.zeros((4, 4, 1), np.uint8)))
+    assert read_provenance(tmp_path / "plain.png") is None
+
+
+def test_medigan_dicom_of_an_hu_card_reads_back_as_generated(tmp_path):
+    pytest.importorskip("pydicom")
+    from medigan_host.readers import read_image
+
+    mg.generate("ct-head-phantom", 1, tmp_path / "run", seed=2, format="dicom")
+    stored = next(iter(mg.generate("ct-head-phantom", 1, seed=2))).images[0]
+    image = read_image(tmp_path / "run" / "images" / "000000.dcm")
+    assert image.dtype == np.uint16 and np.array_equal(image, stored)  # as generated; viewers apply the HU rescale
