@@ -237,5 +237,8 @@ def test_dicom_files_pass_the_dciodvfy_validator(shapes, tmp_path):
     assert len(files) == 9  # six images, three masks
     for path in files:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
-        errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+        # Synthetic Data (0008,001C) is a standard attribute (pydicom's dictionary names it SyntheticData) that
+        # dicom3tools builds from before its addition to the standard (Debian 12's, 2022-06) do not know yet
+        errors = [line for line in (report.stdout + report.stderr).splitlines()
+                  if line.startswith("Error") and "(0x0008,0x001c)" not in line]
         assert not errors, f"{path.relative_to(tmp_path)}: {errors}"
