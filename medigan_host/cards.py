@@ -7,7 +7,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,12 +32,17 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 1
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(Mapping):
     """What a model is, what it was trained on, and what it produces.
 
     Construct it with keyword arguments or :meth:`from_dict`; both validate every field and raise
     :class:`~medigan_host.errors.CardError` naming the field. Unknown fields passed to :meth:`from_dict`
     are kept in ``extra`` and written back by :meth:`to_dict`.
+
+    A card is also a read-only mapping over the same keys as :meth:`to_dict` (every field, then the extra fields,
+    without an ``extra`` key): ``card["image_size"]``, ``card.get("spacing")``, ``"metrics" in card`` and
+    ``dict(card)`` work, so a loader written for a plain dict card reads a ModelCard unchanged. Values are the
+    normalised ones (tuples for ``image_size`` and ``tags``), the same as the attributes.
     """
 
     id: str
@@ -95,6 +100,21 @@ class ModelCard:
         out.update(_jsonable(dict(self.extra)))
         return out
 
+    def __getitem__(self, key: str) -> Any:
+        if isinstance(key, str):
+            if key in _FIELD_NAMES:
+                return getattr(self, key)
+            if key in self.extra:
+                return self.extra[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from _FIELD_NAMES
+        yield from (key for key in self.extra if key not in _FIELD_NAMES)
+
+    def __len__(self) -> int:
+        return len(_FIELD_NAMES) + sum(key not in _FIELD_NAMES for key in self.extra)
+
     @property
     def ndim(self) -> int:
         """2 for images, 3 for volumes."""
@@ -124,6 +144,9 @@ class ModelCard:
             return dict(node)
         return None
 
+
+#: The mapping keys of a card that are fields (``extra`` is not a key: its entries are).
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelCard) if f.name != "extra")
 
 REQUIRED_FIELDS = ("id", "name", "version", "description", "framework", "modality", "image_size", "channels", "license")
 

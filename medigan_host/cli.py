@@ -23,8 +23,57 @@ class _Failure(click.ClickException):
         self.exit_code = error.exit_code
 
 
-class _Group(click.Group):
+#: One example per command, shown at the end of its --help (keyed by the command's path after ``medigan``).
+EXAMPLES = {
+    "": "medigan generate ct-head-phantom -n 16 -o out/ --seed 1",
+    "list": "medigan list --json",
+    "info": "medigan info ct-head-phantom",
+    "plugins": "medigan plugins --json",
+    "generate": "medigan generate ct-head-phantom -n 100 -o out/ --seed 1 --condition lesion=present --resume",
+    "new": "medigan new --framework numpy --set plugin_name=mymodels --set image_size=64x64 -o plugins/",
+    "check": "medigan check ./medigan-plugin-mymodels",
+    "fetch": "medigan fetch histology-ihc-dcgan-onnx",
+    "cache": "medigan cache list",
+    "cache list": "medigan cache list --json",
+    "cache clear": "medigan cache clear histology-ihc-dcgan-onnx",
+    "search": "medigan search brain lesion --modality ct --limit 5",
+    "rank": "medigan rank --metric fid --modality mammography",
+    "show": "medigan show mammo-breast-phantom -n 16 --condition density=d --output-file grid.png",
+    "gallery": "medigan gallery -o gallery/ -n 8 --models ct-head-phantom,mammo-breast-phantom",
+    "evaluate": "medigan evaluate ct-head-phantom -n 50 --real real_images/",
+    "extractors": "medigan extractors --json",
+    "study": "medigan study fid --models ct-head-phantom,mammo-breast-phantom --real real_images/ -n 50",
+    "study fid": "medigan study fid --models ct-head-phantom,mammo-breast-phantom --real real_images/ -n 50",
+}
+
+
+class _Help:
+    """--help ends with the command's example, and lists subcommands with their whole first sentence."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_epilog(ctx, formatter)  # type: ignore[misc]
+        example = EXAMPLES.get(ctx.command_path.partition(" ")[2])
+        if example:
+            formatter.write_paragraph()
+            formatter.write_text("\b\nExample:\n  " + example)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)  # type: ignore[attr-defined]
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]  # type: ignore[attr-defined]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class _Command(_Help, click.Command):
+    pass
+
+
+class _Group(_Help, click.Group):
     """Turns medigan errors into a one-line message and the right exit status, never a traceback."""
+
+    command_class = _Command
+    group_class = type  # subgroups (cache, study) are _Groups too
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -89,7 +138,9 @@ def list_command(as_json: bool) -> None:
         _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version} for e in entries])
         return
     if not entries:
-        click.echo("No models installed. Install a plugin, e.g. `pip install medigan-plugin-phantoms`.")
+        from .plugins import no_models_hint
+
+        click.echo(f"No models: {no_models_hint()}.")
         return
     rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
              ",".join(e.card.conditions) or "-", e.plugin) for e in entries]
@@ -130,7 +181,9 @@ def plugins_command(as_json: bool) -> None:
         _emit_json([p.to_dict() for p in plugins])
         return
     if not plugins:
-        click.echo("No plugins installed. Install one, e.g. `pip install medigan-plugin-phantoms`.")
+        from .plugins import no_models_hint
+
+        click.echo(f"No plugins: {no_models_hint()}.")
         return
     rows = [(p.name, p.distribution or p.source, p.version or "-", p.status, len(p.models)) for p in plugins]
     click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS"]))
@@ -145,7 +198,8 @@ def plugins_command(as_json: bool) -> None:
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write images, masks and manifest.jsonl into; or an fsspec URL (s3://…, file://…).")
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Samples generated per call of the model (changes speed and memory, never the images).")
 @click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
               help="A condition declared on the model card; repeat for several.")
 @click.option("--format", "fmt", default=None,
@@ -200,11 +254,15 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
 @click.option("--template", help="Another cookiecutter template (folder, git URL or zip) instead of the bundled one.")
 def new_command(framework: str | None, output_dir: str, no_input: bool, settings: tuple[str, ...], template: str | None) -> None:
     """Create a new plugin project from the medigan plugin template."""
+    from .frameworks import pip_command
     from .scaffold import new_plugin, parse_settings
 
     project = new_plugin(output_dir, framework=framework, no_input=no_input, settings=parse_settings(settings),
                          template=template)
-    click.echo(f"created {project}\nnext: pip install -e {project} && medigan check {project}")
+    pyproject = project / "pyproject.toml"
+    needs_torch = pyproject.is_file() and '"torch' in pyproject.read_text(encoding="utf-8")
+    first = f"{pip_command('torch')} && " if needs_torch else ""
+    click.echo(f"created {project}\nnext: {first}pip install -e {project} && medigan check {project}")
 
 
 @cli.command("check")
@@ -214,7 +272,8 @@ def new_command(framework: str | None, output_dir: str, no_input: bool, settings
 def check_command(target: str | None, device: str, as_json: bool) -> None:
     """Run the plugin contract checks on TARGET: a plugin project folder, a plugin name or a model id (default: all).
 
-    Exit status 0 only when every check passes.
+    Exit status 0 when no check fails; a check that cannot run here (a framework that is not installed, a plugin
+    that registers no models of its own) is a SKIP that says why, not a failure.
     """
     from .contract import iter_checks
 
@@ -230,7 +289,7 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
     counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
     if not as_json:
         click.echo(f"\nmedigan check: {counts['PASS']} checks passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
-    if counts["FAIL"] or counts["SKIP"] or not results:
+    if counts["FAIL"] or not counts["PASS"]:
         sys.exit(1)
 
 
@@ -375,8 +434,8 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
                    "the sample seed the path or the explorer starts from.")
 @click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
               help="A condition declared on the model card; repeat for several.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write a PNG here (default: a window when there is a display, else MODEL-grid.png).")
+@click.option("--output-file", "output", type=click.Path(dir_okay=False),
+              help="Write a PNG file here (default: a window when there is a display, else MODEL-grid.png).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing PNG.")
 @click.option("--interpolate", is_flag=True, help="A strip of images along the latent path from --seed to --to-seed.")
 @click.option("--steps", type=click.IntRange(2, 64), help="Images in the strip  [default: 8]")
@@ -392,7 +451,7 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
                  slider_grouper: int | None, inputs_path: str | None, device: str) -> None:
     """Show samples of MODEL: a grid with masks and the model card, an interpolation strip, or the latent explorer.
 
-    Opens a window when there is a display; writes a PNG when there is none, or with -o.
+    Opens a window when there is a display; writes a PNG when there is none, or with --output-file.
     """
     from .conditions import parse_conditions
     from .errors import MediganUsageError
@@ -457,7 +516,8 @@ def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], 
 @click.option("--metric", "metrics", multiple=True, type=click.Choice(["fid", "kid", "precision", "recall"]),
               help="Metrics to compute (repeatable; default: all).")
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Images per batch through the model and the feature extractor.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cached statistics of the real images.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the result records to this JSON file.")
@@ -528,8 +588,9 @@ def study_group() -> None:
               help="unit, symmetric, imagenet, radimagenet [default: each extractor's own]")
 @click.option("--resize", help="bilinear, bicubic or antialias (default: each extractor's own).")
 @click.option("-n", "--num-samples", type=click.IntRange(min=2), default=100, show_default=True, help="Images per model.")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every model's images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Images per batch through the models and the feature extractors.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), help="Write study.csv, study.json, study.png here.")
 @click.option("--no-plot", is_flag=True, help="Do not draw study.png (no matplotlib needed).")

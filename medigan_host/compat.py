@@ -18,6 +18,7 @@ from .compat_config import deep_get, model_config, pip_requirements
 from .compat_generate import GenerateFunction, generate_options
 from .compat_matching import MatchedEntry, ModelMatchCandidate, match_models
 from .errors import CardError, MediganUsageError, PluginError
+from .frameworks import pip_command
 from .models import Model
 from .ranking import rank_models
 from .registry import ModelEntry
@@ -68,7 +69,7 @@ class Generators:
             return
         entry = self._entry(model_id)
         requirements = pip_requirements(entry.card, self._distribution(entry))
-        command = f"`pip install {' '.join(requirements)}`" if requirements else "nothing beyond this plugin"
+        command = f"`{pip_command(*requirements)}`" if requirements else "nothing beyond this plugin"
         raise MediganUsageError(f"install_dependencies=True is not supported: medigan never installs packages while it "
                                 f"runs. Model {entry.id!r} needs {command}; install it yourself, then call again "
                                 "without install_dependencies=True")

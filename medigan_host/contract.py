@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .cards import ModelCard
-from .errors import ConditionError, MediganError, MediganUsageError
+from .errors import ConditionError, FrameworkMissingError, MediganError, MediganUsageError
 from .frameworks import check_device
 from .models import Model, load
 from .plugins import PluginHost, PluginInfo, get_host
@@ -161,9 +161,23 @@ def check_plugin(info: PluginInfo, host: PluginHost | None = None) -> list[Check
         results.append(_fail("cards-valid", subject, error, "medigan_register_models must not raise; run it by hand to see why"))
         results.append(_skip("ids-unique", subject, "not run: the hook raised"))
         return results
+    if not staged:  # a runner that other plugins' cards name as their loader, or a plugin of feature extractors only
+        extractors = _registers_extractors(info, host)
+        detail = ("registers no models of its own" + (" (feature extractors only)" if extractors else
+                  " (a runner that other plugins' cards name as their loader, or models from a folder setting)")
+                  + ": no cards to check")
+        results.append(_skip("cards-valid", subject, detail + "; if it should register models, call register(card, loader) "
+                                                               "in medigan_register_models"))
+        results.append(_skip("ids-unique", subject, "not run: no models registered"))
+        return results
     results.append(check_cards_valid(subject, staged))
     results.append(check_ids_unique(subject, staged, host))
     return results
+
+
+def _registers_extractors(info: PluginInfo, host: PluginHost) -> bool:
+    plugin = host.pm.get_plugin(info.name)
+    return any(impl.plugin is plugin for impl in host.pm.hook.medigan_register_feature_extractors.get_hookimpls())
 
 
 def check_registration_is_light(info: PluginInfo) -> CheckResult:
@@ -177,7 +191,8 @@ def check_registration_is_light(info: PluginInfo) -> CheckResult:
         "hook = getattr(module, 'medigan_register_models', None)\n"
         "if hook is not None:\n"
         "    hook(register=lambda card, loader: None)\n"
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY_MODULES)!r})))\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m, v in sys.modules.items() if v is not None}} & "
+        f"{set(HEAVY_MODULES)!r})))\n"  # a None entry blocks an import: nothing was imported
     )
     try:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # what this process can import
@@ -259,6 +274,11 @@ def check_model(entry: ModelEntry, device: str = "cpu", *, inputs: InputsFactory
     results = [check_card_complete(card)]
     try:
         model = load(entry, device)
+    except FrameworkMissingError as exc:  # not the plugin's fault: this environment lacks the framework
+        results.append(_skip("loader-builds", card.id, f"not run: {exc}"))
+        results += [_skip(name, card.id, "not run: the model's framework is not installed") for name in MODEL_CHECKS[2:-1]]
+        results.append(check_weights_verifiable(card))
+        return results
     except MediganError as exc:
         results.append(_fail("loader-builds", card.id, str(exc),
                              "install what the error names, or fix the loader so that loader(card, device) returns an "

@@ -35,16 +35,24 @@ def value_range(card: ModelCard, images: np.ndarray) -> tuple[float, float]:
     The card's ``display_range`` field when it has one; else the dtype's range (float32 [0, 1], uint8 [0, 255]); uint16
     images without ``display_range`` use the batch's own minimum and maximum (one window for every tile).
     """
-    declared = card.extra.get("display_range")
-    if isinstance(declared, Sequence) and len(declared) == 2 and all(isinstance(v, (int, float)) for v in declared) \
-            and float(declared[1]) > float(declared[0]):
-        return float(declared[0]), float(declared[1])
+    declared = card_display_range(card)
+    if declared is not None:
+        return declared
     if images.dtype == np.uint8:
         return 0.0, 255.0
     if images.dtype == np.uint16:
         low, high = float(images.min()), float(images.max())
         return (low, high) if high > low else (low, low + 1.0)
     return 0.0, 1.0
+
+
+def card_display_range(card: ModelCard) -> tuple[float, float] | None:
+    """The card's ``display_range`` (stored values shown as black..white), or None when it has no valid one."""
+    declared = card.extra.get("display_range")
+    if isinstance(declared, Sequence) and len(declared) == 2 and all(isinstance(v, (int, float)) for v in declared) \
+            and float(declared[1]) > float(declared[0]):
+        return float(declared[0]), float(declared[1])
+    return None
 
 
 def describe_view(card: ModelCard) -> str:

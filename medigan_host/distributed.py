@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import FrameworkMissingError, MediganError, MediganUsageError, PluginError
+from .frameworks import pip_command
 
-RAY_PIP = "pip install 'medigan-host[ray]'"
 #: How often a worker that dies (its process is lost) is restarted, its shard retried, before the run fails.
 MAX_RESTARTS = 3
 #: Seconds to wait for a cluster address to answer before Ray is asked to join it.
@@ -63,7 +63,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise FrameworkMissingError(f"the ray engine needs Ray, which is not installed: {RAY_PIP}") from None
+        raise FrameworkMissingError(f"the ray engine needs Ray, which is not installed: `{pip_command('medigan-host[ray]')}`") from None
     return ray
 
 

@@ -26,7 +26,9 @@ class UnknownModelError(MediganUsageError, LookupError):
         elif available:
             hint = "run `medigan list` to see the installed models."
         else:
-            hint = "no models are installed: install a plugin, e.g. `pip install medigan-plugin-phantoms`."
+            from .plugins import no_models_hint
+
+            hint = f"{no_models_hint()}."
         super().__init__(f"unknown model {model!r}: {hint}")
 
 

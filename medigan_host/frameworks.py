@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from pathlib import Path
 
 from .errors import DeviceError, FrameworkMissingError, MediganUsageError
 
@@ -24,6 +25,12 @@ PIP_NAMES = {
 }
 
 
+#: Where pip finds the CPU builds of PyTorch: the default index's Linux wheels pull several GB of CUDA libraries.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+_TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
+_HOST_DISTRIBUTION = "medigan-host"
+
+
 def require_framework(framework: str, model_id: str) -> None:
     """Raise FrameworkMissingError, naming the pip command, when the framework is not importable."""
     if framework not in FRAMEWORK_PACKAGES:
@@ -31,9 +38,67 @@ def require_framework(framework: str, model_id: str) -> None:
     module, requirement = FRAMEWORK_PACKAGES[framework]
     if importlib.util.find_spec(module) is None:
         raise FrameworkMissingError(
-            f"model {model_id!r} needs {framework}, which is not installed: run `pip install {requirement}` "
+            f"model {model_id!r} needs {framework}, which is not installed: run `{pip_command(requirement)}` "
             f"(in the environment of this Python) and try again"
         )
+
+
+def pip_command(*requirements: str) -> str:
+    """The ``pip install`` command for ``requirements`` in the form that works here.
+
+    PyTorch comes from its CPU index (a plain ``pip install torch`` pulls CUDA on Linux); the host's extras and the
+    plugins of this repository are named by their folder when the host was installed from a clone
+    (``pip install ".[formats]"``, ``pip install ./plugins/medigan-plugin-phantoms``), else by their package name.
+    """
+    clone = _clone_root()
+    torch_family, others = [], []
+    for requirement in requirements:
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0].lower()
+        if name in _TORCH_FAMILY:
+            torch_family.append(requirement)
+        else:
+            others.append(_from_clone(requirement, name, clone) if clone else _quoted(requirement))
+    commands = [f"pip install {' '.join(others)}"] if others else []
+    if torch_family:
+        commands.append(f"pip install {' '.join(torch_family)} --index-url {TORCH_CPU_INDEX}")
+    return " && ".join(commands)
+
+
+def _quoted(requirement: str) -> str:
+    return f'"{requirement}"' if any(c in requirement for c in "[]<>; ") else requirement
+
+
+def _from_clone(requirement: str, name: str, clone: Path) -> str:
+    extras = requirement[len(name):] if requirement[len(name):].startswith("[") else ""
+    if name == _HOST_DISTRIBUTION:
+        folder = clone
+    elif (clone / "plugins" / name / "pyproject.toml").is_file():
+        folder = clone / "plugins" / name
+    else:
+        return _quoted(requirement)
+    try:
+        shown = folder.relative_to(Path.cwd())
+        text = "." if not shown.parts else f"./{shown.as_posix()}"
+    except ValueError:
+        text = str(folder)
+    return _quoted(text + extras) if extras or " " in text else text
+
+
+def _clone_root() -> Path | None:
+    """The repository folder the host was installed from (``pip install .`` or ``-e .``), when it is still there."""
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    try:
+        direct = metadata.distribution(_HOST_DISTRIBUTION).read_text("direct_url.json")
+        url = urlparse(json.loads(direct or "{}").get("url", ""))
+    except (metadata.PackageNotFoundError, ValueError, AttributeError):
+        return None
+    if url.scheme != "file":
+        return None
+    root = Path(unquote(url.path))
+    return root if (root / "pyproject.toml").is_file() and (root / "medigan_host").is_dir() else None
 
 
 def pip_requirement(module: str) -> str:
@@ -53,7 +118,7 @@ def missing_module_error(exc: ModuleNotFoundError, where: str, own_package: str 
     if not top or (own_package and top == own_package.split(".")[0]):
         return None
     return FrameworkMissingError(f"{where} needs the Python package {top!r}, which is not installed: run "
-                                 f"`pip install {pip_requirement(top)}` (in the environment of this Python) and try again")
+                                 f"`{pip_command(pip_requirement(top))}` (in the environment of this Python) and try again")
 
 
 def check_device(device: str) -> str:

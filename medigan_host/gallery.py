@@ -79,12 +79,33 @@ def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] |
     unique = list({e.card.id: e for e in entries}.values())
     folder = Path(output_dir)
     prepare_folder(folder, overwrite)
+    earlier = _gallery_files(folder)
     results = [_build_entry(entry, folder, n, seed, device) for entry in unique]
     cards = {e.card.id: e for e in unique}
     atomic.write_text(folder / INDEX, render_index(results, cards, n, seed))
     settings = {"host_version": __version__, "num_samples": n, "seed": seed, "models": [asdict(r) for r in results]}
     atomic.write_text(folder / MARKER, json.dumps(settings, indent=2, ensure_ascii=False) + "\n")
+    for name in earlier - _gallery_files(folder):  # the earlier gallery's models that this one does not show
+        (folder / MODELS / name).unlink(missing_ok=True)
     return GalleryResult(folder / INDEX, results)
+
+
+def _gallery_files(folder: Path) -> set[str]:
+    """The names in ``models/`` that the gallery recorded in ``folder`` wrote (plain file names only, so that a
+    hand-edited gallery.json cannot name anything outside ``models/``)."""
+    from .cards import safe_filename
+
+    try:
+        recorded = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("models", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    names = set()
+    for entry in recorded if isinstance(recorded, list) else []:
+        for key in ("image", "card"):
+            path = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(path, str) and path.startswith(f"{MODELS}/") and safe_filename(path[len(MODELS) + 1:]):
+                names.add(path[len(MODELS) + 1:])
+    return names
 
 
 def _build_entry(entry: Any, folder: Path, n: int, seed: int, device: str) -> GalleryEntry:

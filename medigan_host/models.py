@@ -132,9 +132,10 @@ class Model:
 def require_inputs(card: ModelCard, inputs: Any) -> None:
     """Image-input models need inputs; noise-input models take none."""
     if card.needs_inputs and inputs is None:
-        raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= (one per sample)")
+        raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs, one per sample: pass inputs= in Python, "
+                                "--inputs FILE_OR_FOLDER (a .npy array or a folder of images) on the command line")
     if not card.needs_inputs and inputs is not None:
-        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs=")
+        raise MediganUsageError(f"model {card.id!r} generates from noise and takes no inputs; drop inputs= (--inputs)")
 
 
 def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:

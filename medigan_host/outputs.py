@@ -97,9 +97,9 @@ class RunFolder:
         others = [name for name in self.store.names() if name != LOCK_FILE and not atomic.is_temporary(name)]  # start() clears those
         where = self.store.display()
         if previous is None:
-            if resume:
-                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing); "
-                                  "run without --resume")
+            if resume and others:  # a new or empty folder: --resume starts the run, so the same command can be repeated
+                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing) but "
+                                  f"{len(others)} other entries, e.g. {others[0]!r}; choose a new or empty folder")
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
                                   "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")

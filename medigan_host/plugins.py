@@ -299,6 +299,19 @@ def _wanted_plugins() -> set[str] | None:
     return {_norm(part) for part in value.split(",") if part.strip()}
 
 
+def no_models_hint() -> str:
+    """Why there are no models, and what to do: install a plugin, or widen a ``MEDIGAN_PLUGINS`` that filters them out."""
+    value = os.environ.get(PLUGINS_ENV)
+    if value is not None:
+        installed = sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+        if installed:
+            return (f"{PLUGINS_ENV}={value!r} loads {'no plugin' if not value.strip() else 'none of them'} of the installed "
+                    f"plugins ({', '.join(installed)}): name some of them, or unset {PLUGINS_ENV} to load all")
+    from .frameworks import pip_command
+
+    return f"no plugins are installed: install one, e.g. `{pip_command('medigan-plugin-phantoms')}`"
+
+
 _host: PluginHost | None = None
 _host_lock = threading.Lock()
 

@@ -9,8 +9,11 @@ Conventions:
 
 - ``.npy``: (H, W) and (H, W, C) are images, (D, H, W, C) a volume, as ``medigan generate --format npy`` writes.
 - DICOM: ``RescaleSlope``/``RescaleIntercept`` are applied when they are not 1 and 0 (the result is int32 when
-  both are whole numbers, float64 otherwise); multi-frame files are volumes (frames along D); MONOCHROME1
-  images are returned as stored, not inverted.
+  both are whole numbers, float64 otherwise), except in medigan's own files of cards whose ``value_encoding`` is
+  "HU + N": those are read as stored, the model's values, as from its PNG (viewers apply the rescale);
+  multi-frame files are volumes (frames along D); MONOCHROME1 images are returned as stored, not inverted.
+- Provenance: :func:`read_provenance` returns the record medigan wrote into a file (PNG iTXt, TIFF
+  ImageDescription, DICOM private block, NIfTI extension), or None.
 - NIfTI: the voxel axes are reordered so that D runs inferior to superior, H anterior to posterior and W
   right to left of the patient (the order of a DICOM axial stack; what medigan's NIfTI writer stores), so an
   axial slice reads like the PNG of it. A volume with one slice is returned as a 2-D image; a 4th (or 5th)
@@ -22,16 +25,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import MediganError, MediganUsageError
+from .writers import PNG_PROVENANCE_KEY, formats_extra
 
 if TYPE_CHECKING:
     import numpy as np
 
 #: File name endings read by :func:`read_image` (lower case; ``.nii.gz`` is one suffix).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".npy", ".dcm", ".nii", ".nii.gz")
-FORMATS_EXTRA = "pip install 'medigan-host[formats]'"
 
 
 def image_suffix(path: str | os.PathLike[str]) -> str | None:
@@ -90,7 +93,7 @@ def _need(module: str, path: Path, what: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MediganError(f"reading {str(path)!r} needs {what}: run `{FORMATS_EXTRA}`") from None
+        raise MediganError(f"reading {str(path)!r} needs {what}: run `{formats_extra()}`") from None
 
 
 # -- readers by format ---------------------------------------------------------------------------------
@@ -107,7 +110,7 @@ def _read_pillow(path: Path) -> np.ndarray:
     with image_module.open(path) as image:
         if getattr(image, "n_frames", 1) > 1:
             raise MediganError(f"{str(path)!r} holds {image.n_frames} pages; reading a stack needs tifffile: "
-                               f"run `{FORMATS_EXTRA}`")
+                               f"run `{formats_extra()}`")
         image.load()
         if image.mode == "P":
             image = image.convert("RGBA" if "transparency" in image.info else "RGB")
@@ -168,7 +171,9 @@ def _read_dicom(path: Path) -> np.ndarray:
         pixels = pixels if colour else pixels[..., None]  # (D, H, W, C)
     slope = float(dataset.get("RescaleSlope", 1) or 1)
     intercept = float(dataset.get("RescaleIntercept", 0) or 0)
-    if (slope, intercept) != (1.0, 0.0):
+    from .dicom_format import AS_GENERATED
+
+    if (slope, intercept) != (1.0, 0.0) and not (_dicom_provenance(dataset) or {}).get(AS_GENERATED):
         if slope.is_integer() and intercept.is_integer():
             pixels = pixels.astype(np.int32) * int(slope) + int(intercept)
         else:
@@ -193,6 +198,92 @@ def _read_nifti(path: Path) -> np.ndarray:
     spatial = orientations.apply_orientation(spatial, orientations.ornt_transform(current, wanted))
     volume = np.ascontiguousarray(np.transpose(spatial, (2, 1, 0, 3)))  # (z, y, x, C) = (D, H, W, C)
     return volume[0] if volume.shape[0] == 1 else volume
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict | None:
+    """What made a file medigan wrote (model, model_version, seed, ``synthetic``: true …), read from the file itself.
+
+    From a PNG's iTXt chunk ``medigan``, a TIFF's ImageDescription, a DICOM file's private block MEDIGAN, or a NIfTI
+    header extension; None for a file without it (another program's, or ``.npy``). A PNG needs no library.
+    """
+    import json
+
+    path = Path(path)
+    suffix = image_suffix(path)
+    try:
+        if suffix == ".png":
+            text = _png_texts(path).get(PNG_PROVENANCE_KEY)
+        elif suffix in (".tif", ".tiff"):
+            text = _tiff_description(path)
+        elif suffix == ".dcm":
+            pydicom = _need("pydicom", path, "pydicom")
+            return _dicom_provenance(pydicom.dcmread(path, stop_before_pixels=True))
+        elif suffix in (".nii", ".nii.gz"):
+            nibabel = _need("nibabel", path, "nibabel")
+            text = next((e.get_content().decode("utf-8", "replace") for e in nibabel.load(str(path)).header.extensions
+                         if e.get_code() == 6), None)  # 6: comment
+        else:
+            return None
+        record = json.loads(text) if text else None
+    except (OSError, ValueError) as exc:
+        raise MediganUsageError(f"cannot read the provenance of {str(path)!r}: {exc}") from None
+    return record if isinstance(record, dict) and record.get("generator") == "medigan" else None
+
+
+def _png_texts(path: Path) -> dict[str, str]:
+    """The iTXt and tEXt chunks of a PNG before its image data, keyword -> text."""
+    import struct
+    import zlib
+
+    texts: dict[str, str] = {}
+    with open(path, "rb") as file:
+        if file.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise ValueError("not a PNG file")
+        while True:
+            head = file.read(8)
+            if len(head) < 8:
+                return texts
+            length, kind = struct.unpack(">I4s", head)
+            if kind in (b"IDAT", b"IEND"):
+                return texts
+            data = file.read(length)
+            file.read(4)  # CRC
+            if kind == b"tEXt":
+                key, _, value = data.partition(b"\0")
+                texts[key.decode("latin-1")] = value.decode("latin-1")
+            elif kind == b"iTXt":
+                key, _, rest = data.partition(b"\0")
+                compressed, method, rest = rest[0], rest[1], rest[2:]
+                _language, _, rest = rest.partition(b"\0")
+                _translated, _, value = rest.partition(b"\0")
+                if compressed and method == 0:
+                    value = zlib.decompress(value)
+                texts[key.decode("latin-1")] = value.decode("utf-8", "replace")
+
+
+def _tiff_description(path: Path) -> str | None:
+    try:
+        import tifffile
+    except ImportError:
+        image_module = _need("PIL.Image", path, "tifffile or Pillow")
+        with image_module.open(path) as image:
+            return image.tag_v2.get(270)
+    with tifffile.TiffFile(path) as tif:
+        return tif.pages[0].description or None
+
+
+def _dicom_provenance(dataset: Any) -> dict | None:
+    """The JSON of the private block MEDIGAN that medigan's DICOM writer adds, or None."""
+    import json
+
+    from .dicom_format import PRIVATE_CREATOR, PRIVATE_GROUP
+
+    try:
+        block = dataset.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)
+        record = json.loads(block[0x01].value)
+    except (KeyError, ValueError, TypeError):
+        return None
+    return record if isinstance(record, dict) and record.get("generator") == "medigan" else None
 
 
 _READERS = {

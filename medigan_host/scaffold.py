@@ -151,23 +151,61 @@ def new_plugin(output_dir: str | Path = ".", *, framework: str | None = None, no
         from cookiecutter.exceptions import CookiecutterException, FailedHookException, OutputDirExistsException
         from cookiecutter.main import cookiecutter
     except ImportError:
-        raise MediganError("`medigan new` needs cookiecutter: run `pip install 'medigan-host[new]'` and try again") from None
+        from .frameworks import pip_command
+
+        raise MediganError(f"`medigan new` needs cookiecutter: run `{pip_command('medigan-host[new]')}` and try again") from None
     source = template or str(template_dir())
     context = dict(settings or {})
     if framework is not None:
         context["framework"] = framework
     if template is None:
         parse_settings([f"{k}={v}" for k, v in context.items()], template_variables(Path(source)))
+        context = _answers(Path(source), context, ask=not no_input)  # asks only what --framework/--set left open
+        try:
+            card_from_answers(context)  # a bad answer is a one-line error before anything is written
+        except MediganUsageError as exc:
+            raise MediganUsageError(f"{exc}; nothing was written").with_traceback(None) from None
+        no_input = True
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise MediganUsageError(f"-o {str(out)!r} is a file; give a folder to create the plugin project in")
+    created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
     try:
         return Path(cookiecutter(source, no_input=no_input, extra_context=context, output_dir=str(out)))
-    except OutputDirExistsException as exc:
-        raise MediganUsageError(f"{exc}: nothing was changed; choose another plugin_name or -o folder") from None
+    except OutputDirExistsException:
+        name = f"medigan-plugin-{context['plugin_name']}" if "plugin_name" in context else "the plugin project"
+        raise MediganUsageError(f"{str(out / name)!r} already exists: nothing was changed; choose another plugin name "
+                                "(--set plugin_name=NAME) or another -o folder") from None
     except FailedHookException as exc:
         raise MediganUsageError(f"the template refused the answers (the reason is printed above): {exc}; "
                                 "nothing was written") from None
     except CookiecutterException as exc:
         raise MediganError(f"rendering the template failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        for folder in created:  # the folders made for a project that was not written, innermost first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _answers(template: Path, given: Mapping[str, str], *, ask: bool) -> dict[str, Any]:
+    """Every answer of the bundled template: those given, then each other question asked (or its default)."""
+    from cookiecutter.environment import StrictEnvironment
+    from cookiecutter.prompt import read_user_choice, read_user_variable, render_variable
+
+    data = json.loads((template / "cookiecutter.json").read_text(encoding="utf-8"))
+    prompts = data.get("__prompts__", {})
+    questions = [key for key in data if not key.startswith("_")]
+    env = StrictEnvironment(context={"cookiecutter": {}})
+    answers: dict[str, Any] = {}
+    for number, key in enumerate(questions, start=1):
+        raw = data[key]
+        if key in given:
+            answers[key] = given[key]
+        elif isinstance(raw, list):
+            options = [render_variable(env, option, answers) for option in raw]
+            answers[key] = read_user_choice(key, options, prompts, f"  [{number}/{len(questions)}] ") if ask else options[0]
+        else:
+            default = render_variable(env, raw, answers)
+            answers[key] = read_user_variable(key, default, prompts, f"  [{number}/{len(questions)}] ") if ask else default
+    return answers

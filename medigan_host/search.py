@@ -8,8 +8,8 @@ distance ("mamography"), which is reported as a correction. Pure Python: nothing
 
 from __future__ import annotations
 
-import difflib
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -227,6 +227,23 @@ class SearchIndex:
         close = sorted((d, -self.df[v], v) for d, v in close if d <= limit)
         return [(v, FUZZY_WEIGHT / d) for d, _, v in close], True
 
+    def suggest(self, term: str, limit: int = 3) -> list[str]:
+        """Card words that ``term`` may have meant: sharing most of its beginning (60 %, at least four letters), or its
+        first letter and within a third of its length in edits; closest first. Empty when nothing is that close (better no guess than a
+        wrong one)."""
+        if term.isdigit():
+            return []
+        scored = []
+        for word in self.vocabulary:
+            if word.isdigit():
+                continue
+            prefix = len(os.path.commonprefix([term, word]))
+            budget = max(1, len(term) // 3)
+            distance = edit_distance(term, word, max(budget, len(term), len(word)))
+            if prefix >= max(4, math.ceil(0.6 * len(term))) or (prefix >= 1 and distance <= budget):
+                scored.append((distance, -prefix, -self.df[word], word))
+        return [word for *_, word in sorted(scored)[:limit]]
+
     def term_score(self, doc: _Doc, term: str) -> tuple[float, list[str]]:
         """BM25F contribution of one card term to ``doc`` and the fields it occurs in."""
         weighted = 0.0
@@ -249,7 +266,7 @@ class SearchIndex:
             matches, fuzzy = self.expand(term)
             if not matches:
                 results.unmatched.append(term)
-                close = difflib.get_close_matches(term, self.vocabulary, n=3, cutoff=0.6)
+                close = self.suggest(term)
                 if close:
                     results.suggestions[term] = close
                 continue

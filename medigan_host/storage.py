@@ -29,9 +29,9 @@ from typing import Any
 
 from . import atomic
 from .errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
+from .frameworks import pip_command
 
 LOCK_FILE = ".medigan.lock"
-FSSPEC_PIP = "pip install 'medigan-host[fsspec]'"
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:
@@ -273,7 +273,7 @@ class FsspecStore(Store):
         try:
             import fsspec
         except ImportError:
-            raise FrameworkMissingError(f"writing to {url!r} needs fsspec: {FSSPEC_PIP} "
+            raise FrameworkMissingError(f"writing to {url!r} needs fsspec: `{pip_command('medigan-host[fsspec]')}` "
                                         "(and the package of that store, e.g. s3fs or gcsfs)") from None
         try:
             self.fs, root = fsspec.core.url_to_fs(url)

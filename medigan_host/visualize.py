@@ -38,8 +38,10 @@ def require_matplotlib() -> Any:
     try:
         import matplotlib
     except ModuleNotFoundError as exc:
+        from .frameworks import pip_command
+
         raise FrameworkMissingError('showing images needs matplotlib, which is not installed: run '
-                                    '`pip install "medigan-host[viz]"` (or `pip install matplotlib`)') from exc
+                                    f'`{pip_command("medigan-host[viz]")}` (or `pip install matplotlib`)') from exc
     return matplotlib
 
 
@@ -172,7 +174,7 @@ def png_target(path: str | Path, overwrite: bool = False) -> Path:
     if path.is_dir():
         raise OutputError(f"{str(path)!r} is a folder; give a file name ending in .png")
     if path.exists() and not overwrite:
-        raise OutputError(f"{str(path)!r} already exists; pass --overwrite to replace it, or give another -o")
+        raise OutputError(f"{str(path)!r} already exists; pass --overwrite to replace it, or give another --output-file")
     if not path.parent.is_dir():
         raise OutputError(f"folder {str(path.parent)!r} does not exist; create it first")
     return path
@@ -247,7 +249,7 @@ def explore(model_id: str | int, seed: int = 0, slider_grouper: int = 10, *, con
     require_matplotlib()
     if output is None and not has_display():
         raise MediganUsageError("the latent explorer is interactive and needs a display (no DISPLAY or WAYLAND_DISPLAY, "
-                                "or a non-interactive matplotlib backend); give -o FILE.png for a snapshot, or use "
+                                "or a non-interactive matplotlib backend); give --output-file FILE.png for a snapshot, or use "
                                 "--interpolate for a strip")
     target = _target(output, f"{get_card(model_id).id}-explorer.png", overwrite)
     model = load_model(model_id, device)
@@ -270,7 +272,7 @@ def visualize(model_id: str | int, slider_grouper: int = 10, auto_close: bool = 
     interactive = has_display()
     if not interactive and not auto_close:
         raise MediganUsageError("the latent explorer is interactive and needs a display (no DISPLAY or WAYLAND_DISPLAY, "
-                                "or a non-interactive matplotlib backend); `medigan show MODEL --explore -o FILE.png` "
+                                "or a non-interactive matplotlib backend); `medigan show MODEL --explore --output-file FILE.png` "
                                 "writes a snapshot without one")
     model = load_model(model_id, device)
     fig = new_figure(interactive, LatentExplorer.figure_size(model, slider_grouper))

@@ -11,7 +11,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +50,7 @@ class Writer:
             if not _installed(module):
                 from .errors import FrameworkMissingError
 
-                raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{FORMATS_EXTRA}`")
+                raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{formats_extra()}`")
 
 
 WRITERS: dict[str, Writer] = {}
@@ -79,8 +79,16 @@ def get_writer(name: str) -> Writer:
 _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
 
 
-def png_bytes(array: np.ndarray, compression: int = 6) -> bytes:
-    """Encode an (H, W, C) uint8 or uint16 array, C in 1..4, as PNG (lossless, deterministic)."""
+#: The keyword of the iTXt chunk that holds a sample's provenance as JSON (read back by readers.read_provenance).
+PNG_PROVENANCE_KEY = "medigan"
+
+
+def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None) -> bytes:
+    """Encode an (H, W, C) uint8 or uint16 array, C in 1..4, as PNG (lossless, deterministic).
+
+    ``text`` maps keywords (1-79 Latin-1 characters) to UTF-8 text, written as uncompressed iTXt chunks before the
+    image data.
+    """
     import numpy as np
 
     if array.ndim != 3 or array.shape[2] not in _COLOUR_TYPES or array.dtype not in (np.uint8, np.uint16):
@@ -95,7 +103,10 @@ def png_bytes(array: np.ndarray, compression: int = 6) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, compression)) + chunk(b"IEND", b"")
+    texts = b"".join(chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
+                     for key, value in (text or {}).items())
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + texts + chunk(b"IDAT", zlib.compress(raw, compression))
+            + chunk(b"IEND", b""))
 
 
 def to_uint(array: np.ndarray, bits: int) -> np.ndarray:
@@ -124,16 +135,24 @@ def _mask_to_uint(mask: np.ndarray) -> np.ndarray:
     return mask.astype(np.uint8 if top <= 255 else np.uint16)
 
 
+def _png_text(kind: str, context: dict) -> dict[str, str]:
+    """The iTXt chunks of a sample's PNG: its provenance as JSON (model, version, seed, synthetic …) and as a line."""
+    import json
+
+    return {PNG_PROVENANCE_KEY: json.dumps({**provenance(context), "kind": kind}, sort_keys=True),
+            "Description": provenance_text(context) + (" (label mask)" if kind == "mask" else "")}
+
+
 def _encode_png(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(_mask_to_uint(array))
-    return png_bytes(to_uint(array, 16 if array.dtype.name == "uint16" else 8))
+        return png_bytes(_mask_to_uint(array), text=_png_text(kind, context))
+    return png_bytes(to_uint(array, 16 if array.dtype.name == "uint16" else 8), text=_png_text(kind, context))
 
 
 def _encode_png16(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(_mask_to_uint(array))
-    return png_bytes(to_uint(array, 16))
+        return png_bytes(_mask_to_uint(array), text=_png_text(kind, context))
+    return png_bytes(to_uint(array, 16), text=_png_text(kind, context))
 
 
 def _encode_npy(array: np.ndarray, kind: str, context: dict) -> bytes:
@@ -150,7 +169,11 @@ register_writer(Writer("npy", "npy", _encode_npy, (2, 3), "NumPy .npy, the array
 
 
 # -- medical formats: shared helpers ---------------------------------------------------------------------
-FORMATS_EXTRA = "pip install 'medigan-host[formats]'"
+def formats_extra() -> str:
+    """The pip command that installs the readers and writers of the medical formats (the host's ``formats`` extra)."""
+    from .frameworks import pip_command
+
+    return pip_command("medigan-host[formats]")
 
 
 def _installed(module: str) -> bool:
@@ -174,7 +197,7 @@ def require(module: str, format_name: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{FORMATS_EXTRA}`") from None
+        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{formats_extra()}`") from None
 
 
 def provenance(context: dict) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ import pytest
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganError, MediganUsageError
 from medigan_host.distributed import MAX_RESTARTS, shard_ranges
+from medigan_host.frameworks import pip_command
 from medigan_host.outputs import JOURNAL
 from medigan_host.plugins import reset_host
 
@@ -296,7 +298,7 @@ def test_engine_options_are_checked(tmp_path):
 
 def test_without_ray_the_error_names_the_pip_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(FrameworkMissingError, match=r"pip install 'medigan-host\[ray\]'"):
+    with pytest.raises(FrameworkMissingError, match=re.escape(pip_command("medigan-host[ray]"))):
         medigan_host.generate(MODEL, 2, tmp_path / "run", engine="ray")
 
 

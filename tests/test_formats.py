@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from conftest import card, run_cli
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganUsageError, hookimpl
 from medigan_host.readers import read_image
-from medigan_host.writers import get_writer, to_uint
+from medigan_host.writers import formats_extra, get_writer, to_uint
 
 nibabel = pytest.importorskip("nibabel")
 pydicom = pytest.importorskip("pydicom")
@@ -214,7 +215,7 @@ def test_unsupported_outputs_are_usage_errors(shapes, tmp_path):
 
 def test_missing_library_names_the_extra_before_anything_is_written(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "pydicom", None)
-    with pytest.raises(FrameworkMissingError, match=r"dicom format needs pydicom: run `pip install 'medigan-host\[formats\]'`"):
+    with pytest.raises(FrameworkMissingError, match=r"dicom format needs pydicom: run " + re.escape(f"`{formats_extra()}`")):
         medigan_host.generate("ct-head-phantom", 1, tmp_path / "run", format="dicom")
     assert not (tmp_path / "run").exists()
     with pytest.raises(FrameworkMissingError, match="needs pydicom"):
@@ -236,5 +237,8 @@ def test_dicom_files_pass_the_dciodvfy_validator(shapes, tmp_path):
     assert len(files) == 9  # six images, three masks
     for path in files:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
-        errors = [line for line in (report.stdout + report.stderr).splitlines() if line.startswith("Error")]
+        # Synthetic Data (0008,001C) is a standard attribute (pydicom's dictionary names it SyntheticData) that
+        # dicom3tools builds from before its addition to the standard (Debian 12's, 2022-06) do not know yet
+        errors = [line for line in (report.stdout + report.stderr).splitlines()
+                  if line.startswith("Error") and "(0x0008,0x001c)" not in line]
         assert not errors, f"{path.relative_to(tmp_path)}: {errors}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -12,7 +13,7 @@ import medigan_host
 from medigan_host import MediganError, MediganUsageError
 from medigan_host.inputs import read_inputs
 from medigan_host.readers import IMAGE_SUFFIXES, image_suffix, list_images, read_image
-from medigan_host.writers import png_bytes
+from medigan_host.writers import formats_extra, png_bytes
 
 
 def test_suffixes_and_listing(tmp_path):
@@ -69,7 +70,7 @@ def test_unreadable_files_name_the_file(tmp_path):
 def test_missing_reader_library_names_the_extra(tmp_path, monkeypatch):
     (tmp_path / "scan.nii").write_bytes(b"\0" * 400)
     monkeypatch.setitem(sys.modules, "nibabel", None)
-    with pytest.raises(MediganError, match=r"needs nibabel: run `pip install 'medigan-host\[formats\]'`") as info:
+    with pytest.raises(MediganError, match=r"needs nibabel: run " + re.escape(f"`{formats_extra()}`")) as info:
         read_image(tmp_path / "scan.nii")
     assert "scan.nii" in str(info.value)
 
@@ -167,7 +168,7 @@ def test_tiff_stack_without_tifffile_names_the_extra(tmp_path, monkeypatch):
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((3, 4, 5), np.uint8), photometric="minisblack")
     tifffile.imwrite(tmp_path / "page.tif", np.full((4, 5), 9, np.uint16), photometric="minisblack")
     monkeypatch.setitem(sys.modules, "tifffile", None)
-    with pytest.raises(MediganError, match=r"3 pages; reading a stack needs tifffile: run `pip install 'medigan-host\[formats\]'`"):
+    with pytest.raises(MediganError, match=r"3 pages; reading a stack needs tifffile: run " + re.escape(f"`{formats_extra()}`")):
         read_image(tmp_path / "stack.tif")
     page = read_image(tmp_path / "page.tif")  # one page: Pillow reads it
     assert page.dtype == np.uint16 and page.shape == (4, 5, 1) and page.max() == 9

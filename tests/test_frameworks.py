@@ -27,7 +27,7 @@ class _Registers:
 def test_missing_framework_names_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # what an environment without torch looks like to importlib
     medigan_host.register_plugin(_Registers(card("needs-torch", framework="pytorch"), "medigan_test_nowhere:load"), "t")
-    with pytest.raises(FrameworkMissingError, match=r"needs pytorch, which is not installed: run `pip install torch`"):
+    with pytest.raises(FrameworkMissingError, match=r"needs pytorch, which is not installed: run `pip install torch --index-url https://download.pytorch.org/whl/cpu`"):
         medigan_host.load_model("needs-torch")
 
 

@@ -208,8 +208,12 @@ def test_a_folder_holding_only_temporaries_of_a_killed_run_is_a_new_folder(tmp_p
 
 
 def test_resume_without_a_run(tmp_path):
+    started = medigan_host.generate("ct-head-phantom", 2, tmp_path / "empty", resume=True)  # a new folder: the run starts
+    assert started.generated == 2 and (tmp_path / "empty" / "run.json").is_file()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(OutputError, match="nothing to resume"):
-        medigan_host.generate("ct-head-phantom", 2, tmp_path / "empty", resume=True)
+        medigan_host.generate("ct-head-phantom", 2, tmp_path / "other", resume=True)
 
 
 def test_output_path_that_is_a_file(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ import pytest
 
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganError, OutputError, OutputLockedError, hookimpl
+from medigan_host.frameworks import pip_command
 from medigan_host.outputs import JOURNAL, RunFolder
 from medigan_host.seeding import sample_seed
 from medigan_host.storage import LOCK_FILE, FsspecStore, LocalStore, is_url, open_store
@@ -175,7 +177,7 @@ def test_urls_and_paths_are_told_apart(tmp_path):
 
 def test_without_fsspec_the_error_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "fsspec", None)
-    with pytest.raises(FrameworkMissingError, match=r"pip install 'medigan-host\[fsspec\]'"):
+    with pytest.raises(FrameworkMissingError, match=re.escape(pip_command("medigan-host[fsspec]"))):
         medigan_host.generate(MODEL, 1, "s3://bucket/run")
 
 

@@ -139,7 +139,7 @@ def test_models_without_latents_and_bad_latents_are_refused_clearly():
 
 def test_show_writes_a_grid_with_the_card(headless, tmp_path):
     out = tmp_path / "grid.png"
-    result = invoke("show", "mammo-breast-phantom", "-n", "4", "--seed", "3", "--condition", "density=d", "-o", str(out))
+    result = invoke("show", "mammo-breast-phantom", "-n", "4", "--seed", "3", "--condition", "density=d", "--output-file", str(out))
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
     image = read_png(out)
@@ -151,12 +151,12 @@ def test_show_writes_a_grid_with_the_card(headless, tmp_path):
 def test_show_never_overwrites_without_being_asked(headless, tmp_path):
     out = tmp_path / "grid.png"
     out.write_bytes(b"keep me")
-    result = invoke("show", "ct-head-phantom", "-n", "1", "-o", str(out))
+    result = invoke("show", "ct-head-phantom", "-n", "1", "--output-file", str(out))
     assert result.exit_code == 2 and "already exists" in result.output
     assert out.read_bytes() == b"keep me"
-    assert invoke("show", "ct-head-phantom", "-n", "1", "-o", str(out), "--overwrite").exit_code == 0
+    assert invoke("show", "ct-head-phantom", "-n", "1", "--output-file", str(out), "--overwrite").exit_code == 0
     assert read_png(out).size
-    result = invoke("show", "ct-head-phantom", "-o", str(tmp_path / "grid.jpg"))
+    result = invoke("show", "ct-head-phantom", "--output-file", str(tmp_path / "grid.jpg"))
     assert result.exit_code == 2 and ".png" in result.output
 
 
@@ -177,7 +177,7 @@ def test_show_usage_errors_exit_2(headless, tmp_path):
         (["ct-head-phantom", "--condition", "lesion=maybe"], "choose one of"),
         (["no-such-model"], "unknown model"),
     ):
-        result = invoke("show", *args, "-o", str(tmp_path / "x.png")) if "--explore" not in args else invoke("show", *args)
+        result = invoke("show", *args, "--output-file", str(tmp_path / "x.png")) if "--explore" not in args else invoke("show", *args)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output, (args, result.output)
     assert not (tmp_path / "x.png").exists()
@@ -186,13 +186,13 @@ def test_show_usage_errors_exit_2(headless, tmp_path):
 def test_show_image_to_image_model_with_inputs(headless, tmp_path):
     inputs = np.full((2, 256, 256, 1), 1024, np.uint16)
     np.save(tmp_path / "in.npy", inputs)
-    result = invoke("show", "ct-lowdose-sim", "--inputs", str(tmp_path / "in.npy"), "-o", str(tmp_path / "x.png"))
+    result = invoke("show", "ct-lowdose-sim", "--inputs", str(tmp_path / "in.npy"), "--output-file", str(tmp_path / "x.png"))
     assert result.exit_code == 0, result.output
 
 
 def test_interpolation_strip(headless, tmp_path):
     out = tmp_path / "strip.png"
-    result = invoke("show", BRAIN, "--interpolate", "--seed", "1", "--to-seed", "2", "--steps", "3", "-o", str(out))
+    result = invoke("show", BRAIN, "--interpolate", "--seed", "1", "--to-seed", "2", "--steps", "3", "--output-file", str(out))
     assert result.exit_code == 0, result.output
     image = read_png(out)
     assert image.shape[1] > 2 * image.shape[0]  # one row of steps
@@ -200,8 +200,11 @@ def test_interpolation_strip(headless, tmp_path):
 
 def test_missing_matplotlib_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    result = invoke("show", "ct-head-phantom", "-o", str(tmp_path / "x.png"))
-    assert result.exit_code == 1 and 'pip install "medigan-host[viz]"' in result.output
+    result = invoke("show", "ct-head-phantom", "--output-file", str(tmp_path / "x.png"))
+    from medigan_host.frameworks import pip_command
+
+    # 'pip install ".[viz]"' from a clone (as here), 'pip install "medigan-host[viz]"' from an index
+    assert result.exit_code == 1 and pip_command("medigan-host[viz]") in result.output and "[viz]" in result.output
 
 
 # -------------------------------------------------------------------------------------------- latent explorer
@@ -233,7 +236,7 @@ def test_explorer_sliders_change_the_image(headless):
 
 def test_explore_snapshot_and_generators_visualize(headless, tmp_path):
     out = tmp_path / "explorer.png"
-    result = invoke("show", BRAIN, "--explore", "--slider-grouper", "20", "-o", str(out))
+    result = invoke("show", BRAIN, "--explore", "--slider-grouper", "20", "--output-file", str(out))
     assert result.exit_code == 0, result.output
     assert read_png(out).size
     from medigan_host import Generators
