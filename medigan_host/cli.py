@@ -297,16 +297,20 @@ def cache_list_command(as_json: bool) -> None:
 
 @cache_group.command("clear")
 @click.argument("model", required=False)
-def cache_clear_command(model: str | None) -> None:
-    """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed."""
-    from .weights import cache_root, cached_model_id, clear_cache
+@click.option("--dry-run", is_flag=True, help="Print the files that would be deleted, and delete nothing.")
+def cache_clear_command(model: str | None, dry_run: bool) -> None:
+    """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed.
+
+    Only what medigan wrote is deleted (the files `medigan cache list` shows); anything else in the cache folder stays."""
+    from .weights import cache_root, cached_model_id, clear_cache, clear_plan
 
     model_id = cached_model_id(model) if model is not None else None
-    removed = clear_cache(model_id)
+    removed = clear_plan(model_id) if dry_run else clear_cache(model_id)
+    verb = "would remove" if dry_run else "removed"
     for path in removed:
-        click.echo(f"removed {path}")
+        click.echo(f"{verb} {path}")
     what = f" of {model_id}" if model_id else ""
-    click.echo(f"removed {len(removed)} files{what} from {cache_root()}" if removed else f"nothing cached{what} in {cache_root()}")
+    click.echo(f"{verb} {len(removed)} files{what} from {cache_root()}" if removed else f"nothing cached{what} in {cache_root()}")
 
 
 def _filter_options(command: Any) -> Any:

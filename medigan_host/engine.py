@@ -136,9 +136,11 @@ def _engine_options(engine: str, address: str | None, workers: int | None, gpus_
         return None
     if output_dir is None:
         raise MediganUsageError("the ray engine writes to an output folder: give output_dir (-o)")
-    from .distributed import RayOptions
+    from .distributed import RayOptions, import_ray
 
-    return RayOptions.checked(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+    options = RayOptions.checked(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+    import_ray()  # before the folder is touched: a run refused for want of Ray leaves nothing behind
+    return options
 
 
 def default_format(card: ModelCard) -> str:

@@ -77,6 +77,7 @@ class RunFolder:
     # -- locking -------------------------------------------------------------------------------------
     def __enter__(self) -> RunFolder:
         self.store.prepare()
+        self.store.refuse_links((LOCK_FILE, RUN_FILE, MANIFEST, JOURNAL, *SUBFOLDERS))
         self.store.lock()
         return self
 
@@ -96,10 +97,10 @@ class RunFolder:
             previous = {}  # a damaged run.json: --overwrite replaces the run it described, as its message says
         others = [name for name in self.store.names() if name != LOCK_FILE and not atomic.is_temporary(name)]  # start() clears those
         where = self.store.display()
-        if previous is None:
-            if resume:
-                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing); "
-                                  "run without --resume")
+        if previous is None:  # also a run killed before it wrote run.json: --resume starts it, so retries are safe
+            if others and resume:
+                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing) but is not "
+                                  f"empty ({len(others)} entries, e.g. {others[0]!r}); choose a new or empty folder")
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
                                   "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")
@@ -111,6 +112,9 @@ class RunFolder:
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
                               f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
+        if isinstance(previous.get("n"), int) and run["n"] < previous["n"]:
+            raise OutputError(f"cannot resume the run in {where!r} with fewer samples ({run['n']}) than it was started "
+                              f"with ({previous['n']}); give -n {previous['n']} or more, or use a new folder or --overwrite")
         if changed:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "

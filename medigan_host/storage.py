@@ -42,12 +42,27 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 
 
 def open_store(target: str | os.PathLike[str] | Store) -> Store:
-    """The store for an output folder given as a local path or an fsspec URL."""
+    """The store for an output folder given as a local path or an fsspec URL.
+
+    A ``file://`` URL is the local folder it names (one folder, one lock, whichever way it is spelled)."""
     if isinstance(target, Store):
         return target
     if isinstance(target, str) and is_url(target):
-        return FsspecStore(target)
+        local = local_path_of(target)
+        return LocalStore(local) if local is not None else FsspecStore(target)
     return LocalStore(Path(target))
+
+
+def local_path_of(url: str) -> Path | None:
+    """The local path of a ``file://`` (or ``local://``) URL, else None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("file", "local"):
+        return None
+    if rest.startswith("localhost/"):
+        rest = rest[len("localhost"):]
+    from urllib.parse import unquote
+
+    return Path(unquote(rest))
 
 
 class Store(ABC):
@@ -127,6 +142,10 @@ class Store(ABC):
     def remove_temporaries(self, rel: str) -> None:
         """Delete temporaries left in folder ``rel`` by an interrupted write."""
 
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Raise OutputError if one of ``names`` is a symbolic link (stores without links have none)."""
+        return None
+
     @abstractmethod
     def lock(self) -> None:
         """Take the folder's exclusive lock, or raise OutputLockedError."""
@@ -179,6 +198,14 @@ class LocalStore(Store):
                                "choose a folder you can write to, or fix its permissions") from exc
         except OSError as exc:
             raise MediganError(f"cannot create output folder {str(self.path)!r}: {exc.strerror or exc}") from exc
+
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Writing through a link would change files outside the folder (another study's ``images/``)."""
+        for name in names:
+            path = self._p(name)
+            if path.is_symlink():
+                raise OutputError(f"{str(path)!r} is a symbolic link (to {os.readlink(path)!r}); medigan writes only "
+                                  "inside the real output folder: remove the link, or choose another output folder")
 
     def exists(self, rel: str) -> bool:
         return self._p(rel).exists()
@@ -248,10 +275,15 @@ class LocalStore(Store):
             Path(path).unlink(missing_ok=True)
 
     def lock(self) -> None:
-        try:
-            self._lock_handle = open(self.path / LOCK_FILE, "a+")
-        except PermissionError as exc:
-            raise MediganError(f"cannot write to output folder {str(self.path)!r}: {exc.strerror}; "
+        path = self.path / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:  # O_NOFOLLOW: a (dangling) link in the lock's place is refused, its target never created
+            self._lock_handle = os.fdopen(os.open(path, flags, 0o644), "a+")
+        except OSError as exc:
+            if path.is_symlink():
+                raise OutputError(f"{str(path)!r} is a symbolic link; medigan writes only inside the real output "
+                                  "folder: remove the link, or choose another output folder") from exc
+            raise MediganError(f"cannot write to output folder {str(self.path)!r}: {exc.strerror or exc}; "
                                "choose a folder you can write to, or fix its permissions") from exc
         if not _try_flock(self._lock_handle):
             self._lock_handle.close()

@@ -1,0 +1,134 @@
+"""Hardening: what an adversarial user, a hostile plugin or a power cut could still break (issue 14), each
+reproduced first, then held. Counted in the reliability report (``tests/reliability_report.py``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from reliability_log import case
+
+import medigan_host
+from medigan_host import OutputError, OutputLockedError
+from medigan_host.outputs import RunFolder
+from medigan_host.weights import ENTRY_MARKER, cached_files, clear_cache
+
+MODEL = "ct-head-phantom"
+posix_only = pytest.mark.skipif(os.name != "posix", reason="symbolic links and flock are POSIX here")
+
+
+# -- 1: cache clear deletes only what medigan wrote ------------------------------------------------------------
+def _user_files(cache: Path) -> dict[str, bytes]:
+    """Files a user keeps in the cache folder: names that look like model ids, and one like a model version."""
+    files = {"data/results.csv": b"a,b\n1,2\n", "my-thesis/chapter1.tex": b"\\chapter{1}", "data/v1/notes.txt": b"mine",
+             "stats/notes.txt": b"not statistics", "notes.txt": b"top"}
+    for rel, data in files.items():
+        (cache / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cache / rel).write_bytes(data)
+    return files
+
+
+def test_cache_clear_deletes_only_what_medigan_wrote(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MEDIGAN_CACHE_DIR", str(cache))
+    user = _user_files(cache)
+    assert cached_files([]) == [], "nothing medigan wrote is listed"
+    for command in (["cache", "clear"], ["cache", "clear", "data"], ["cache", "clear", "my-thesis"]):
+        result = run_cli(*command, env={**os.environ, "MEDIGAN_CACHE_DIR": str(cache)})
+        assert result.returncode in (0, 2) and "Traceback" not in result.stderr, result.stderr
+        assert {rel: (cache / rel).read_bytes() for rel in user} == user, command
+    case("path safety: cache clear", "`cache clear`, `cache clear data` with a user's data/, my-thesis/, stats/ in the "
+         "cache folder", "nothing deleted; `cache list` and `clear` agree that nothing is medigan's", 3)
+    entry = cache / "real-model" / "1.0.0"
+    entry.mkdir(parents=True)
+    (entry / ENTRY_MARKER).write_text("medigan")
+    (entry / "w.bin").write_bytes(b"w")
+    (entry / "sub").mkdir()
+    (entry / "sub" / "keep.txt").write_text("not medigan's layout")
+    (cache / "stats" / ("ab" * 32 + ".npz")).write_bytes(b"npz")
+    listed = sorted(str(f.path) for f in cached_files([]))
+    dry = run_cli("cache", "clear", "--dry-run", env={**os.environ, "MEDIGAN_CACHE_DIR": str(cache)})
+    assert dry.returncode == 0 and (entry / "w.bin").exists(), dry.stderr
+    planned = sorted(line.split(" ", 2)[2] for line in dry.stdout.splitlines() if line.startswith("would remove /"))
+    assert planned == listed == sorted([str(entry / "w.bin"), str(cache / "stats" / ("ab" * 32 + ".npz"))])
+    assert sorted(map(str, clear_cache())) == listed
+    assert {rel: (cache / rel).read_bytes() for rel in user} == user and (entry / "sub" / "keep.txt").exists()
+    case("path safety: cache clear", "a marked entry, the statistics and the user's files side by side; --dry-run, then "
+         "clear", "exactly the listed files deleted; the user's files and a subfolder inside the entry kept")
+
+
+# -- 2: symbolic links in the output folder ---------------------------------------------------------------------
+@posix_only
+@pytest.mark.parametrize("name", ["images", "masks", ".medigan.lock", "manifest.jsonl", "dangling-lock"])
+def test_links_in_the_output_folder_are_never_written_through(tmp_path, name):
+    study = tmp_path / "study"
+    (study / "images").mkdir(parents=True)
+    (study / "images" / "000000.png").write_bytes(b"patient data")
+    out = tmp_path / "out"
+    medigan_host.generate(MODEL, 2, out, seed=1)
+    before = {p: p.read_bytes() for p in study.rglob("*") if p.is_file()}
+    link = out / (".medigan.lock" if name == "dangling-lock" else name)
+    if link.is_dir():
+        import shutil
+
+        shutil.rmtree(link)
+    else:
+        link.unlink(missing_ok=True)
+    link.symlink_to(study / "missing.lock" if name == "dangling-lock" else study / "images")
+    for mode in ({"overwrite": True}, {"resume": True}):
+        with pytest.raises(OutputError, match="symbolic link"):
+            medigan_host.generate(MODEL, 3, out, seed=2, **mode)
+    assert {p: p.read_bytes() for p in study.rglob("*") if p.is_file()} == before
+    assert not (study / "missing.lock").exists(), "a dangling lock link never creates its target"
+    case("path safety: links in the output folder", "images/, masks/, manifest.jsonl, the lock (and a dangling lock) "
+         "as links to another study, then --overwrite and --resume", "refused naming the link; nothing outside written")
+
+
+# -- 5: one folder, one lock, however it is spelled -------------------------------------------------------------
+@posix_only
+def test_a_folder_as_a_path_and_as_a_file_url_share_one_lock(tmp_path):
+    folder = tmp_path / "mix"
+    spellings = [folder, f"file://{folder}", f"file://localhost{folder}", str(tmp_path / "." / "mix")]
+    link = tmp_path / "alias"
+    link.symlink_to(folder, target_is_directory=True)
+    folder.mkdir()
+    spellings.append(link)
+    with RunFolder(folder):
+        for other in spellings:
+            with pytest.raises(OutputLockedError, match="another medigan generation"):
+                RunFolder(other).__enter__()
+            case("fault: concurrent generations", "the same folder as a path, a file:// URL, with localhost, via a "
+                 "link, while a run holds it", "refused by the one lock")
+    medigan_host.generate(MODEL, 5, f"file://{folder}", seed=3)
+    assert (folder / ".medigan.lock").exists() and len((folder / "manifest.jsonl").read_text().splitlines()) == 5
+
+
+# -- 11: --resume is safe to retry -----------------------------------------------------------------------------
+def test_resume_is_safe_to_retry(tmp_path):
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / ".medigan.lock").write_text("")  # what a run killed before its first batch leaves
+    (killed / ".run.json.123.medigan-tmp").write_text("{")
+    result = medigan_host.generate(MODEL, 4, killed, seed=1, resume=True)
+    assert (result.generated, result.already_done) == (4, 0)
+    assert medigan_host.generate(MODEL, 4, killed, seed=1, resume=True).generated == 0
+    case("fault: retried --resume", "--resume on a folder a run was killed in before its first batch (lock and "
+         "temporary only), and on a new folder", "the run starts; the same command again finds it complete", 2)
+    with pytest.raises(OutputError, match="fewer samples.*-n 4"):
+        medigan_host.generate(MODEL, 2, killed, seed=1, resume=True)
+    assert json.loads((killed / "run.json").read_text())["n"] == 4
+    case("fault: retried --resume", "--resume -n 2 on a run of 4 samples", "refused; run.json unchanged")
+
+
+def test_a_ray_run_refused_for_want_of_ray_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(medigan_host.FrameworkMissingError, match="ray"):
+        medigan_host.generate(MODEL, 2, tmp_path / "run", engine="ray")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.delitem(sys.modules, "ray")
+    assert medigan_host.generate(MODEL, 2, tmp_path / "run").generated == 2
+    case("fault: retried --resume", "a Ray run refused because Ray is missing, then run locally", "nothing left behind")
