@@ -64,6 +64,16 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _set_call_timeout(seconds: float | None) -> None:
+    """``--timeout``: the per-call limit on plugin code (it travels in the environment, to Ray workers too)."""
+    if seconds is not None:
+        import os
+
+        from .models import CALL_TIMEOUT_ENV
+
+        os.environ[CALL_TIMEOUT_ENV] = f"{seconds:g}"
+
+
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -160,11 +170,14 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--address", help="Ray cluster to run on (e.g. ray://head:10001, auto); default: start Ray on this machine.")
 @click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
+@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+              help="Seconds the model's loader, and each batch, may take before the model is failed (0: no limit; "
+                   "default MEDIGAN_CALL_TIMEOUT, else none).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
                      device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
-                     as_json: bool) -> None:
+                     timeout: None, as_json: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -423,7 +436,10 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every grid.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--overwrite", is_flag=True, help="Replace the files of an earlier gallery in the folder.")
-def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+              help="Seconds each model's loader and each batch may take before that model is shown as failed (0: no limit).")
+def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool,
+                    timeout: None) -> None:
     """Write a static HTML gallery of the installed models (sample grids and cards) that opens offline."""
     from .gallery import build_gallery
 

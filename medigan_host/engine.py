@@ -15,7 +15,7 @@ from typing import Any
 from ._version import __version__
 from .cards import ModelCard
 from .conditions import check_condition
-from .errors import MediganUsageError
+from .errors import MediganError, MediganUsageError, PluginError
 from .frameworks import check_device
 from .models import Model, check_inputs, load
 from .outputs import JOURNAL, SUBFOLDERS, RunFolder
@@ -220,7 +220,7 @@ def write_samples(model: Model, store: Store, indices: Iterable[int], spec: Writ
             files, digests = {}, {}
             for kind, array in arrays.items():
                 context = {"card": card, "index": index, "seed": samples.seeds[row], "run_seed": spec.seed, **spec.common}
-                data = writer.encode(array, kind, context)
+                data = encode(writer, array, kind, context)
                 rel = f"{kind}s/{index:06d}.{writer.extension}"
                 store.write_bytes(rel, data)
                 files[kind] = rel
@@ -232,6 +232,23 @@ def write_samples(model: Model, store: Store, indices: Iterable[int], spec: Writ
         if progress:
             progress(len(chunk))
     return count
+
+
+def encode(writer: Writer, array: Any, kind: str, context: dict[str, Any]) -> bytes:
+    """One sample's file bytes; a writer (a plugin's, or a format that cannot hold the array) that raises or
+    returns something other than bytes is a clear error, never a traceback."""
+    where = f"output format {writer.name!r} on sample {context['index']} of model {context['model']!r}"
+    try:
+        data = writer.encode(array, kind, context)
+    except (MediganError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's writer calling sys.exit must not end the host
+        raise PluginError(f"{where} failed: {type(exc).__name__}: {exc}; choose another --format, or fix the "
+                          "plugin that adds it") from exc
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise PluginError(f"{where} returned {type(data).__name__}, not bytes; choose another --format, or fix the "
+                          "plugin that adds it")
+    return bytes(data)
 
 
 def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: bool = False) -> int | None:

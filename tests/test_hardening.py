@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import GOOD_PLUGIN, run_cli
 from reliability_log import case
 
 import medigan_host
@@ -132,3 +132,85 @@ def test_a_ray_run_refused_for_want_of_ray_leaves_nothing(tmp_path, monkeypatch)
     monkeypatch.delitem(sys.modules, "ray")
     assert medigan_host.generate(MODEL, 2, tmp_path / "run").generated == 2
     case("fault: retried --resume", "a Ray run refused because Ray is missing, then run locally", "nothing left behind")
+
+
+# -- 3 and 7: plugin code that ends the process, interrupts, or hangs -----------------------------------------
+def _plugin(model_id: str, *, load: str = "", generate: str = "", top: str = "") -> str:
+    """A one-model plugin whose loader runs ``load`` and whose generator runs ``generate`` first."""
+    return GOOD_PLUGIN.format(ids=[model_id]).replace(
+        "def load(card, device):\n", f"def load(card, device):\n    {load or 'pass'}\n").replace(
+        "        z = latents(seeds, 8 * 8)\n", f"        {generate or 'pass'}\n        z = latents(seeds, 8 * 8)\n") + top
+
+
+ENDINGS = {"exit0": "import sys; sys.exit(0)", "exit3": "raise SystemExit(3)", "interrupt": "raise KeyboardInterrupt",
+           "generatorexit": "raise GeneratorExit"}
+
+
+@pytest.mark.parametrize("where", ["load", "generate"])
+def test_plugin_code_ending_the_process_is_that_models_failure(site, tmp_path, where):
+    for name, code in ENDINGS.items():
+        site.add(f"{where}{name}", _plugin(f"{where}-{name}", **{where: code}))
+    env = site.env()
+    for name in ENDINGS:
+        out = tmp_path / f"{where}-{name}"
+        result = run_cli("generate", f"{where}-{name}", "-n", "3", "-o", str(out), env=env, timeout=60)
+        assert result.returncode == 1, (name, result.returncode, result.stderr)
+        assert f"model '{where}-{name}'" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        retry = run_cli("generate", "ct-head-phantom", "-n", "1", "-o", str(out), "--overwrite", env=env, timeout=60)
+        assert retry.returncode == 0, retry.stderr
+    case("fault: plugin ends the process", f"sys.exit(0), SystemExit(3), KeyboardInterrupt, GeneratorExit in a {where}",
+         "exit 1 with one line naming the model; the folder can be reused", len(ENDINGS))
+
+
+def test_plugin_ending_the_process_does_not_abort_the_gallery(site, tmp_path):
+    pytest.importorskip("matplotlib")
+    site.add("galexit", _plugin("gal-exit", generate="import sys; sys.exit(0)"))
+    site.add("galhang", _plugin("gal-hang", generate="import time; time.sleep(3600)"))
+    site.add("galok", GOOD_PLUGIN.format(ids=["gal-ok"]))
+    out = tmp_path / "gallery"
+    args = ["gallery", "-o", str(out), "--models", "gal-exit,gal-hang,gal-ok", "-n", "2", "--timeout", "2"]
+    result = run_cli(*args, env=site.env(), timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "gal-exit: failed" in result.stdout and "sys.exit(0)" in result.stdout
+    assert "gal-hang: failed" in result.stdout and "within 2 s" in result.stdout and "gal-ok: shown" in result.stdout
+    assert (out / "index.html").is_file()
+    again = run_cli(*args, "--overwrite", env=site.env(), timeout=90)
+    assert again.returncode == 0, again.stderr
+    case("fault: plugin ends the process", "`medigan gallery` with a model calling sys.exit and one hanging (--timeout 2)",
+         "both shown as failed, the page written, --overwrite works")
+
+
+def test_interrupt_at_plugin_import_does_not_stall_commands(site):
+    site.add("kbimport", "raise KeyboardInterrupt\n")
+    site.add("exitimport", "import sys\nsys.exit(4)\n")
+    site.add("good", GOOD_PLUGIN.format(ids=["good-a"]))
+    import time
+
+    started = time.monotonic()
+    listing = run_cli("list", env=site.env(MEDIGAN_PLUGIN_TIMEOUT="30"), timeout=60)
+    elapsed = time.monotonic() - started
+    assert listing.returncode == 0 and "good-a" in listing.stdout, listing.stderr
+    assert "plugin 'kbimport': failed to import" in listing.stderr and "KeyboardInterrupt" in listing.stderr
+    assert "plugin 'exitimport': failed to import" in listing.stderr and "SystemExit" in listing.stderr
+    assert elapsed < 20, f"medigan list took {elapsed:.1f} s (the import limit is 30 s)"
+    case("fault: plugin ends the process", "KeyboardInterrupt and sys.exit(4) raised while a plugin is imported",
+         "reported as failed imports at once (not after the time limit); the other plugins listed", 2)
+
+
+def test_a_hanging_loader_or_generator_is_stopped_by_the_call_timeout(site, tmp_path):
+    site.add("hangload", _plugin("hang-load", load="import time; time.sleep(3600)"))
+    site.add("hanggen", _plugin("hang-gen", generate="import time; time.sleep(3600)"))
+    import time
+
+    for model, how in (("hang-load", ["--timeout", "1"]), ("hang-gen", []), ("hang-gen", ["--timeout", "1"])):
+        env = site.env(MEDIGAN_CALL_TIMEOUT="1") if not how else site.env()
+        started = time.monotonic()
+        result = run_cli("generate", model, "-n", "2", "-o", str(tmp_path / f"{model}{len(how)}"), *how, env=env, timeout=60)
+        assert result.returncode == 1 and "within 1 s" in result.stderr and model in result.stderr, result.stderr
+        assert time.monotonic() - started < 30
+        case("fault: hanging plugin", "a loader and a generator that sleep forever, with --timeout 1 or "
+             "MEDIGAN_CALL_TIMEOUT=1", "exit 1 naming the model and the limit, at once")
+    bad = run_cli("generate", "hang-gen", "-n", "1", "-o", str(tmp_path / "bad"), env=site.env(MEDIGAN_CALL_TIMEOUT="soon"))
+    assert bad.returncode == 2 and "MEDIGAN_CALL_TIMEOUT='soon'" in bad.stderr and not (tmp_path / "bad" / "run.json").exists()
+    case("bad input: settings", "MEDIGAN_CALL_TIMEOUT=soon", "exit 2 naming the variable")
