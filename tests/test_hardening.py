@@ -214,3 +214,48 @@ def test_a_hanging_loader_or_generator_is_stopped_by_the_call_timeout(site, tmp_
     bad = run_cli("generate", "hang-gen", "-n", "1", "-o", str(tmp_path / "bad"), env=site.env(MEDIGAN_CALL_TIMEOUT="soon"))
     assert bad.returncode == 2 and "MEDIGAN_CALL_TIMEOUT='soon'" in bad.stderr and not (tmp_path / "bad" / "run.json").exists()
     case("bad input: settings", "MEDIGAN_CALL_TIMEOUT=soon", "exit 2 naming the variable")
+
+
+# -- 4: a card that breaks validation ---------------------------------------------------------------------------
+HOSTILE_CARDS = '''
+from medigan_host import hookimpl
+
+def _card(model_id, **extra):
+    return {{"id": model_id, "name": model_id, "version": "1.0.0", "description": "d", "framework": "numpy",
+             "modality": "ct", "image_size": [8, 8], "channels": 1, "license": "MIT", **extra}}
+
+class Raising(dict):
+    def get(self, *args):
+        raise RuntimeError("get broke")
+    def __getitem__(self, key):
+        raise RuntimeError("getitem broke")
+
+def _deep(levels):
+    node = {{"value": 1.0}}
+    for _ in range(levels):
+        node = {{"sub": node}}
+    return node
+
+def load(card, device):
+    raise RuntimeError("never loaded")
+
+@hookimpl
+def medigan_register_models(register):
+    register(_card("deep-metrics", metrics={{"fid": _deep({levels})}}), load)
+    register(Raising(_card("raising-get")), load)
+    register(_card("huge-text", description="x" * 2_000_000), load)
+    register(_card("wide-card", tags=["t"] * 200_000), load)
+'''
+
+
+def test_a_card_that_breaks_validation_is_skipped_and_reported(site):
+    site.add("hostile", HOSTILE_CARDS.format(levels=5000))
+    site.add("good", GOOD_PLUGIN.format(ids=["good-a"]))
+    listing = run_cli("list", "--json", env=site.env(), timeout=60)
+    assert listing.returncode == 0 and "Traceback" not in listing.stderr, listing.stderr
+    ids = {m["id"] for m in json.loads(listing.stdout)}
+    assert {"good-a", MODEL} <= ids and not ids & {"deep-metrics", "raising-get", "huge-text", "wide-card"}
+    for problem in ("nested more than", "RuntimeError: get broke", "2,000,000 characters", "more than 100,000 values"):
+        assert problem in listing.stderr, (problem, listing.stderr)
+    case("bad input: model card", "metrics nested 5,000 deep, a mapping whose get raises, a 2 MB description, "
+         "200,000 tags", "each card skipped and reported; the other plugins' models listed", 4)
