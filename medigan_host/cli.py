@@ -30,12 +30,15 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MediganError as error:
             raise _Failure(error) from error
-        except OSError as error:  # a full disk anywhere (e.g. mid-append to a manifest): exit 1 with what to do
+        except OSError as error:  # a full disk, a read-only or unwritable folder: exit 1 with one line, no traceback
             from .atomic import disk_full_error, is_disk_full
 
-            if not is_disk_full(error):
-                raise
-            raise _Failure(disk_full_error(error)) from error
+            if is_disk_full(error):
+                raise _Failure(disk_full_error(error)) from error
+            where = f" {str(error.filename)!r}" if error.filename else ""
+            raise _Failure(MediganError(f"cannot use{where}: {error.strerror or error}; check that the path exists and "
+                                        "you may write there (read-only disk, permissions), then run the same command "
+                                        "again (with --resume to complete a generation)")) from error
 
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -259,3 +260,90 @@ def test_a_card_that_breaks_validation_is_skipped_and_reported(site):
         assert problem in listing.stderr, (problem, listing.stderr)
     case("bad input: model card", "metrics nested 5,000 deep, a mapping whose get raises, a 2 MB description, "
          "200,000 tags", "each card skipped and reported; the other plugins' models listed", 4)
+
+
+# -- 8: one line and exit 1/2 instead of a traceback -----------------------------------------------------------
+def _one_line_failure(result, code: int, *needles: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """Mounts a read-only tmpfs at a given folder (needs root and mount); unmounts them all afterwards."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    mounted = []
+
+    def mount(folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(folder)
+
+    yield mount
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@posix_only
+def test_output_folder_in_proc_is_a_one_line_error():
+    _one_line_failure(run_cli("generate", MODEL, "-n", "1", "-o", "/proc/self"), 1, "/proc/self")
+    case("bad input: output folder", "-o /proc/self", "exit 1 with one line naming the path; no traceback")
+
+
+@posix_only
+def test_read_only_output_folders_are_one_line_errors(tmp_path, read_only_mount):
+    read_only_mount(tmp_path / "ro")
+    _one_line_failure(run_cli("generate", MODEL, "-n", "1", "-o", str(tmp_path / "ro")), 1, str(tmp_path / "ro"))
+    out = tmp_path / "run"
+    assert run_cli("generate", MODEL, "-n", "2", "-o", str(out)).returncode == 0
+    read_only_mount(out / "images")
+    _one_line_failure(run_cli("generate", MODEL, "-n", "2", "-o", str(out), "--seed", "3", "--overwrite"), 1, "images")
+    resumed = run_cli("generate", MODEL, "-n", "3", "-o", str(out), "--seed", "3", "--resume")
+    _one_line_failure(resumed, 1, "images")
+    case("bad input: output folder", "a read-only folder (EROFS), a read-only images/ with --overwrite and --resume",
+         "exit 1 with one line naming the path; no traceback", 3)
+
+
+WRITER_PLUGIN = GOOD_PLUGIN.format(ids=["writer-host"]) + '''
+import sys
+from medigan_host.writers import Writer, register_writer
+
+def _text(array, kind, context):
+    return "not bytes"
+
+def _raises(array, kind, context):
+    raise ValueError("encoder broke")
+
+def _exits(array, kind, context):
+    sys.exit(9)
+
+register_writer(Writer("wrongtype", "wt", _text))
+register_writer(Writer("raises", "rs", _raises))
+register_writer(Writer("exits", "ex", _exits))
+'''
+
+BIG_PLUGIN = GOOD_PLUGIN.format(ids=["wide-model"]).replace('"image_size": [8, 8]', '"image_size": [70000, 2]')
+
+
+def test_writers_that_cannot_hold_or_break_are_one_line_errors(site, tmp_path):
+    site.add("writers", WRITER_PLUGIN)
+    site.add("wide", BIG_PLUGIN)
+    env = site.env()
+    for fmt, needle in (("wrongtype", "returned str, not bytes"), ("raises", "ValueError: encoder broke"),
+                        ("exits", "SystemExit: 9")):
+        out = tmp_path / fmt
+        _one_line_failure(run_cli("generate", "writer-host", "-n", "2", "-o", str(out), "--format", fmt, env=env), 1,
+                          f"output format {fmt!r}", needle)
+        assert not list((out / "images").glob("*")) and not (out / "manifest.jsonl").exists()
+    for fmt in ("dicom", "nifti", "nifti-gz"):
+        out = tmp_path / f"wide-{fmt}"
+        _one_line_failure(run_cli("generate", "wide-model", "-n", "1", "-o", str(out), "--format", fmt, env=env), 2,
+                          "70000x2", "at most")
+        assert not out.exists()
+    case("bad input: output format", "plugin writers returning str, raising, calling sys.exit; DICOM and NIfTI "
+         "for 70000x2 images", "exit 1 (plugin) or 2 (format) with one line; no sample file written", 6)
