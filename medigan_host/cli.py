@@ -167,6 +167,9 @@ def plugins_command(as_json: bool) -> None:
               help="Inputs of an image-to-image model: a .npy array or a folder of images (png, tif, jpg, npy, dcm, nii).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in the output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output folder.")
+@click.option("--no-verify-hashes", is_flag=True,
+              help="With --resume: check that the listed files are there and not empty, without re-reading them for "
+                   "their sha256 (faster for huge runs).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: Ray workers, one model each, writing shards (needs medigan-host[ray]).")
@@ -179,8 +182,8 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
-                     device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
-                     timeout: None, as_json: bool) -> None:
+                     no_verify_hashes: bool, device: str, engine: str, address: str | None, workers: int | None,
+                     gpus_per_worker: float | None, timeout: None, as_json: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -195,7 +198,7 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker)
+                          gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes)
     if as_json:
         _emit_json(result.to_dict())
     else:

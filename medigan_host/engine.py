@@ -86,6 +86,7 @@ def generate(
     address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float | None = None,
+    verify_hashes: bool = True,
 ) -> RunResult | Iterator[Samples]:
     """Generate ``num_samples`` samples of ``model``.
 
@@ -99,6 +100,9 @@ def generate(
     ``engine="ray"`` splits the run into shards of consecutive indices written by ``workers`` Ray actors
     (``gpus_per_worker`` GPUs each) on a local Ray instance, or on the cluster at ``address``; the folder is
     the same as a local run's except the manifest's ``time`` fields. Needs ``medigan-host[ray]``.
+
+    ``resume=True`` re-reads every listed file and regenerates those whose sha256 no longer matches the manifest
+    (or that are missing or empty); ``verify_hashes=False`` checks only that they are there and not empty (huge runs).
     """
     entry = get_host().catalog.get(model)
     card = entry.card
@@ -119,7 +123,7 @@ def generate(
     writer.check(card)
     target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
     return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress, ray_options)
+                  resume, overwrite, progress, ray_options, verify_hashes)
 
 
 def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
@@ -167,7 +171,7 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
 
 def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
-           progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
+           progress: Callable[[int], None] | None, ray_options: Any = None, verify_hashes: bool = True) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
@@ -177,7 +181,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
         store = folder.store
-        finished = folder.plan(run, resume=resume, overwrite=overwrite)
+        finished = folder.plan(run, resume=resume, overwrite=overwrite, verify_hashes=verify_hashes)
         model = load(entry, device) if ray_options is None else None  # after the folder checks, before any write
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)

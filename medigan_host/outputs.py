@@ -16,6 +16,7 @@ sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -54,7 +55,9 @@ class Journal:
         if not self._ready:
             self.store.makedirs(JOURNAL)
             self._ready = True
+        self.store.sync(SUBFOLDERS)  # the batch's sample files are durable before a record lists them
         self.store.write_bytes(f"{JOURNAL}/{records[0]['index']:012d}.jsonl", encode_records(records).encode("utf-8"))
+        self.store.sync([JOURNAL])
 
     def parts(self) -> list[str]:
         """The journal's parts in index order."""
@@ -70,6 +73,7 @@ class RunFolder:
 
     def __init__(self, target: str | os.PathLike[str] | Store) -> None:
         self.store = open_store(target)
+        self._manifest_synced = False
         self.path: Path | str = getattr(self.store, "path", self.store.url)
         self.manifest = self.path / MANIFEST if isinstance(self.path, Path) else self.store.display(MANIFEST)
         self.journal = Journal(self.store)
@@ -85,8 +89,11 @@ class RunFolder:
         self.store.unlock()
 
     # -- starting or resuming ------------------------------------------------------------------------
-    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool) -> set[int]:
-        """Check the folder against the request without changing anything; return the finished sample indices."""
+    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool, verify_hashes: bool = True) -> set[int]:
+        """Check the folder against the request without changing anything; return the finished sample indices.
+
+        On resume, a sample counts as finished only when each of its listed files is there, not empty and (unless
+        ``verify_hashes`` is False) has the sha256 its record lists; any other is generated again."""
         if resume and overwrite:
             raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
         try:
@@ -120,7 +127,7 @@ class RunFolder:
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
                               "repeat the original settings, or use a new folder or --overwrite")
         present = self.store.file_check()
-        return {record["index"] for record in self.records() if self._files_present(record, present)}
+        return {record["index"] for record in self.records() if self._files_intact(record, present, verify_hashes)}
 
     def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
@@ -132,6 +139,7 @@ class RunFolder:
         if self.store.exists(MANIFEST):
             self._keep_in_manifest(finished)
         self.store.write_bytes(RUN_FILE, (json.dumps(run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self.store.sync([""])
 
     def _remove_previous_outputs(self) -> None:
         for record in self.records():  # only sample files medigan writes: a forged manifest cannot delete others
@@ -169,7 +177,11 @@ class RunFolder:
     def append(self, records: list[dict[str, Any]]) -> None:
         """Add finished samples to the manifest in one write (a journal part on stores that cannot append)."""
         if self.store.appendable:
-            self.store.append_text(MANIFEST, encode_records(records))
+            self.store.sync(SUBFOLDERS)  # the batch's sample files are durable before a record lists them
+            self.store.append_text(MANIFEST, encode_records(records))  # fsynced
+            if not self._manifest_synced:  # the manifest's own name, once
+                self.store.sync([""])
+                self._manifest_synced = True
         else:
             self.journal.append(records)
 
@@ -199,11 +211,23 @@ class RunFolder:
 
         self.store.write_chunks(MANIFEST, kept())
 
-    def _files_present(self, record: dict[str, Any], present: Any) -> bool:
-        files = record.get("files")
+    def _files_intact(self, record: dict[str, Any], present: Any, verify_hashes: bool) -> bool:
+        files, digests = record.get("files"), record.get("sha256")
         if not isinstance(files, dict) or not files:
             return False
-        return all((rel := self.store.safe(value)) is not None and present(rel) for value in files.values())
+        for kind, value in files.items():
+            rel = self.store.safe(value)
+            if rel is None or not present(rel):
+                return False
+            try:
+                if not verify_hashes:
+                    if self.store.size(rel) == 0:
+                        return False
+                elif not isinstance(digests, dict) or hashlib.sha256(self.store.read_bytes(rel)).hexdigest() != digests.get(kind):
+                    return False
+            except OSError:
+                return False
+        return True
 
 
 def _complete_lines(store: Store, files: list[str]) -> Iterator[bytes]:

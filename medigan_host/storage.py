@@ -157,6 +157,14 @@ class Store(ABC):
     #: Whether :meth:`append_text` is cheap; other stores get manifest records as journal parts.
     appendable = False
 
+    def sync(self, folders: Iterable[str]) -> None:
+        """Make the files written into ``folders`` durable (stores whose writes are durable once done need nothing)."""
+        return None
+
+    def size(self, rel: str) -> int:
+        """The size of file ``rel`` in bytes."""
+        return len(self.read_bytes(rel))
+
     def append_text(self, rel: str, text: str) -> None:
         """Append to a file; only stores whose ``appendable`` is True support it."""
         raise NotImplementedError(f"{type(self).__name__} cannot append; write journal parts instead")
@@ -233,7 +241,15 @@ class LocalStore(Store):
                 yield from handle
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        atomic.write_bytes(self._p(rel), data)
+        atomic.write_bytes(self._p(rel), data, folder_sync=False)  # the folders: once per batch, in sync()
+
+    def sync(self, folders: Iterable[str]) -> None:
+        for rel in folders:
+            if self._p(rel).is_dir():
+                atomic.sync_folder(self._p(rel))
+
+    def size(self, rel: str) -> int:
+        return self._p(rel).stat().st_size
 
     def write_chunks(self, rel: str, chunks: Iterable[bytes]) -> None:
         target = self._p(rel)
@@ -242,7 +258,9 @@ class LocalStore(Store):
             with open(tmp, "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)
+                atomic.sync_file(handle)
             os.replace(tmp, target)
+            atomic.sync_folder(target.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -256,7 +274,7 @@ class LocalStore(Store):
             end = handle.seek(0, os.SEEK_END)
             torn = end > 0 and handle.seek(end - 1) >= 0 and handle.read(1) != b"\n"
             handle.write((b"\n" if torn else b"") + text.encode("utf-8"))
-            handle.flush()
+            atomic.sync_file(handle)
 
     def remove(self, rel: str) -> None:
         self._p(rel).unlink(missing_ok=True)
@@ -350,6 +368,9 @@ class FsspecStore(Store):
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self._p(rel))
+
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self._p(rel)))
 
     def iter_lines(self, rel: str) -> Iterator[bytes]:
         path = self._p(rel)
