@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ class _Group(click.Group):
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     if issubclass(category, PluginWarning):
-        click.echo(f"warning: {message}", err=True)
+        click.echo(f"warning: {terminal_text(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -58,9 +59,21 @@ def cli() -> None:
     warnings.showwarning = _show_plugin_warning
 
 
+#: What a card must not send to a terminal: C0 controls but tab and newline (ESC sequences, \r, BEL), DEL, C1
+#: controls and the bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every control character removed, so that card text cannot retitle the terminal or overwrite
+    lines (JSON output is left exact: its encoder escapes them)."""
+    return _CONTROL.sub("", text)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """A plain aligned text table (control characters and line breaks in cells removed)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else terminal_text(str(c)).replace("\n", " ") for c in row]
+                                           for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -126,7 +139,7 @@ def info_command(model: str, as_json: bool) -> None:
         if value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key.ljust(width)}  {text}")
+        click.echo(f"{key.ljust(width)}  {terminal_text(text)}")
 
 
 @cli.command("plugins")
@@ -148,7 +161,7 @@ def plugins_command(as_json: bool) -> None:
     click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS"]))
     for plugin in plugins:
         for error in plugin.errors:
-            click.echo(f"\n{plugin.name}: {error}")
+            click.echo(terminal_text(f"\n{plugin.name}: {error}"))
 
 
 @cli.command("generate")
@@ -357,7 +370,7 @@ def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **fi
     from .search_output import format_search
 
     results = search_models(" ".join(text) or None, limit=limit, **filters)
-    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else format_search(results))
+    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_search(results)))
 
 
 @cli.command("rank")
@@ -372,7 +385,7 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
     from .search_output import format_ranking
 
     ranking = rank_models(metric, order, **filters)
-    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else format_ranking(ranking))
+    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_ranking(ranking)))
 
 
 @cli.command("show")

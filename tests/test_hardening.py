@@ -409,3 +409,26 @@ def test_resume_rechecks_the_files_it_keeps(tmp_path, verify):
     case("fault: power cut", "--resume over an emptied file and a file with changed bytes"
          + ("" if verify else " (--no-verify-hashes)"), "both regenerated" if verify else
          "the empty file regenerated; the changed one kept (hash not read, as documented)")
+
+
+# -- 12: terminal escapes from cards --------------------------------------------------------------------------
+ESCAPES = "\x1b]0;pwned\x07 \r\x1b[2K\x9b31m\u202eevil"
+ESCAPING_PLUGIN = GOOD_PLUGIN.format(ids=["escaping-model"]).replace(
+    '"description": "d"', f'"description": {("desc " + ESCAPES)!r}, "tags": [{("tag" + ESCAPES)!r}]').replace(
+    '"name": model_id', f'"name": {("name" + ESCAPES)!r}')
+
+
+def test_card_text_cannot_drive_the_terminal(site):
+    site.add("escaping", ESCAPING_PLUGIN)
+    env = site.env()
+    for command in (["info", "escaping-model"], ["search", "escaping"], ["list"], ["search", "--tag", "tag" + ESCAPES]):
+        result = run_cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "escaping-model" in result.stdout or "desc" in result.stdout, result.stdout
+        for char in "\x1b\x07\r\x9b\u202e":
+            assert char not in result.stdout and char not in result.stderr, (command, char)
+    assert "desc ]0;pwned [2K31mevil" in run_cli("info", "escaping-model", env=env).stdout
+    exact = json.loads(run_cli("info", "escaping-model", "--json", env=env).stdout)
+    assert exact["description"] == "desc " + ESCAPES and exact["tags"] == ["tag" + ESCAPES]
+    case("bad input: model card", "card text with OSC title, BEL, \\r, erase-line, C1 CSI and a bidi override; "
+         "info, search, list", "control characters removed from terminal output; --json exact", 4)
