@@ -432,3 +432,30 @@ def test_card_text_cannot_drive_the_terminal(site):
     assert exact["description"] == "desc " + ESCAPES and exact["tags"] == ["tag" + ESCAPES]
     case("bad input: model card", "card text with OSC title, BEL, \\r, erase-line, C1 CSI and a bidi override; "
          "info, search, list", "control characters removed from terminal output; --json exact", 4)
+
+
+# -- 13: DICOM BodyPartExamined is a code string from the card's anatomy, never its raw text --------------------
+def test_dicom_body_part_is_a_valid_code_string():
+    pydicom = pytest.importorskip("pydicom")
+    import io
+    import re
+
+    import numpy as np
+    from conftest import card as card_dict
+
+    from medigan_host.cards import ModelCard
+    from medigan_host.dicom_format import BODY_PARTS
+    from medigan_host.writers import get_writer
+
+    image = np.zeros((8, 8, 1), np.float32)
+    for anatomy, expected in (("Breast", "BREAST"), ("head and neck", "HEADNECK"), ("any", None),
+                              ("left\\femur; DROP", None), ("x" * 40, None), ("\x1b[2Kbrain", None)):
+        card = ModelCard.from_dict(card_dict("dicom-anatomy", anatomy=anatomy))
+        data = get_writer("dicom").encode(image, "image", {"card": card, "index": 0, "seed": 1, "run_seed": 0,
+                                                           "model": card.id, "model_version": "1", "plugin": "p",
+                                                           "plugin_version": "1", "host_version": "1", "condition": None})
+        ds = pydicom.dcmread(io.BytesIO(data))
+        assert ds.get("BodyPartExamined") == expected, anatomy
+    assert all(re.fullmatch(r"[A-Z0-9_ ]{1,16}", term) for term in BODY_PARTS.values())
+    case("bad input: model card", "card anatomy as a known organ, free text, a backslash, 40 characters, escapes, "
+         "written to DICOM", "BodyPartExamined is a defined term or absent, never the raw text", 6)
