@@ -79,13 +79,17 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS
 
 
-def disk_full_error(exc: OSError, path: str | os.PathLike[str] | None = None) -> DiskFullError:
-    """A clear error for a full disk: the folder, that nothing written before was lost, and what to do next."""
+def disk_full_error(exc: OSError, path: str | os.PathLike[str] | None = None, *, appending: bool = False) -> DiskFullError:
+    """A clear error for a full disk: the folder, that nothing written before was lost, and what to do next.
+
+    ``appending``: ``path`` was being appended to and was cut back to its length before the append."""
     target = path if path is not None else exc.filename
-    where = f" in {str(Path(target).parent)!r} (writing {Path(target).name!r})" if target else ""
-    return DiskFullError(f"no space left on the device{where}: {exc.strerror or exc}. The file being written was "
-                         "removed and every file written before is intact; free some space (or write to another disk), "
-                         "then run the same command again with --resume to complete a generation")
+    where = f" in {str(Path(target).parent)!r} ({'appending to' if appending else 'writing'} {Path(target).name!r})" \
+        if target else ""
+    undone = "The lines being appended were removed again" if appending else "The file being written was removed"
+    return DiskFullError(f"no space left on the device{where}: {exc.strerror or exc}. {undone} and every file written "
+                         "before is intact; free some space (or write to another disk), then run the same command "
+                         "again with --resume to complete a generation")
 
 
 def write_text(path: Path, text: str) -> None:

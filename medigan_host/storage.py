@@ -16,6 +16,7 @@ Semantics per store (see docs/performance.md):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -269,12 +270,26 @@ class LocalStore(Store):
         return self.is_file
 
     def append_text(self, rel: str, text: str) -> None:
-        """Append ``text``, on a new line if the file ends in a line torn by a killed run."""
-        with open(self._p(rel), "a+b") as handle:
+        """Append ``text``, on a new line if the file ends in a line torn by a killed run.
+
+        On a full disk the file is cut back to its length before the append (no partial line is left)."""
+        path = self._p(rel)
+        with open(path, "a+b", buffering=0) as handle:
             end = handle.seek(0, os.SEEK_END)
             torn = end > 0 and handle.seek(end - 1) >= 0 and handle.read(1) != b"\n"
-            handle.write((b"\n" if torn else b"") + text.encode("utf-8"))
-            atomic.sync_file(handle)
+            data = memoryview((b"\n" if torn else b"") + text.encode("utf-8"))
+            try:
+                while data:
+                    written = handle.write(data)
+                    if not written:  # a regular file that takes nothing more: the disk is full
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                    data = data[written:]
+                atomic.sync_file(handle)
+            except OSError as exc:
+                if not atomic.is_disk_full(exc):
+                    raise
+                handle.truncate(end)
+                raise atomic.disk_full_error(exc, path, appending=True) from exc
 
     def remove(self, rel: str) -> None:
         self._p(rel).unlink(missing_ok=True)

@@ -271,15 +271,15 @@ def _one_line_failure(result, code: int, *needles: str) -> None:
 
 
 @pytest.fixture
-def read_only_mount(tmp_path):
-    """Mounts a read-only tmpfs at a given folder (needs root and mount); unmounts them all afterwards."""
+def tmpfs():
+    """Mounts a small tmpfs at a given folder (needs root and mount); unmounts them all afterwards."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
+        pytest.skip("mounting a tmpfs needs root")
     mounted = []
 
-    def mount(folder: Path) -> None:
+    def mount(folder: Path, options: str = "ro,size=64k") -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True, text=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(folder)
@@ -296,12 +296,12 @@ def test_output_folder_in_proc_is_a_one_line_error():
 
 
 @posix_only
-def test_read_only_output_folders_are_one_line_errors(tmp_path, read_only_mount):
-    read_only_mount(tmp_path / "ro")
+def test_read_only_output_folders_are_one_line_errors(tmp_path, tmpfs):
+    tmpfs(tmp_path / "ro")
     _one_line_failure(run_cli("generate", MODEL, "-n", "1", "-o", str(tmp_path / "ro")), 1, str(tmp_path / "ro"))
     out = tmp_path / "run"
     assert run_cli("generate", MODEL, "-n", "2", "-o", str(out)).returncode == 0
-    read_only_mount(out / "images")
+    tmpfs(out / "images")
     _one_line_failure(run_cli("generate", MODEL, "-n", "2", "-o", str(out), "--seed", "3", "--overwrite"), 1, "images")
     resumed = run_cli("generate", MODEL, "-n", "3", "-o", str(out), "--seed", "3", "--resume")
     _one_line_failure(resumed, 1, "images")
@@ -347,6 +347,31 @@ def test_writers_that_cannot_hold_or_break_are_one_line_errors(site, tmp_path):
         assert not out.exists()
     case("bad input: output format", "plugin writers returning str, raising, calling sys.exit; DICOM and NIfTI "
          "for 70000x2 images", "exit 1 (plugin) or 2 (format) with one line; no sample file written", 6)
+
+
+# -- 9: disk full while appending the manifest ------------------------------------------------------------------
+def test_disk_full_while_appending_the_manifest_leaves_no_partial_line(tmp_path, tmpfs):
+    from medigan_host.errors import DiskFullError
+    from medigan_host.storage import LocalStore
+
+    disk = tmp_path / "disk"
+    tmpfs(disk, "size=64k")
+    store = LocalStore(disk)
+    store.append_text("manifest.jsonl", '{"index": 0}\n')
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as handle:
+        try:
+            while handle.write(b"\0" * 4096):
+                pass
+        except OSError:
+            pass
+    with pytest.raises(DiskFullError) as caught:
+        store.append_text("manifest.jsonl", '{"index": 1, "pad": "' + "x" * 20000 + '"}\n')
+    message = str(caught.value)
+    assert str(disk) in message and "appending to 'manifest.jsonl'" in message and "lines being appended were removed" in message
+    assert (disk / "manifest.jsonl").read_bytes() == b'{"index": 0}\n'
+    case("fault: disk full", "the disk fills while a manifest line is appended", "the partial line removed; the "
+         "message names the folder and the manifest")
 
 
 # -- 10: durability: fsync before rename, and --resume re-checks what it keeps --------------------------------
