@@ -27,6 +27,8 @@ from .storage import Store, is_url
 from .writers import Writer, get_writer
 
 DEFAULT_BATCH_SIZE = 16
+#: The most samples one run may ask for (a typo such as -n 10**23 is refused, not started).
+MAX_SAMPLES = 10**9
 ENGINES = ("local", "ray")
 
 
@@ -265,6 +267,9 @@ def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: boo
         raise MediganUsageError(f"say how many samples of {model_id!r} to generate (num_samples / -n)")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise MediganUsageError(f"the number of samples must be a whole number of at least 1, got {num_samples!r}")
+    if num_samples > MAX_SAMPLES:
+        raise MediganUsageError(f"{num_samples:,} samples is more than one run may ask for ({MAX_SAMPLES:,}); split the "
+                                "work into several runs (several output folders)")
     return num_samples
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ RUN_FILE = "run.json"
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
+#: The name medigan gives a sample file in ``images/`` and ``masks/``: its index, then the format's extension.
+SAMPLE_NAME = re.compile(r"^[0-9]{6,}\.[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){0,3}$")
 #: run.json keys that must match for a run to be resumed.
 RESUME_KEYS = ("model", "model_version", "seed", "condition", "format", "inputs_sha256")
 
@@ -74,6 +77,7 @@ class RunFolder:
     def __init__(self, target: str | os.PathLike[str] | Store) -> None:
         self.store = open_store(target)
         self._manifest_synced = False
+        self._started = False
         self.path: Path | str = getattr(self.store, "path", self.store.url)
         self.manifest = self.path / MANIFEST if isinstance(self.path, Path) else self.store.display(MANIFEST)
         self.journal = Journal(self.store)
@@ -86,7 +90,7 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.store.unlock()
+        self.store.unlock(discard=not self._started)
 
     # -- starting or resuming ------------------------------------------------------------------------
     def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool, verify_hashes: bool = True) -> set[int]:
@@ -131,6 +135,7 @@ class RunFolder:
 
     def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
+        self._started = True
         if overwrite and self.store.exists(RUN_FILE):
             self._remove_previous_outputs()
         for folder in ("", *SUBFOLDERS, JOURNAL):
@@ -151,7 +156,10 @@ class RunFolder:
         self.store.remove(MANIFEST)
         self.store.remove_tree(JOURNAL)
         self.store.remove(RUN_FILE)
-        for sub in SUBFOLDERS:
+        for sub in SUBFOLDERS:  # samples written but never listed (a run killed mid-batch), in any format
+            for name in self.store.names(sub):
+                if SAMPLE_NAME.match(name) and self.store.is_file(f"{sub}/{name}"):
+                    self.store.remove(f"{sub}/{name}")
             if self.store.is_dir(sub) and not self.store.names(sub):
                 self.store.remove_tree(sub)
 

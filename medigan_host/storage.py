@@ -152,8 +152,9 @@ class Store(ABC):
         """Take the folder's exclusive lock, or raise OutputLockedError."""
 
     @abstractmethod
-    def unlock(self) -> None:
-        """Release the lock taken by :meth:`lock`."""
+    def unlock(self, *, discard: bool = False) -> None:
+        """Release the lock taken by :meth:`lock`; ``discard``: nothing was written, so a lock file this lock
+        created is removed too (a refused run leaves nothing behind)."""
 
     #: Whether :meth:`append_text` is cheap; other stores get manifest records as journal parts.
     appendable = False
@@ -180,6 +181,7 @@ class LocalStore(Store):
         self.path = path
         self.url = str(path)
         self._lock_handle: Any = None
+        self._created = False
 
     def display(self, rel: str = "") -> str:
         return str(self.path / rel) if rel else str(self.path)
@@ -311,6 +313,7 @@ class LocalStore(Store):
         path = self.path / LOCK_FILE
         flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:  # O_NOFOLLOW: a (dangling) link in the lock's place is refused, its target never created
+            self._created = not os.path.lexists(path)
             self._lock_handle = os.fdopen(os.open(path, flags, 0o644), "a+")
         except OSError as exc:
             if path.is_symlink():
@@ -324,8 +327,10 @@ class LocalStore(Store):
             raise OutputLockedError(f"another medigan generation is writing into {str(self.path)!r}; wait for it to "
                                     "finish, or choose another output folder")
 
-    def unlock(self) -> None:
+    def unlock(self, *, discard: bool = False) -> None:
         if self._lock_handle is not None:
+            if discard and self._created:  # still held: a run that opens it now is refused, one after finds none
+                (self.path / LOCK_FILE).unlink(missing_ok=True)
             _flock_release(self._lock_handle)
             self._lock_handle.close()
             self._lock_handle = None
@@ -447,7 +452,7 @@ class FsspecStore(Store):
                                     "choose another output folder")
         self._token = token["token"]
 
-    def unlock(self) -> None:
+    def unlock(self, *, discard: bool = False) -> None:
         if self._token is not None and (self._read_lock() or {}).get("token") == self._token:
             self.remove(LOCK_FILE)
         self._token = None

@@ -152,7 +152,7 @@ def test_non_empty_folder_is_never_overwritten_silently(tmp_path):
     (folder / "notes.txt").write_text("precious")
     with pytest.raises(OutputError, match="not empty.*--overwrite"):
         medigan_host.generate("ct-head-phantom", 2, folder)
-    assert sorted(p.name for p in folder.iterdir()) == [".medigan.lock", "notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"], "a refused run leaves nothing, not even its lock"
     medigan_host.generate("ct-head-phantom", 2, folder, overwrite=True)
     assert (folder / "notes.txt").read_text() == "precious"
 

@@ -484,3 +484,33 @@ def test_dicom_body_part_is_a_valid_code_string():
     assert all(re.fullmatch(r"[A-Z0-9_ ]{1,16}", term) for term in BODY_PARTS.values())
     case("bad input: model card", "card anatomy as a known organ, free text, a backslash, 40 characters, escapes, "
          "written to DICOM", "BodyPartExamined is a defined term or absent, never the raw text", 6)
+
+
+# -- 13: smaller ones -------------------------------------------------------------------------------------------
+def test_absurd_sample_counts_are_refused(tmp_path):
+    result = run_cli("generate", MODEL, "-n", str(10**23), "-o", str(tmp_path / "run"))
+    _one_line_failure(result, 2, "100,000,000,000,000,000,000,000 samples", "split")
+    assert not (tmp_path / "run").exists()
+    case("bad input: CLI arguments", "-n 10**23", "exit 2 before anything is written")
+
+
+def test_overwrite_with_another_format_leaves_no_orphan(tmp_path):
+    folder = tmp_path / "run"
+    medigan_host.generate(MODEL, 3, folder, seed=1)
+    (folder / "images" / "000007.png").write_bytes(b"written, never listed: a run killed mid-batch")
+    (folder / "images" / "notes.txt").write_text("mine")
+    medigan_host.generate(MODEL, 2, folder, seed=1, format="npy", overwrite=True)
+    assert sorted(p.name for p in (folder / "images").iterdir()) == ["000000.npy", "000001.npy", "notes.txt"]
+    case("fault: SIGKILL during generation", "--overwrite with another format over a run with an unlisted sample",
+         "no sample of the old run left; other files kept")
+
+
+def test_a_refused_run_leaves_no_lock(tmp_path):
+    folder = tmp_path / "run"
+    medigan_host.generate(MODEL, 2, folder, seed=1)
+    before = sorted(p.name for p in (folder / "images").iterdir())
+    with pytest.raises(OutputError, match="not empty"):
+        medigan_host.generate(MODEL, 2, folder / "images", seed=1)
+    assert sorted(p.name for p in (folder / "images").iterdir()) == before
+    assert (folder / ".medigan.lock").exists(), "the lock of a folder that holds a run stays"
+    case("fault: concurrent generations", "a run aimed at another run's images/, refused", "no lock left there")
