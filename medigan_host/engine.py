@@ -211,12 +211,17 @@ def prepare_subfolders(store: Store, card: ModelCard) -> None:
 
 
 def write_samples(model: Model, store: Store, indices: Iterable[int], spec: WriteSpec, writer: Writer, inputs: Any,
-                  commit: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None] | None = None) -> int:
+                  commit: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None] | None = None,
+                  before_batch: Callable[[], None] | None = None) -> int:
     """Generate the samples ``indices`` batch by batch, write their files atomically and ``commit`` their
-    manifest records after each batch. The one code path of local runs and of each Ray shard. Returns the count."""
+    manifest records after each batch. The one code path of local runs and of each Ray shard. Returns the count.
+
+    ``before_batch`` runs before each batch (and before its commit) and may raise to stop the shard."""
     card = model.card
     count = 0
     for chunk in batches(indices, spec.batch_size):
+        if before_batch is not None:
+            before_batch()
         samples = model.generate(sample_seeds(spec.seed, chunk), condition=spec.condition, inputs=_take(inputs, chunk))
         records = []
         for row, index in enumerate(chunk):
@@ -233,6 +238,8 @@ def write_samples(model: Model, store: Store, indices: Iterable[int], spec: Writ
                 digests[kind] = hashlib.sha256(data).hexdigest()
             records.append({"index": index, "seed": samples.seeds[row], "files": files, "sha256": digests,
                             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **spec.common})
+        if before_batch is not None:
+            before_batch()
         commit(records)
         count += len(chunk)
         if progress:

@@ -151,6 +151,12 @@ class Store(ABC):
     def lock(self) -> None:
         """Take the folder's exclusive lock, or raise OutputLockedError."""
 
+    def lock_is_held(self) -> bool:
+        """Whether a live run holds this folder's lock (Ray workers stop writing once their driver is gone).
+
+        True when it cannot be told (a lock held on another machine)."""
+        return True
+
     @abstractmethod
     def unlock(self, *, discard: bool = False) -> None:
         """Release the lock taken by :meth:`lock`; ``discard``: nothing was written, so a lock file this lock
@@ -327,6 +333,18 @@ class LocalStore(Store):
             raise OutputLockedError(f"another medigan generation is writing into {str(self.path)!r}; wait for it to "
                                     "finish, or choose another output folder")
 
+    def lock_is_held(self) -> bool:
+        """A flock on our own descriptor of the lock file succeeds only when no process holds it any more."""
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return False  # no lock file: no run
+        with os.fdopen(fd, "r") as handle:
+            if not _try_flock(handle):
+                return True
+            _flock_release(handle)
+            return False
+
     def unlock(self, *, discard: bool = False) -> None:
         if self._lock_handle is not None:
             if discard and self._created:  # still held: a run that opens it now is refused, one after finds none
@@ -451,6 +469,10 @@ class FsspecStore(Store):
             raise OutputLockedError(f"another medigan generation took the lock of {self.url!r} at the same moment; "
                                     "choose another output folder")
         self._token = token["token"]
+
+    def lock_is_held(self) -> bool:
+        owner = self._read_lock()
+        return owner is not None and not _owner_is_dead(owner)
 
     def unlock(self, *, discard: bool = False) -> None:
         if self._token is not None and (self._read_lock() or {}).get("token") == self._token:

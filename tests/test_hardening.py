@@ -514,3 +514,53 @@ def test_a_refused_run_leaves_no_lock(tmp_path):
     assert sorted(p.name for p in (folder / "images").iterdir()) == before
     assert (folder / ".medigan.lock").exists(), "the lock of a folder that holds a run stays"
     case("fault: concurrent generations", "a run aimed at another run's images/, refused", "no lock left there")
+
+
+HOLD_LOCK = """
+import sys, time
+from medigan_host.outputs import RunFolder
+folder = RunFolder(sys.argv[1]).__enter__()
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@posix_only
+def test_workers_stop_writing_once_their_driver_is_gone(tmp_path):
+    from medigan_host.distributed import check_driver_alive
+    from medigan_host.engine import WriteSpec, write_samples
+    from medigan_host.storage import FsspecStore, LocalStore
+    from medigan_host.writers import get_writer
+
+    folder = tmp_path / "run"
+    driver = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert driver.stdout.readline().strip() == "ready"
+    store = LocalStore(folder)
+    store.makedirs("images")
+    store.makedirs("masks")
+    model = medigan_host.load_model(MODEL, "cpu")
+    spec = WriteSpec(MODEL, 1, 2, None, "png", "cpu", {"model": MODEL})
+    committed: list[int] = []
+    kill_after = 2
+
+    def commit(records):
+        committed.extend(r["index"] for r in records)
+        if len(committed) >= kill_after and driver.poll() is None:
+            driver.kill()  # SIGKILL: the kernel releases its flock
+            driver.wait()
+
+    with pytest.raises(medigan_host.MediganError, match="is gone.*--resume"):
+        write_samples(model, store, range(10), spec, get_writer("png"), None, commit,
+                      before_batch=lambda: check_driver_alive(store))
+    assert committed == [0, 1], "the batch after the driver died was neither generated nor listed"
+    assert sorted(p.name for p in (folder / "images").iterdir()) == ["000000.png", "000001.png"]
+    case("fault: SIGKILL during generation", "the driver of a sharded run killed while a worker writes (worker code "
+         "path, no Ray)", "the worker stops before its next batch and lists nothing more")
+    pytest.importorskip("fsspec")
+    url = f"memory://medigan-hardening-{os.getpid()}/run"
+    remote = FsspecStore(url)
+    remote.prepare()
+    remote.lock()
+    assert remote.lock_is_held()
+    remote.write_bytes(".medigan.lock", json.dumps({"token": "t", "host": os.uname().nodename, "pid": driver.pid}).encode())
+    assert not remote.lock_is_held(), "a lock of a dead process on this machine is not held"
