@@ -91,15 +91,25 @@ RELIABILITY_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plu
                                   "./plugins/medigan-plugin-histology-dcgan[torch]"]
 
 
-@nox.session
-def reliability(session: nox.Session) -> None:
-    """Fuzzing, faults and supply chain: runs those tests and rewrites docs/reliability.md from what they tried.
-
-    Longer runs: MEDIGAN_FUZZ_EXAMPLES=1000 MEDIGAN_FAULT_ROUNDS=50 python -m nox -s reliability"""
+def _reliability(session: nox.Session, *report_args: str) -> None:
     session.env["PYTHONHASHSEED"] = "0"  # with derandomized hypothesis, the same cases (and counts) on every run
     session.install(TORCH_PIN)  # first, so nothing else picks another build of torch
     session.install(".", PHANTOMS, *RELIABILITY_PLUGINS, *TEST_DEPS, TORCH_PIN)
-    session.run("python", "tests/reliability_report.py", "--output", "docs/reliability.md", *session.posargs)
+    session.run("python", "tests/reliability_report.py", *report_args, *session.posargs)
+
+
+@nox.session
+def reliability(session: nox.Session) -> None:
+    """Fuzzing, faults, supply chain and hardening: runs those tests and prints the report; writes no tracked file.
+
+    Longer runs: MEDIGAN_FUZZ_EXAMPLES=1000 MEDIGAN_FAULT_ROUNDS=50 python -m nox -s reliability"""
+    _reliability(session)
+
+
+@nox.session  # not in nox.options.sessions: only when named
+def reliability_report(session: nox.Session) -> None:
+    """The reliability session, then docs/reliability.md rewritten from what it tried (run it on purpose)."""
+    _reliability(session, "--output", "docs/reliability.md")
 
 
 #: `medigan new` variants the template session renders, by the fresh virtualenv they are installed into (the

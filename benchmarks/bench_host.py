@@ -414,20 +414,34 @@ def bench_host_cost(model: str, settings: Settings, direct_s: float) -> dict[str
 
 
 def bench_png(model: str, settings: Settings) -> dict[str, Any]:
-    """Throughput of ``generate`` writing PNG images and masks plus the manifest (information only)."""
+    """Throughput of ``generate`` writing PNG images and masks plus the manifest (information only), with the
+    fsyncs that make a run survive a power cut (the default) and without them (``MEDIGAN_FSYNC=0``), interleaved."""
+    from medigan_host.atomic import FSYNC_ENV
+
     n = settings.png_samples
-    times = []
+    times: dict[str, list[float]] = {"fsync": [], "no_fsync": []}
+    previous = os.environ.get(FSYNC_ENV)
     with tempfile.TemporaryDirectory(prefix="medigan-bench-png-") as tmp:
-        for i in range(settings.png_repeats):
-            result = medigan_host.generate(model, n, Path(tmp) / f"run{i}", seed=0, batch_size=BATCH_SIZE,
-                                           format="png", device="cpu")
-            if result.generated != n:
-                raise RuntimeError(f"{model}: wrote {result.generated} samples, expected {n}")
-            times.append(result.seconds)
-            files = sum(1 for _ in (Path(tmp) / f"run{i}").rglob("*.png"))
-    seconds = median(times)
-    return {"samples": n, "repeats": settings.png_repeats, "median_s": seconds, "times_s": times,
-            "png_files_per_run": files, "samples_per_s": n / seconds, "files_per_s": files / seconds}
+        try:
+            for i in range(settings.png_repeats):
+                for mode in (("fsync", "no_fsync") if i % 2 == 0 else ("no_fsync", "fsync")):
+                    os.environ[FSYNC_ENV] = "1" if mode == "fsync" else "0"
+                    folder = Path(tmp) / f"run{i}-{mode}"
+                    result = medigan_host.generate(model, n, folder, seed=0, batch_size=BATCH_SIZE, format="png", device="cpu")
+                    if result.generated != n:
+                        raise RuntimeError(f"{model}: wrote {result.generated} samples, expected {n}")
+                    times[mode].append(result.seconds)
+                    files = sum(1 for _ in folder.rglob("*.png"))
+        finally:
+            if previous is None:
+                os.environ.pop(FSYNC_ENV, None)
+            else:
+                os.environ[FSYNC_ENV] = previous
+    seconds = median(times["fsync"])
+    unsynced = median(times["no_fsync"])
+    return {"samples": n, "repeats": settings.png_repeats, "median_s": seconds, "times_s": times["fsync"],
+            "png_files_per_run": files, "samples_per_s": n / seconds, "files_per_s": files / seconds,
+            "no_fsync_median_s": unsynced, "no_fsync_times_s": times["no_fsync"], "fsync_cost_ratio": seconds / unsynced}
 
 
 # -- 3. peak memory -----------------------------------------------------------------------------------
@@ -533,10 +547,11 @@ def print_overhead(overhead: dict[str, Any], png: dict[str, Any]) -> None:
              f"{r['host_cost']['load_model_median_s'] * 1000:.2f}", f"{r['host_cost']['estimated_overhead_pct']:.3f} %")
             for model, r in overhead.items()]
     print_table(rows, ["model", "host ms per call", "us per batch", "of which load ms", "of generation time"])
-    print("\n   Writing PNG (image + mask + manifest) through the host, information only")
-    rows = [(model, r["samples"], f"{r['median_s']:.3f}", f"{r['samples_per_s']:.0f}", f"{r['files_per_s']:.0f}")
-            for model, r in png.items()]
-    print_table(rows, ["model", "samples", "median s", "samples/s", "PNG files/s"])
+    print("\n   Writing PNG (image + mask + manifest) through the host, information only; fsync = the default "
+          "(each file, each folder once per batch), no fsync = MEDIGAN_FSYNC=0")
+    rows = [(model, r["samples"], f"{r['median_s']:.3f}", f"{r['no_fsync_median_s']:.3f}", f"{r['fsync_cost_ratio']:.2f}x",
+             f"{r['samples_per_s']:.0f}", f"{r['files_per_s']:.0f}") for model, r in png.items()]
+    print_table(rows, ["model", "samples", "fsync s", "no fsync s", "fsync / no fsync", "samples/s", "PNG files/s"])
 
 
 def print_memory(memory: dict[str, Any]) -> None:
@@ -575,6 +590,8 @@ def summarise(report: Report) -> list[Check]:
                             f"{r['samples']} samples = {cost['estimated_overhead_pct']:.2f} %", "-", None, None))
     for model, r in report.png.items():
         checks.append(Check(f"PNG throughput, {model}", f"{r['samples_per_s']:.0f} samples/s", "-", None, None))
+        checks.append(Check(f"fsync cost, {model}", f"{r['median_s']:.3f} s vs {r['no_fsync_median_s']:.3f} s without",
+                            "-", r["fsync_cost_ratio"], None))
     small, large = memory["counts"]
     runs = memory["runs"]
     checks.append(Check(f"peak RSS, {large} vs {small} samples",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -80,17 +81,20 @@ class _Group(_Help, click.Group):
             return super().invoke(ctx)
         except MediganError as error:
             raise _Failure(error) from error
-        except OSError as error:  # a full disk anywhere (e.g. mid-append to a manifest): exit 1 with what to do
+        except OSError as error:  # a full disk, a read-only or unwritable folder: exit 1 with one line, no traceback
             from .atomic import disk_full_error, is_disk_full
 
-            if not is_disk_full(error):
-                raise
-            raise _Failure(disk_full_error(error)) from error
+            if is_disk_full(error):
+                raise _Failure(disk_full_error(error)) from error
+            where = f" {str(error.filename)!r}" if error.filename else ""
+            raise _Failure(MediganError(f"cannot use{where}: {error.strerror or error}; check that the path exists and "
+                                        "you may write there (read-only disk, permissions), then run the same command "
+                                        "again (with --resume to complete a generation)")) from error
 
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
     if issubclass(category, PluginWarning):
-        click.echo(f"warning: {message}", err=True)
+        click.echo(f"warning: {terminal_text(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
 
@@ -105,13 +109,35 @@ def cli() -> None:
     warnings.showwarning = _show_plugin_warning
 
 
+#: What a card must not send to a terminal: C0 controls but tab and newline (ESC sequences, \r, BEL), DEL, C1
+#: controls and the bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every control character removed, so that card text cannot retitle the terminal or overwrite
+    lines (JSON output is left exact: its encoder escapes them)."""
+    return _CONTROL.sub("", text)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain aligned text table."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    """A plain aligned text table (control characters and line breaks in cells removed)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else terminal_text(str(c)).replace("\n", " ") for c in row]
+                                           for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _set_call_timeout(seconds: float | None) -> None:
+    """``--timeout``: the per-call limit on plugin code (it travels in the environment, to Ray workers too)."""
+    if seconds is not None:
+        import os
+
+        from .models import CALL_TIMEOUT_ENV
+
+        os.environ[CALL_TIMEOUT_ENV] = f"{seconds:g}"
 
 
 def _emit_json(data: Any) -> None:
@@ -165,7 +191,7 @@ def info_command(model: str, as_json: bool) -> None:
         if value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key.ljust(width)}  {text}")
+        click.echo(f"{key.ljust(width)}  {terminal_text(text)}")
 
 
 @cli.command("plugins")
@@ -189,7 +215,7 @@ def plugins_command(as_json: bool) -> None:
     click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS"]))
     for plugin in plugins:
         for error in plugin.errors:
-            click.echo(f"\n{plugin.name}: {error}")
+            click.echo(terminal_text(f"\n{plugin.name}: {error}"))
 
 
 @cli.command("generate")
@@ -209,17 +235,23 @@ def plugins_command(as_json: bool) -> None:
               help="Inputs of an image-to-image model: a .npy array or a folder of images (png, tif, jpg, npy, dcm, nii).")
 @click.option("--resume", is_flag=True, help="Complete an interrupted run in the output folder.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output folder.")
+@click.option("--no-verify-hashes", is_flag=True,
+              help="With --resume: check that the listed files are there and not empty, without re-reading them for "
+                   "their sha256 (faster for huge runs).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: Ray workers, one model each, writing shards (needs medigan-host[ray]).")
 @click.option("--address", help="Ray cluster to run on (e.g. ray://head:10001, auto); default: start Ray on this machine.")
 @click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
+@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+              help="Seconds the model's loader, and each batch, may take before the model is failed (0: no limit; "
+                   "default MEDIGAN_CALL_TIMEOUT, else none).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
-                     device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
-                     as_json: bool) -> None:
+                     no_verify_hashes: bool, device: str, engine: str, address: str | None, workers: int | None,
+                     gpus_per_worker: float | None, timeout: None, as_json: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -234,7 +266,7 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker)
+                          gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -371,16 +403,20 @@ def cache_place_command(model: str, file: Path, name: str | None) -> None:
 
 @cache_group.command("clear")
 @click.argument("model", required=False)
-def cache_clear_command(model: str | None) -> None:
-    """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed."""
-    from .weights import cache_root, cached_model_id, clear_cache
+@click.option("--dry-run", is_flag=True, help="Print the files that would be deleted, and delete nothing.")
+def cache_clear_command(model: str | None, dry_run: bool) -> None:
+    """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed.
+
+    Only what medigan wrote is deleted (the files `medigan cache list` shows); anything else in the cache folder stays."""
+    from .weights import cache_root, cached_model_id, clear_cache, clear_plan
 
     model_id = cached_model_id(model) if model is not None else None
-    removed = clear_cache(model_id)
+    removed = clear_plan(model_id) if dry_run else clear_cache(model_id)
+    verb = "would remove" if dry_run else "removed"
     for path in removed:
-        click.echo(f"removed {path}")
+        click.echo(f"{verb} {path}")
     what = f" of {model_id}" if model_id else ""
-    click.echo(f"removed {len(removed)} files{what} from {cache_root()}" if removed else f"nothing cached{what} in {cache_root()}")
+    click.echo(f"{verb} {len(removed)} files{what} from {cache_root()}" if removed else f"nothing cached{what} in {cache_root()}")
 
 
 def _filter_options(command: Any) -> Any:
@@ -408,7 +444,7 @@ def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **fi
     from .search_output import format_search
 
     results = search_models(" ".join(text) or None, limit=limit, **filters)
-    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else format_search(results))
+    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_search(results)))
 
 
 @cli.command("rank")
@@ -423,7 +459,7 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
     from .search_output import format_ranking
 
     ranking = rank_models(metric, order, **filters)
-    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else format_ranking(ranking))
+    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_ranking(ranking)))
 
 
 @cli.command("show")
@@ -493,7 +529,10 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every grid.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--overwrite", is_flag=True, help="Replace the files of an earlier gallery in the folder.")
-def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool) -> None:
+@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+              help="Seconds each model's loader and each batch may take before that model is shown as failed (0: no limit).")
+def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool,
+                    timeout: None) -> None:
     """Write a static HTML gallery of the installed models (sample grids and cards) that opens offline."""
     from .gallery import build_gallery
 

@@ -44,6 +44,19 @@ AS_GENERATED = "read_as_stored"
 MODALITIES = {"ct": "CT", "mri": "MR", "mammography": "MG", "xray": "DX", "ultrasound": "US", "endoscopy": "ES",
               "histology": "SM", "fundus": "OP", "pet": "PT", "dermoscopy": "XC"}
 
+#: card anatomy (lower case) -> DICOM BodyPartExamined (0018,0015), a defined term of PS3.16 CID 4031; anatomy not
+#: listed (or "any") leaves the attribute out, so free text from a card never lands in a code string
+BODY_PARTS = {
+    "abdomen": "ABDOMEN", "adrenal": "ADRENAL", "ankle": "ANKLE", "arm": "ARM", "bladder": "BLADDER",
+    "brain": "BRAIN", "breast": "BREAST", "chest": "CHEST", "thorax": "CHEST", "clavicle": "CLAVICLE",
+    "colon": "COLON", "elbow": "ELBOW", "esophagus": "ESOPHAGUS", "oesophagus": "ESOPHAGUS", "eye": "EYE",
+    "retina": "EYE", "femur": "FEMUR", "foot": "FOOT", "hand": "HAND", "head": "HEAD", "head and neck": "HEADNECK",
+    "heart": "HEART", "hip": "HIP", "humerus": "HUMERUS", "kidney": "KIDNEY", "knee": "KNEE", "leg": "LEG",
+    "liver": "LIVER", "lung": "LUNG", "lungs": "LUNG", "neck": "NECK", "pancreas": "PANCREAS", "pelvis": "PELVIS",
+    "prostate": "PROSTATE", "rectum": "RECTUM", "shoulder": "SHOULDER", "skin": "SKIN", "skull": "SKULL",
+    "spine": "SPINE", "stomach": "STOMACH", "wrist": "WRIST", "ovary": "OVARY", "testis": "TESTIS",
+}
+
 #: BodyPartExamined values of paired organs, for which DICOM wants a (possibly empty) Laterality
 PAIRED_BODY_PARTS = {"BREAST", "EYE", "KIDNEY", "LUNG", "EAR", "HAND", "FOOT", "KNEE", "HIP", "SHOULDER", "ELBOW",
                      "WRIST", "ANKLE", "ARM", "LEG", "OVARY", "TESTIS", "ADRENAL", "CLAVICLE", "FEMUR", "HUMERUS"}
@@ -195,8 +208,9 @@ def _series_and_equipment(ds: Any, context: dict[str, Any], kind: str) -> None:
     ds.SecondaryCaptureDeviceManufacturer = "medigan"
     ds.SecondaryCaptureDeviceManufacturerModelName = model[:64]
     ds.SecondaryCaptureDeviceSoftwareVersions = versions
-    if card is not None and card.anatomy:
-        ds.BodyPartExamined = card.anatomy.upper().replace(" ", "")[:16]
+    body_part = BODY_PARTS.get(str(card.anatomy).strip().lower()) if card is not None and card.anatomy else None
+    if body_part:
+        ds.BodyPartExamined = body_part
     if ds.get("BodyPartExamined", "") in PAIRED_BODY_PARTS | {""}:
         ds.Laterality = ""  # type 2C for paired (or unnamed) body parts: present, unknown
 

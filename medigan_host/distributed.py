@@ -130,11 +130,25 @@ class ShardWriter:
 
         started = time.perf_counter()
         try:
-            count = write_samples(self.model, self.store, indices, self.spec, self.writer, inputs, self.journal.append)
+            count = write_samples(self.model, self.store, indices, self.spec, self.writer, inputs, self.journal.append,
+                                  before_batch=self._driver_alive)
         except MediganError as exc:
             return {"error": {"message": str(exc), "usage": exc.exit_code == 2}}
         return {"samples": count, "seconds": time.perf_counter() - started, "pid": os.getpid(),
                 "node": socket.gethostname(), "peak_rss_mib": peak_rss_mib(), "restarted": self.restarted}
+
+
+    def _driver_alive(self) -> None:
+        """Stop the shard once the driver's lock on the folder is gone (the driver was killed): a worker left behind
+        must not go on writing into a folder that a --resume may already be writing."""
+        check_driver_alive(self.store)
+
+
+def check_driver_alive(store: Any) -> None:
+    """Raise a MediganError when no live run holds ``store``'s lock any more."""
+    if not store.lock_is_held():
+        raise MediganError(f"the run writing into {store.display()!r} is gone (its lock was released), so this worker "
+                           "stopped; run the same command again with --resume")
 
 
 _ACTOR_CLASS: Any = None

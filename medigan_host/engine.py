@@ -15,7 +15,7 @@ from typing import Any
 from ._version import __version__
 from .cards import ModelCard
 from .conditions import check_condition
-from .errors import MediganUsageError
+from .errors import MediganError, MediganUsageError, PluginError
 from .frameworks import check_device
 from .models import Model, check_inputs, load
 from .outputs import JOURNAL, SUBFOLDERS, RunFolder
@@ -27,6 +27,8 @@ from .storage import Store, is_url
 from .writers import Writer, get_writer
 
 DEFAULT_BATCH_SIZE = 16
+#: The most samples one run may ask for (a typo such as -n 10**23 is refused, not started).
+MAX_SAMPLES = 10**9
 ENGINES = ("local", "ray")
 
 
@@ -86,6 +88,7 @@ def generate(
     address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float | None = None,
+    verify_hashes: bool = True,
 ) -> RunResult | Iterator[Samples]:
     """Generate ``num_samples`` samples of ``model``.
 
@@ -99,6 +102,9 @@ def generate(
     ``engine="ray"`` splits the run into shards of consecutive indices written by ``workers`` Ray actors
     (``gpus_per_worker`` GPUs each) on a local Ray instance, or on the cluster at ``address``; the folder is
     the same as a local run's except the manifest's ``time`` fields. Needs ``medigan-host[ray]``.
+
+    ``resume=True`` re-reads every listed file and regenerates those whose sha256 no longer matches the manifest
+    (or that are missing or empty); ``verify_hashes=False`` checks only that they are there and not empty (huge runs).
     """
     entry = get_host().catalog.get(model)
     card = entry.card
@@ -119,7 +125,7 @@ def generate(
     writer.check(card)
     target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
     return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress, ray_options)
+                  resume, overwrite, progress, ray_options, verify_hashes)
 
 
 def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
@@ -136,9 +142,11 @@ def _engine_options(engine: str, address: str | None, workers: int | None, gpus_
         return None
     if output_dir is None:
         raise MediganUsageError("the ray engine writes to an output folder: give output_dir (-o)")
-    from .distributed import RayOptions
+    from .distributed import RayOptions, import_ray
 
-    return RayOptions.checked(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+    options = RayOptions.checked(address=address, workers=workers, gpus_per_worker=gpus_per_worker)
+    import_ray()  # before the folder is touched: a run refused for want of Ray leaves nothing behind
+    return options
 
 
 def default_format(card: ModelCard) -> str:
@@ -165,7 +173,7 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
 
 def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
-           progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
+           progress: Callable[[int], None] | None, ray_options: Any = None, verify_hashes: bool = True) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
@@ -175,7 +183,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
         store = folder.store
-        finished = folder.plan(run, resume=resume, overwrite=overwrite)
+        finished = folder.plan(run, resume=resume, overwrite=overwrite, verify_hashes=verify_hashes)
         model = load(entry, device) if ray_options is None else None  # after the folder checks, before any write
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
@@ -203,12 +211,17 @@ def prepare_subfolders(store: Store, card: ModelCard) -> None:
 
 
 def write_samples(model: Model, store: Store, indices: Iterable[int], spec: WriteSpec, writer: Writer, inputs: Any,
-                  commit: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None] | None = None) -> int:
+                  commit: Callable[[list[dict[str, Any]]], None], progress: Callable[[int], None] | None = None,
+                  before_batch: Callable[[], None] | None = None) -> int:
     """Generate the samples ``indices`` batch by batch, write their files atomically and ``commit`` their
-    manifest records after each batch. The one code path of local runs and of each Ray shard. Returns the count."""
+    manifest records after each batch. The one code path of local runs and of each Ray shard. Returns the count.
+
+    ``before_batch`` runs before each batch (and before its commit) and may raise to stop the shard."""
     card = model.card
     count = 0
     for chunk in batches(indices, spec.batch_size):
+        if before_batch is not None:
+            before_batch()
         samples = model.generate(sample_seeds(spec.seed, chunk), condition=spec.condition, inputs=_take(inputs, chunk))
         records = []
         for row, index in enumerate(chunk):
@@ -218,18 +231,37 @@ def write_samples(model: Model, store: Store, indices: Iterable[int], spec: Writ
             files, digests = {}, {}
             for kind, array in arrays.items():
                 context = {"card": card, "index": index, "seed": samples.seeds[row], "run_seed": spec.seed, **spec.common}
-                data = writer.encode(array, kind, context)
+                data = encode(writer, array, kind, context)
                 rel = f"{kind}s/{index:06d}.{writer.extension}"
                 store.write_bytes(rel, data)
                 files[kind] = rel
                 digests[kind] = hashlib.sha256(data).hexdigest()
             records.append({"index": index, "seed": samples.seeds[row], "files": files, "sha256": digests,
                             "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **spec.common})
+        if before_batch is not None:
+            before_batch()
         commit(records)
         count += len(chunk)
         if progress:
             progress(len(chunk))
     return count
+
+
+def encode(writer: Writer, array: Any, kind: str, context: dict[str, Any]) -> bytes:
+    """One sample's file bytes; a writer (a plugin's, or a format that cannot hold the array) that raises or
+    returns something other than bytes is a clear error, never a traceback."""
+    where = f"output format {writer.name!r} on sample {context['index']} of model {context['model']!r}"
+    try:
+        data = writer.encode(array, kind, context)
+    except (MediganError, KeyboardInterrupt):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin's writer calling sys.exit must not end the host
+        raise PluginError(f"{where} failed: {type(exc).__name__}: {exc}; choose another --format, or fix the "
+                          "plugin that adds it") from exc
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise PluginError(f"{where} returned {type(data).__name__}, not bytes; choose another --format, or fix the "
+                          "plugin that adds it")
+    return bytes(data)
 
 
 def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: bool = False) -> int | None:
@@ -242,6 +274,9 @@ def check_count(num_samples: Any, inputs: Any, model_id: str, *, endless_ok: boo
         raise MediganUsageError(f"say how many samples of {model_id!r} to generate (num_samples / -n)")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise MediganUsageError(f"the number of samples must be a whole number of at least 1, got {num_samples!r}")
+    if num_samples > MAX_SAMPLES:
+        raise MediganUsageError(f"{num_samples:,} samples is more than one run may ask for ({MAX_SAMPLES:,}); split the "
+                                "work into several runs (several output folders)")
     return num_samples
 
 

@@ -65,6 +65,8 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
         if not overwrite:
             raise OutputError(f"folder {str(folder)!r} already holds a gallery; pass --overwrite to replace it")
     (folder / MODELS).mkdir(parents=True, exist_ok=True)
+    if not (folder / MARKER).is_file():  # first: a gallery cut short (a plugin ending the process) can be --overwritten
+        atomic.write_text(folder / MARKER, json.dumps({"host_version": __version__, "status": "building"}) + "\n")
 
 
 def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] | None = None, seed: int = 0,

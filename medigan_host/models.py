@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .cards import ModelCard
 from .conditions import check_condition
@@ -13,16 +14,60 @@ from .frameworks import missing_module_error, require_framework, resolve_device
 from .registry import Loader, ModelEntry
 from .samples import Samples, check_samples
 
+#: Seconds a model's loader, and each call of its generator, may run before that model is failed; unset or 0: no limit.
+CALL_TIMEOUT_ENV = "MEDIGAN_CALL_TIMEOUT"
+T = TypeVar("T")
+
+
+def call_timeout() -> float | None:
+    """``MEDIGAN_CALL_TIMEOUT`` in seconds; None (no limit: the call runs in the calling thread) when unset or 0."""
+    value = os.environ.get(CALL_TIMEOUT_ENV, "").strip()
+    if not value:
+        return None
+    from .plugins import parse_seconds
+
+    seconds = parse_seconds(value)
+    if seconds is None:
+        raise MediganUsageError(f"{CALL_TIMEOUT_ENV}={value!r} is not a number of seconds; give the seconds a model's "
+                                "loader and each generator call may take, or 0 for no limit")
+    return seconds or None
+
+
+def call_plugin(call: Callable[[], T], where: str, doing: str) -> T:
+    """Run plugin code: what it returns, or its ``Exception`` as raised (callers word it).
+
+    Anything else it raises (``SystemExit``, ``KeyboardInterrupt`` …) and overrunning ``MEDIGAN_CALL_TIMEOUT``
+    become a :class:`PluginError`: that model's failure, never the host's.
+    """
+    from .plugins import call_each_with_timeout
+
+    ((kind, value),) = call_each_with_timeout([call], call_timeout(), "medigan model call")
+    if kind == "value":
+        return value
+    if kind == "timeout":
+        raise PluginError(f"{where} did not finish {doing} within {value:g} s ({CALL_TIMEOUT_ENV} or --timeout), so it "
+                          "was abandoned; raise the limit for a slow model (0: no limit), or fix the plugin")
+    if isinstance(value, Exception):
+        raise value
+    cause = f"sys.exit({value.code!r})" if isinstance(value, SystemExit) else type(value).__name__
+    raise PluginError(f"{where} ended with {cause} while {doing}: a plugin must raise an exception, not end the process; "
+                      "that model failed (fix or uninstall the plugin)") from value
+
 
 def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
     """Import an ``"package.module:function"`` loader string (callables are returned as they are)."""
     if callable(loader):
         return loader
     module_name, _, attr = loader.partition(":")
-    try:
+
+    def find() -> Any:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
+        return obj
+
+    try:
+        obj = call_plugin(find, where, f"importing its loader {loader!r}")
     except ImportError as exc:
         missing = missing_module_error(exc, where, module_name) if isinstance(exc, ModuleNotFoundError) else None
         if missing is not None:
@@ -30,6 +75,11 @@ def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
         raise PluginError(f"{where}: cannot import loader {loader!r}: {exc}; reinstall the plugin or its dependencies") from exc
     except AttributeError as exc:
         raise PluginError(f"{where}: loader {loader!r} does not exist: {exc}; the plugin's card points at a missing function") from exc
+    except MediganError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{where}: importing loader {loader!r} raised {type(exc).__name__}: {exc}; fix or reinstall "
+                          "the plugin") from exc
     if not callable(obj):
         raise PluginError(f"{where}: loader {loader!r} is not callable")
     return obj
@@ -57,7 +107,8 @@ class Model:
         check_inputs(self.card, inputs, len(seeds))
         where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
         try:
-            raw = self.generator.generate(seeds, condition=condition, inputs=inputs)
+            raw = call_plugin(lambda: self.generator.generate(seeds, condition=condition, inputs=inputs), where,
+                              f"generating seeds {seeds[:3]}{'…' if len(seeds) > 3 else ''}")
         except MediganError:
             raise
         except Exception as exc:
@@ -96,7 +147,7 @@ class Model:
         if not callable(own):
             return latents(seeds, shape)
         try:
-            z = np.asarray(own(seeds), dtype=np.float32)
+            z = np.asarray(call_plugin(lambda: own(seeds), f"model {self.card.id!r}", "in latents_of"), dtype=np.float32)
         except MediganError:
             raise
         except Exception as exc:
@@ -121,7 +172,8 @@ class Model:
         condition = check_condition(self.card, condition)
         where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
         try:
-            raw = self.generator.generate_from_latents(z, condition=condition)
+            raw = call_plugin(lambda: self.generator.generate_from_latents(z, condition=condition), where,
+                              "generating from latents")
         except MediganError:
             raise
         except Exception as exc:
@@ -153,7 +205,7 @@ def load(entry: ModelEntry, device: str = "auto") -> Model:
     concrete = resolve_device(device, card.framework)
     loader = resolve_loader(entry.loader, where)
     try:
-        generator = loader(card, concrete)
+        generator = call_plugin(lambda: loader(card, concrete), where, f"loading on device {concrete!r}")
     except MediganError:
         raise
     except ModuleNotFoundError as exc:

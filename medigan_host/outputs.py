@@ -16,8 +16,10 @@ sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ RUN_FILE = "run.json"
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
+#: The name medigan gives a sample file in ``images/`` and ``masks/``: its index, then the format's extension.
+SAMPLE_NAME = re.compile(r"^[0-9]{6,}\.[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){0,3}$")
 #: run.json keys that must match for a run to be resumed.
 RESUME_KEYS = ("model", "model_version", "seed", "condition", "format", "inputs_sha256")
 
@@ -54,7 +58,9 @@ class Journal:
         if not self._ready:
             self.store.makedirs(JOURNAL)
             self._ready = True
+        self.store.sync(SUBFOLDERS)  # the batch's sample files are durable before a record lists them
         self.store.write_bytes(f"{JOURNAL}/{records[0]['index']:012d}.jsonl", encode_records(records).encode("utf-8"))
+        self.store.sync([JOURNAL])
 
     def parts(self) -> list[str]:
         """The journal's parts in index order."""
@@ -70,6 +76,8 @@ class RunFolder:
 
     def __init__(self, target: str | os.PathLike[str] | Store) -> None:
         self.store = open_store(target)
+        self._manifest_synced = False
+        self._started = False
         self.path: Path | str = getattr(self.store, "path", self.store.url)
         self.manifest = self.path / MANIFEST if isinstance(self.path, Path) else self.store.display(MANIFEST)
         self.journal = Journal(self.store)
@@ -77,15 +85,19 @@ class RunFolder:
     # -- locking -------------------------------------------------------------------------------------
     def __enter__(self) -> RunFolder:
         self.store.prepare()
+        self.store.refuse_links((LOCK_FILE, RUN_FILE, MANIFEST, JOURNAL, *SUBFOLDERS))
         self.store.lock()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.store.unlock()
+        self.store.unlock(discard=not self._started)
 
     # -- starting or resuming ------------------------------------------------------------------------
-    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool) -> set[int]:
-        """Check the folder against the request without changing anything; return the finished sample indices."""
+    def plan(self, run: dict[str, Any], *, resume: bool, overwrite: bool, verify_hashes: bool = True) -> set[int]:
+        """Check the folder against the request without changing anything; return the finished sample indices.
+
+        On resume, a sample counts as finished only when each of its listed files is there, not empty and (unless
+        ``verify_hashes`` is False) has the sha256 its record lists; any other is generated again."""
         if resume and overwrite:
             raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
         try:
@@ -96,10 +108,10 @@ class RunFolder:
             previous = {}  # a damaged run.json: --overwrite replaces the run it described, as its message says
         others = [name for name in self.store.names() if name != LOCK_FILE and not atomic.is_temporary(name)]  # start() clears those
         where = self.store.display()
-        if previous is None:
-            if resume and others:  # a new or empty folder: --resume starts the run, so the same command can be repeated
-                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing) but "
-                                  f"{len(others)} other entries, e.g. {others[0]!r}; choose a new or empty folder")
+        if previous is None:  # also a run killed before it wrote run.json: --resume starts it, so retries are safe
+            if others and resume:
+                raise OutputError(f"nothing to resume: {where!r} holds no medigan run ({RUN_FILE} is missing) but is not "
+                                  f"empty ({len(others)} entries, e.g. {others[0]!r}); choose a new or empty folder")
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
                                   "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")
@@ -111,15 +123,19 @@ class RunFolder:
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
                               f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
+        if isinstance(previous.get("n"), int) and run["n"] < previous["n"]:
+            raise OutputError(f"cannot resume the run in {where!r} with fewer samples ({run['n']}) than it was started "
+                              f"with ({previous['n']}); give -n {previous['n']} or more, or use a new folder or --overwrite")
         if changed:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
                               "repeat the original settings, or use a new folder or --overwrite")
         present = self.store.file_check()
-        return {record["index"] for record in self.records() if self._files_present(record, present)}
+        return {record["index"] for record in self.records() if self._files_intact(record, present, verify_hashes)}
 
     def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
+        self._started = True
         if overwrite and self.store.exists(RUN_FILE):
             self._remove_previous_outputs()
         for folder in ("", *SUBFOLDERS, JOURNAL):
@@ -128,6 +144,7 @@ class RunFolder:
         if self.store.exists(MANIFEST):
             self._keep_in_manifest(finished)
         self.store.write_bytes(RUN_FILE, (json.dumps(run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self.store.sync([""])
 
     def _remove_previous_outputs(self) -> None:
         for record in self.records():  # only sample files medigan writes: a forged manifest cannot delete others
@@ -139,7 +156,10 @@ class RunFolder:
         self.store.remove(MANIFEST)
         self.store.remove_tree(JOURNAL)
         self.store.remove(RUN_FILE)
-        for sub in SUBFOLDERS:
+        for sub in SUBFOLDERS:  # samples written but never listed (a run killed mid-batch), in any format
+            for name in self.store.names(sub):
+                if SAMPLE_NAME.match(name) and self.store.is_file(f"{sub}/{name}"):
+                    self.store.remove(f"{sub}/{name}")
             if self.store.is_dir(sub) and not self.store.names(sub):
                 self.store.remove_tree(sub)
 
@@ -165,7 +185,11 @@ class RunFolder:
     def append(self, records: list[dict[str, Any]]) -> None:
         """Add finished samples to the manifest in one write (a journal part on stores that cannot append)."""
         if self.store.appendable:
-            self.store.append_text(MANIFEST, encode_records(records))
+            self.store.sync(SUBFOLDERS)  # the batch's sample files are durable before a record lists them
+            self.store.append_text(MANIFEST, encode_records(records))  # fsynced
+            if not self._manifest_synced:  # the manifest's own name, once
+                self.store.sync([""])
+                self._manifest_synced = True
         else:
             self.journal.append(records)
 
@@ -195,11 +219,23 @@ class RunFolder:
 
         self.store.write_chunks(MANIFEST, kept())
 
-    def _files_present(self, record: dict[str, Any], present: Any) -> bool:
-        files = record.get("files")
+    def _files_intact(self, record: dict[str, Any], present: Any, verify_hashes: bool) -> bool:
+        files, digests = record.get("files"), record.get("sha256")
         if not isinstance(files, dict) or not files:
             return False
-        return all((rel := self.store.safe(value)) is not None and present(rel) for value in files.values())
+        for kind, value in files.items():
+            rel = self.store.safe(value)
+            if rel is None or not present(rel):
+                return False
+            try:
+                if not verify_hashes:
+                    if self.store.size(rel) == 0:
+                        return False
+                elif not isinstance(digests, dict) or hashlib.sha256(self.store.read_bytes(rel)).hexdigest() != digests.get(kind):
+                    return False
+            except OSError:
+                return False
+        return True
 
 
 def _complete_lines(store: Store, files: list[str]) -> Iterator[bytes]:

@@ -210,16 +210,22 @@ def _stager(staged: list[tuple[Any, Any]]) -> Callable[[Any, Any], None]:
     return lambda card, loader: staged.append((card, loader))
 
 
+def parse_seconds(value: str) -> float | None:
+    """A limit in seconds written as text: a finite number of 0 or more, else None."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
 def plugin_timeout() -> float | None:
     """``MEDIGAN_PLUGIN_TIMEOUT`` in seconds (default 10); None (no limit, no thread) when it is 0."""
     value = os.environ.get(TIMEOUT_ENV, "").strip()
     if not value:
         return DEFAULT_TIMEOUT
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0 or seconds == float("inf"):
+    seconds = parse_seconds(value)
+    if seconds is None:
         warnings.warn(f"{TIMEOUT_ENV}={value!r} is not a number of seconds (0 for no limit); using {DEFAULT_TIMEOUT:g}",
                       PluginWarning, stacklevel=3)
         return DEFAULT_TIMEOUT
@@ -282,9 +288,7 @@ def call_each_with_timeout(calls: Sequence[Callable[[], Any]], timeout: float | 
 def _outcome(call: Callable[[], Any]) -> Outcome:
     try:
         return ("value", call())
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not stop the host
+    except BaseException as exc:  # noqa: BLE001 - a broken plugin (sys.exit, KeyboardInterrupt …) must not stop the host
         return ("error", exc)
 
 

@@ -12,6 +12,30 @@ from .errors import CardError, UnknownModelError
 
 Loader = Union[str, Callable[..., Any]]
 _LOADER_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+#: Limits on a card as a plugin hands it over, checked before it is validated: nesting, values in all, text length.
+MAX_CARD_DEPTH = 16
+MAX_CARD_VALUES = 100_000
+MAX_CARD_TEXT = 1_000_000
+
+
+def card_shape_problem(card: Any) -> str | None:
+    """Why ``card`` is too deep or too big to validate (lists, dicts and text only are walked), else None."""
+    stack: list[tuple[Any, int]] = [(card, 0)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_CARD_DEPTH:
+            return f"values nested more than {MAX_CARD_DEPTH} levels deep"
+        if count > MAX_CARD_VALUES:
+            return f"more than {MAX_CARD_VALUES:,} values"
+        if isinstance(value, str) and len(value) > MAX_CARD_TEXT:
+            return f"a text of {len(value):,} characters (at most {MAX_CARD_TEXT:,})"
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for pair in value.items() for item in pair)
+        elif isinstance(value, (list, tuple)):
+            stack.extend((item, depth + 1) for item in value)
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,14 +60,22 @@ class Catalog:
         self.last_id: str = ""
 
     def add(self, card: Any, loader: Loader, *, plugin: str, plugin_version: str | None = None) -> str | None:
-        """Validate and add one model; return a description of the problem instead when it is rejected."""
-        raw_id = card.get("id") if isinstance(card, dict) else getattr(card, "id", None)
+        """Validate and add one model; return a description of the problem instead when it is rejected.
+
+        Any exception while the card is read (a mapping whose methods raise, a RecursionError …) rejects that card only."""
+        raw_id: Any = None
         try:
+            raw_id = card.get("id") if isinstance(card, dict) else getattr(card, "id", None)
+            raw_id = raw_id[:100] if isinstance(raw_id, str) else None  # never the repr of an arbitrary object
+            shape = card_shape_problem(card)
+            if shape:
+                return f"plugin {plugin!r}, model {raw_id!r}: invalid model card: {shape}; model skipped"
             card = ModelCard.from_dict(card)
         except CardError as exc:
             return str(exc.located(plugin=plugin, model=raw_id if isinstance(raw_id, str) else None)) + "; model skipped"
-        except TypeError as exc:
-            return f"plugin {plugin!r}, model {raw_id!r}: invalid model card: {exc}; model skipped"
+        except Exception as exc:  # noqa: BLE001 - a card that breaks validation is that card's problem
+            return (f"plugin {plugin!r}, model {raw_id!r}: invalid model card ({type(exc).__name__}: "
+                    f"{str(exc)[:200]}); model skipped")
         if not (callable(loader) or (isinstance(loader, str) and _LOADER_STRING.match(loader))):
             return (f"plugin {plugin!r}, model {card.id!r}: loader must be a callable or an import string "
                     f"'package.module:function', got {loader!r}; model skipped")

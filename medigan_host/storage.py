@@ -16,6 +16,7 @@ Semantics per store (see docs/performance.md):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -42,12 +43,27 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 
 
 def open_store(target: str | os.PathLike[str] | Store) -> Store:
-    """The store for an output folder given as a local path or an fsspec URL."""
+    """The store for an output folder given as a local path or an fsspec URL.
+
+    A ``file://`` URL is the local folder it names (one folder, one lock, whichever way it is spelled)."""
     if isinstance(target, Store):
         return target
     if isinstance(target, str) and is_url(target):
-        return FsspecStore(target)
+        local = local_path_of(target)
+        return LocalStore(local) if local is not None else FsspecStore(target)
     return LocalStore(Path(target))
+
+
+def local_path_of(url: str) -> Path | None:
+    """The local path of a ``file://`` (or ``local://``) URL, else None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("file", "local"):
+        return None
+    if rest.startswith("localhost/"):
+        rest = rest[len("localhost"):]
+    from urllib.parse import unquote
+
+    return Path(unquote(rest))
 
 
 class Store(ABC):
@@ -127,16 +143,35 @@ class Store(ABC):
     def remove_temporaries(self, rel: str) -> None:
         """Delete temporaries left in folder ``rel`` by an interrupted write."""
 
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Raise OutputError if one of ``names`` is a symbolic link (stores without links have none)."""
+        return None
+
     @abstractmethod
     def lock(self) -> None:
         """Take the folder's exclusive lock, or raise OutputLockedError."""
 
+    def lock_is_held(self) -> bool:
+        """Whether a live run holds this folder's lock (Ray workers stop writing once their driver is gone).
+
+        True when it cannot be told (a lock held on another machine)."""
+        return True
+
     @abstractmethod
-    def unlock(self) -> None:
-        """Release the lock taken by :meth:`lock`."""
+    def unlock(self, *, discard: bool = False) -> None:
+        """Release the lock taken by :meth:`lock`; ``discard``: nothing was written, so a lock file this lock
+        created is removed too (a refused run leaves nothing behind)."""
 
     #: Whether :meth:`append_text` is cheap; other stores get manifest records as journal parts.
     appendable = False
+
+    def sync(self, folders: Iterable[str]) -> None:
+        """Make the files written into ``folders`` durable (stores whose writes are durable once done need nothing)."""
+        return None
+
+    def size(self, rel: str) -> int:
+        """The size of file ``rel`` in bytes."""
+        return len(self.read_bytes(rel))
 
     def append_text(self, rel: str, text: str) -> None:
         """Append to a file; only stores whose ``appendable`` is True support it."""
@@ -152,6 +187,7 @@ class LocalStore(Store):
         self.path = path
         self.url = str(path)
         self._lock_handle: Any = None
+        self._created = False
 
     def display(self, rel: str = "") -> str:
         return str(self.path / rel) if rel else str(self.path)
@@ -180,6 +216,14 @@ class LocalStore(Store):
         except OSError as exc:
             raise MediganError(f"cannot create output folder {str(self.path)!r}: {exc.strerror or exc}") from exc
 
+    def refuse_links(self, names: Iterable[str]) -> None:
+        """Writing through a link would change files outside the folder (another study's ``images/``)."""
+        for name in names:
+            path = self._p(name)
+            if path.is_symlink():
+                raise OutputError(f"{str(path)!r} is a symbolic link (to {os.readlink(path)!r}); medigan writes only "
+                                  "inside the real output folder: remove the link, or choose another output folder")
+
     def exists(self, rel: str) -> bool:
         return self._p(rel).exists()
 
@@ -206,7 +250,15 @@ class LocalStore(Store):
                 yield from handle
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        atomic.write_bytes(self._p(rel), data)
+        atomic.write_bytes(self._p(rel), data, folder_sync=False)  # the folders: once per batch, in sync()
+
+    def sync(self, folders: Iterable[str]) -> None:
+        for rel in folders:
+            if self._p(rel).is_dir():
+                atomic.sync_folder(self._p(rel))
+
+    def size(self, rel: str) -> int:
+        return self._p(rel).stat().st_size
 
     def write_chunks(self, rel: str, chunks: Iterable[bytes]) -> None:
         target = self._p(rel)
@@ -215,7 +267,9 @@ class LocalStore(Store):
             with open(tmp, "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)
+                atomic.sync_file(handle)
             os.replace(tmp, target)
+            atomic.sync_folder(target.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -224,12 +278,26 @@ class LocalStore(Store):
         return self.is_file
 
     def append_text(self, rel: str, text: str) -> None:
-        """Append ``text``, on a new line if the file ends in a line torn by a killed run."""
-        with open(self._p(rel), "a+b") as handle:
+        """Append ``text``, on a new line if the file ends in a line torn by a killed run.
+
+        On a full disk the file is cut back to its length before the append (no partial line is left)."""
+        path = self._p(rel)
+        with open(path, "a+b", buffering=0) as handle:
             end = handle.seek(0, os.SEEK_END)
             torn = end > 0 and handle.seek(end - 1) >= 0 and handle.read(1) != b"\n"
-            handle.write((b"\n" if torn else b"") + text.encode("utf-8"))
-            handle.flush()
+            data = memoryview((b"\n" if torn else b"") + text.encode("utf-8"))
+            try:
+                while data:
+                    written = handle.write(data)
+                    if not written:  # a regular file that takes nothing more: the disk is full
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+                    data = data[written:]
+                atomic.sync_file(handle)
+            except OSError as exc:
+                if not atomic.is_disk_full(exc):
+                    raise
+                handle.truncate(end)
+                raise atomic.disk_full_error(exc, path, appending=True) from exc
 
     def remove(self, rel: str) -> None:
         self._p(rel).unlink(missing_ok=True)
@@ -248,10 +316,16 @@ class LocalStore(Store):
             Path(path).unlink(missing_ok=True)
 
     def lock(self) -> None:
-        try:
-            self._lock_handle = open(self.path / LOCK_FILE, "a+")
-        except PermissionError as exc:
-            raise MediganError(f"cannot write to output folder {str(self.path)!r}: {exc.strerror}; "
+        path = self.path / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:  # O_NOFOLLOW: a (dangling) link in the lock's place is refused, its target never created
+            self._created = not os.path.lexists(path)
+            self._lock_handle = os.fdopen(os.open(path, flags, 0o644), "a+")
+        except OSError as exc:
+            if path.is_symlink():
+                raise OutputError(f"{str(path)!r} is a symbolic link; medigan writes only inside the real output "
+                                  "folder: remove the link, or choose another output folder") from exc
+            raise MediganError(f"cannot write to output folder {str(self.path)!r}: {exc.strerror or exc}; "
                                "choose a folder you can write to, or fix its permissions") from exc
         if not _try_flock(self._lock_handle):
             self._lock_handle.close()
@@ -259,8 +333,22 @@ class LocalStore(Store):
             raise OutputLockedError(f"another medigan generation is writing into {str(self.path)!r}; wait for it to "
                                     "finish, or choose another output folder")
 
-    def unlock(self) -> None:
+    def lock_is_held(self) -> bool:
+        """A flock on our own descriptor of the lock file succeeds only when no process holds it any more."""
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return False  # no lock file: no run
+        with os.fdopen(fd, "r") as handle:
+            if not _try_flock(handle):
+                return True
+            _flock_release(handle)
+            return False
+
+    def unlock(self, *, discard: bool = False) -> None:
         if self._lock_handle is not None:
+            if discard and self._created:  # still held: a run that opens it now is refused, one after finds none
+                (self.path / LOCK_FILE).unlink(missing_ok=True)
             _flock_release(self._lock_handle)
             self._lock_handle.close()
             self._lock_handle = None
@@ -318,6 +406,9 @@ class FsspecStore(Store):
 
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self._p(rel))
+
+    def size(self, rel: str) -> int:
+        return int(self.fs.size(self._p(rel)))
 
     def iter_lines(self, rel: str) -> Iterator[bytes]:
         path = self._p(rel)
@@ -379,7 +470,11 @@ class FsspecStore(Store):
                                     "choose another output folder")
         self._token = token["token"]
 
-    def unlock(self) -> None:
+    def lock_is_held(self) -> bool:
+        owner = self._read_lock()
+        return owner is not None and not _owner_is_dead(owner)
+
+    def unlock(self, *, discard: bool = False) -> None:
         if self._token is not None and (self._read_lock() or {}).get("token") == self._token:
             self.remove(LOCK_FILE)
         self._token = None

@@ -51,6 +51,12 @@ RECORD_SUFFIX = ".sha256"
 _CHUNK = 1 << 20
 _DOWNLOAD_CHUNK = 1 << 16
 _MODEL_FOLDER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+#: The file medigan puts in each ``<cache>/<model>/<version>/`` folder it creates: only folders holding it are
+#: listed and cleared, so a folder someone else keeps in the cache folder is never touched.
+ENTRY_MARKER = ".medigan-entry"
+#: The real-set statistics cache of :mod:`medigan_host.evaluation`: ``<cache>/stats/<sha256 key>.npz``.
+STATS_FOLDER = "stats"
+_STATS_FILE = re.compile(r"^[0-9a-f]{64}\.npz$")
 
 
 # -- where things live --------------------------------------------------------------------------------
@@ -78,6 +84,20 @@ def version_folder(version: str) -> str:
 def model_folder(card: ModelCard) -> Path:
     """``<cache>/<model id>/<version>``: where the weights of this model version are kept."""
     return cache_root() / card.id / version_folder(card.version)
+
+
+def claim_folder(card: ModelCard) -> Path:
+    """:func:`model_folder`, created if needed and marked as medigan's (so ``medigan cache clear`` may delete it)."""
+    folder = model_folder(card)
+    marker = folder / ENTRY_MARKER
+    if not marker.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(marker, f"medigan weights cache entry: model {card.id} version {card.version}\n")
+        except OSError as exc:
+            raise WeightsError(f"cannot create the weights cache folder {folder}: {exc.strerror or exc}; set {CACHE_ENV} "
+                               "to a writable folder") from exc
+    return folder
 
 
 def sha256_of(path: Path) -> str:
@@ -108,6 +128,7 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     target = model_folder(card) / entry["filename"]
     if target.is_file():
         _check_cached(card, entry, target)
+        claim_folder(card)  # a cache filled before entries were marked becomes clearable on its next use
         return target
     if target.exists():
         raise WeightsError(f"{target} is in the way of model {card.id!r}'s weights file but is not a file; remove it "
@@ -115,6 +136,7 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     if is_offline():
         raise WeightsError(f"model {card.id!r} needs weights that are not in the cache, and {OFFLINE_ENV} forbids "
                            f"downloading them. {placement(card, entry)}; or unset {OFFLINE_ENV}")
+    claim_folder(card)
     with _download_lock(card, entry, target):
         if target.is_file():  # another process downloaded it while this one waited for the lock
             _check_cached(card, entry, target)
@@ -658,9 +680,8 @@ def store_weights(card: ModelCard, source: Path, filename: str) -> tuple[Path, s
 
 def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *, record: bool) -> None:
     """Copy ``source`` to ``target`` atomically, checking the copy's sha256; with ``record``, record it beside."""
-    folder = target.parent
+    folder = claim_folder(card)  # every caller stores into the model's folder, which becomes medigan's own
     try:
-        folder.mkdir(parents=True, exist_ok=True)
         tmp = atomic.temporary_path(target)
         try:
             shutil.copyfile(source, tmp)
@@ -725,8 +746,9 @@ class CachedFile:
     """One file in the weights cache.
 
     ``state``: ``declared`` (an installed card of that model version lists it), ``local`` (stored by a plugin with
-    a sha256 record), ``partial`` (an unfinished download, never used) or ``stale`` (no installed model version
-    uses it: it may be removed with ``medigan cache clear``).
+    a sha256 record), ``partial`` (an unfinished download, never used), ``stale`` (no installed model version
+    uses it: it may be removed with ``medigan cache clear``) or ``statistics`` (cached real-set statistics of
+    ``medigan evaluate``, model ``stats``).
     """
 
     model: str
@@ -741,8 +763,38 @@ class CachedFile:
                 "size": self.size, "state": self.state}
 
 
+def _entries(root: Path, model: str | None = None) -> list[Path]:
+    """The ``<model>/<version>`` folders medigan created (they hold :data:`ENTRY_MARKER`; links are never followed)."""
+    models = [root / model] if model is not None else sorted(root.iterdir())
+    found = []
+    for model_dir in models:
+        if not _MODEL_FOLDER.match(model_dir.name) or model_dir.is_symlink() or not model_dir.is_dir():
+            continue
+        for version_dir in sorted(model_dir.iterdir()):
+            if not version_dir.is_symlink() and version_dir.is_dir() and (version_dir / ENTRY_MARKER).is_file():
+                found.append(version_dir)
+    return found
+
+
+def _entry_files(folder: Path) -> list[Path]:
+    """What ``medigan cache clear`` deletes from an entry: its files (links as links), never a subfolder."""
+    return sorted(p for p in folder.iterdir() if p.name != ENTRY_MARKER and (p.is_symlink() or p.is_file()))
+
+
+def _stats_files(root: Path) -> list[Path]:
+    folder = root / STATS_FOLDER
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if not p.is_symlink() and p.is_file()
+                  and (_STATS_FILE.match(p.name) or (atomic.is_temporary(p.name) and ".npz." in p.name)))
+
+
 def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
-    """Every file in the cache, judged against ``cards`` (default: the installed models)."""
+    """Every file medigan keeps in the cache, judged against ``cards`` (default: the installed models).
+
+    Only what medigan wrote is listed: the files of ``<model>/<version>`` folders holding its marker, and the
+    statistics files; whatever else lies in the cache folder is neither listed nor ever cleared.
+    """
     root = cache_root()
     if not root.is_dir():
         return []
@@ -752,62 +804,68 @@ def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
         cards = [entry.card for entry in get_host().catalog]
     declared = {(c.id, version_folder(c.version)): {e["filename"] for e in c.weights} for c in cards}
     out = []
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and _MODEL_FOLDER.match(p.name)):
-        for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.is_symlink()):
-            names = declared.get((model_dir.name, version_dir.name))
-            for path in sorted(p for p in version_dir.iterdir() if p.is_file() and not p.name.endswith(RECORD_SUFFIX)):
-                if path.name.endswith(atomic.TMP_SUFFIX):
-                    state = "partial"
-                elif names is not None and path.name in names:
-                    state = "declared"
-                elif names is not None and _record_path(path).is_file():
-                    state = "local"
-                else:
-                    state = "stale"
-                out.append(CachedFile(model_dir.name, version_dir.name, path.name, path, path.stat().st_size, state))
+    for folder in _entries(root):
+        model, version = folder.parent.name, folder.name
+        names = declared.get((model, version))
+        for path in _entry_files(folder):
+            if path.name.endswith(RECORD_SUFFIX) and path.with_name(path.name[:-len(RECORD_SUFFIX)]).is_file():
+                continue  # listed with its file
+            if atomic.is_temporary(path.name):
+                state = "partial"
+            elif names is not None and path.name in names:
+                state = "declared"
+            elif names is not None and _record_path(path).is_file():
+                state = "local"
+            else:
+                state = "stale"
+            out.append(CachedFile(model, version, path.name, path, path.lstat().st_size, state))
+    out.extend(CachedFile(STATS_FOLDER, "-", p.name, p, p.stat().st_size, "statistics") for p in _stats_files(root))
     return out
 
 
-def clear_cache(model: str | None = None) -> list[Path]:
-    """Delete the cached files of ``model`` (a model id), or of every model; return the files deleted.
+def clear_plan(model: str | None = None) -> list[Path]:
+    """The files :func:`clear_cache` deletes for ``model`` (a model id) or for every model, in that order.
 
-    Only folders named like model ids directly inside the cache folder are touched, links are removed without
-    following them, and nothing outside the cache folder is ever deleted.
+    Exactly the files :func:`cached_files` lists (with their sha256 records); the marker and the folders that are
+    empty afterwards go too. Nothing outside medigan's own entries is included.
     """
     root = cache_root()
     if model is not None and not _MODEL_FOLDER.match(model):
         raise MediganUsageError(f"{model!r} is not a model id; run `medigan cache list` to see what is cached")
     if not root.is_dir():
         return []
-    if model is None:
-        folders = [p for p in root.iterdir() if _MODEL_FOLDER.match(p.name) and (p.is_dir() or p.is_symlink())]
-    else:
-        folders = [root / model] if (root / model).is_dir() or (root / model).is_symlink() else []
-    removed: list[Path] = []
-    for folder in sorted(folders):
-        removed.extend(_remove_tree(folder))
-    return removed
+    files = [p for folder in _entries(root, model) for p in _entry_files(folder)]
+    if model is None or model == STATS_FOLDER:
+        files.extend(_stats_files(root))
+    return files
 
 
-def _remove_tree(folder: Path) -> list[Path]:
-    if folder.is_symlink():
-        folder.unlink()
-        return [folder]
+def clear_cache(model: str | None = None) -> list[Path]:
+    """Delete the cached files of ``model`` (a model id), or of every model; return the files deleted.
+
+    Only entries medigan created (see :func:`clear_plan`) are touched, links are removed without following them,
+    and nothing outside the cache folder, nor anything medigan did not write there, is ever deleted.
+    """
     removed = []
-    for current, dirs, files in os.walk(folder, topdown=False, followlinks=False):
-        here = Path(current)
-        for name in files:
-            (here / name).unlink()
-            removed.append(here / name)
-        for name in dirs:
-            path = here / name
-            if path.is_symlink():
-                path.unlink()
-                removed.append(path)
-            else:
-                path.rmdir()
-    folder.rmdir()
+    for path in clear_plan(model):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    root = cache_root()
+    for folder in _entries(root, model) if root.is_dir() else []:
+        if not _entry_files(folder):
+            (folder / ENTRY_MARKER).unlink(missing_ok=True)
+            _remove_if_empty(folder)
+            _remove_if_empty(folder.parent)
+    if model is None or model == STATS_FOLDER:
+        _remove_if_empty(root / STATS_FOLDER)
     return removed
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # not empty: it holds something medigan did not write
 
 
 def cached_model_id(query: str) -> str:
@@ -818,7 +876,6 @@ def cached_model_id(query: str) -> str:
     try:
         return get_host().catalog.get(query).id
     except UnknownModelError:
-        folder = cache_root() / query
-        if _MODEL_FOLDER.match(query) and (folder.is_dir() or folder.is_symlink()):
+        if _MODEL_FOLDER.match(query) and (query == STATS_FOLDER or _entries(cache_root(), query)):
             return query  # a model that is no longer installed but still has files in the cache
         raise

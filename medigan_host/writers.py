@@ -38,6 +38,8 @@ class Writer:
     description: str = ""
     #: modules ``encode`` imports, checked (not imported) before a run writes anything
     requires: tuple[str, ...] = ()
+    #: the largest image axis the format can hold (NIfTI-1: 16-bit signed, DICOM: 16-bit unsigned), or None
+    max_axis: int | None = None
 
     def check(self, card: ModelCard) -> None:
         """Raise MediganUsageError if this format cannot hold the card's outputs, FrameworkMissingError if a
@@ -46,6 +48,11 @@ class Writer:
             options = ", ".join(w.name for w in WRITERS.values() if card.ndim in w.ndims)
             raise MediganUsageError(f"format {self.name!r} cannot store {card.ndim}-D outputs of model {card.id!r}; "
                                     f"use one of: {options}")
+        if self.max_axis is not None and max(card.image_size) > self.max_axis:
+            options = ", ".join(w.name for w in WRITERS.values() if card.ndim in w.ndims and
+                                (w.max_axis is None or max(card.image_size) <= w.max_axis))
+            raise MediganUsageError(f"format {self.name!r} holds images of at most {self.max_axis} pixels per axis; model "
+                                    f"{card.id!r} makes {'x'.join(map(str, card.image_size))}: use one of: {options}")
         for module in self.requires:
             if not _installed(module):
                 from .errors import FrameworkMissingError
@@ -268,10 +275,10 @@ def _encode_tiff(array: Any, kind: str, context: dict) -> bytes:
 
 # The encoders import their module (and nibabel / pydicom / tifffile) on first use; see docs/formats.md.
 register_writer(Writer("nifti", "nii", _encode_nifti, (2, 3), "NIfTI-1 (nibabel), images and volumes, with affine",
-                       requires=("nibabel",)))
+                       requires=("nibabel",), max_axis=32767))
 register_writer(Writer("nifti-gz", "nii.gz", _encode_nifti_gz, (2, 3), "NIfTI-1, gzip-compressed",
-                       requires=("nibabel",)))
+                       requires=("nibabel",), max_axis=32767))
 register_writer(Writer("dicom", "dcm", _encode_dicom, (2, 3), "DICOM secondary capture (pydicom), marked synthetic",
-                       requires=("pydicom",)))
+                       requires=("pydicom",), max_axis=65535))
 register_writer(Writer("tiff", "tif", _encode_tiff, (2, 3), "TIFF, 16-bit (tifffile); volumes as pages",
                        requires=("tifffile",)))

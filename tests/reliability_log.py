@@ -30,6 +30,8 @@ class Row:
 
 #: How many cases of each row passed, in this process.
 TALLY: Counter[Row] = Counter()
+#: For rows whose count depends on timing (where a kill lands): the most cases those calls could have counted.
+VARIES: Counter[Row] = Counter()
 
 
 def _setting(name: str, default: int) -> int:
@@ -57,6 +59,11 @@ def current_test() -> str:
     return name.split("[", 1)[0]
 
 
-def case(kind: str, tried: str, held: str, count: int = 1) -> None:
-    """Count ``count`` passed cases of ``kind`` (e.g. "bad input: model card"): what was ``tried``, what ``held``."""
-    TALLY[Row(current_test(), kind, tried, held)] += count
+def case(kind: str, tried: str, held: str, count: int = 1, *, of: int | None = None) -> None:
+    """Count ``count`` passed cases of ``kind`` (e.g. "bad input: model card"): what was ``tried``, what ``held``.
+
+    ``of``: the count depends on timing and could have been as high as ``of`` (the report then gives the range)."""
+    row = Row(current_test(), kind, tried, held)
+    TALLY[row] += count
+    if of is not None:
+        VARIES[row] += of

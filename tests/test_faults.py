@@ -101,9 +101,8 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pa
             proc.communicate(timeout=60)
             finished = len(check_manifest_sound(folder))
             mode = "resume" if (folder / "run.json").exists() else "new"
-            if 0 < finished < n:
-                case("fault: SIGKILL during generation", "of which kills that landed mid-run (some samples written)",
-                     "as above; resumed from the finished samples")
+            case("fault: SIGKILL during generation", "of which kills that landed mid-run (some samples written)",
+                 "as above; resumed from the finished samples", int(0 < finished < n), of=1)
             case("fault: SIGKILL during generation", f"kill -9 at a random time in a {n}-sample run, {kills_per_round} "
                  "kills per run", "manifest sound after every kill: complete lines valid, files match their sha256")
         proc = driver(folder, n, mode)

@@ -152,7 +152,7 @@ def test_non_empty_folder_is_never_overwritten_silently(tmp_path):
     (folder / "notes.txt").write_text("precious")
     with pytest.raises(OutputError, match="not empty.*--overwrite"):
         medigan_host.generate("ct-head-phantom", 2, folder)
-    assert sorted(p.name for p in folder.iterdir()) == [".medigan.lock", "notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"], "a refused run leaves nothing, not even its lock"
     medigan_host.generate("ct-head-phantom", 2, folder, overwrite=True)
     assert (folder / "notes.txt").read_text() == "precious"
 
@@ -208,12 +208,13 @@ def test_a_folder_holding_only_temporaries_of_a_killed_run_is_a_new_folder(tmp_p
 
 
 def test_resume_without_a_run(tmp_path):
-    started = medigan_host.generate("ct-head-phantom", 2, tmp_path / "empty", resume=True)  # a new folder: the run starts
-    assert started.generated == 2 and (tmp_path / "empty" / "run.json").is_file()
+    result = medigan_host.generate("ct-head-phantom", 2, tmp_path / "empty", resume=True)  # a retry-safe first start
+    assert (result.generated, result.already_done) == (2, 0)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match="nothing to resume"):
+    with pytest.raises(OutputError, match="nothing to resume.*not empty"):
         medigan_host.generate("ct-head-phantom", 2, tmp_path / "other", resume=True)
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine" and not (tmp_path / "other" / "run.json").exists()
 
 
 def test_output_path_that_is_a_file(tmp_path):

@@ -67,7 +67,8 @@ def test_url_output_matches_a_local_run(scheme, reference, tmp_path):
     assert manifest_without_time(fs.cat_file(f"{root}/manifest.jsonl")) == \
         manifest_without_time((reference / "manifest.jsonl").read_text())
     names = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)}
-    assert names == {"images", "masks", "manifest.jsonl", "run.json"}  # no journal, no lock, no temporaries left
+    lock = {".medigan.lock"} if scheme == "file" else set()  # a file:// URL is its local folder, with its flock file
+    assert names == {"images", "masks", "manifest.jsonl", "run.json"} | lock  # no journal, no temporaries left
 
 
 class _FailsFrom:
@@ -173,6 +174,7 @@ def test_urls_and_paths_are_told_apart(tmp_path):
     assert is_url("s3://bucket/run") and is_url("file:///data/run") and is_url("memory://x")
     assert not is_url("out/run") and not is_url(r"C:\data\run") and not is_url(str(tmp_path))
     assert isinstance(open_store(tmp_path), LocalStore) and isinstance(open_store("memory://x"), FsspecStore)
+    assert open_store(f"file://{tmp_path}").path == tmp_path  # one folder, one lock, however it is spelled
 
 
 def test_without_fsspec_the_error_names_the_pip_command(monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from conftest import card, run_cli
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
-from medigan_host.weights import cached_files, clear_cache, model_folder, store_weights, stored_weights
+from medigan_host.weights import ENTRY_MARKER, cached_files, claim_folder, clear_cache, model_folder, store_weights, stored_weights
 from medigan_host.weights_server import WeightsServer
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of known bytes
@@ -31,7 +31,8 @@ def weights_card(url: str, model_id: str = "weighted", **entry) -> ModelCard:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    """The files in a cache folder besides medigan's entry marker."""
+    return sorted(p.name for p in folder.iterdir() if p.name != ENTRY_MARKER) if folder.is_dir() else []
 
 
 def test_download_is_verified_cached_and_reused(cache):
@@ -121,8 +122,7 @@ def test_no_network_says_which_file_to_place_where(cache):
 def test_interrupted_download_leftover_is_never_taken(cache, monkeypatch):
     monkeypatch.setenv("MEDIGAN_OFFLINE", "1")
     model = weights_card("https://example.invalid/g.bin")
-    folder = model_folder(model)
-    folder.mkdir(parents=True)
+    folder = claim_folder(model)  # as a download does before it starts
     (folder / ".g.bin.4242.medigan-tmp").write_bytes(PAYLOAD[:1000])  # what a killed download leaves
     with pytest.raises(WeightsError, match="not in the cache"):
         fetch_weights(model)
@@ -252,6 +252,7 @@ def test_fetch_and_cache_commands(site, tmp_path):
         assert json.loads(again.stdout)[0]["status"] == "verified" and server.requests == ["/g.bin"]
     (tmp_path / "cache" / "old-model" / "0.9").mkdir(parents=True)
     (tmp_path / "cache" / "old-model" / "0.9" / "g.bin").write_bytes(b"old")
+    (tmp_path / "cache" / "old-model" / "0.9" / ENTRY_MARKER).write_text("made by an earlier fetch")
     listing = run_cli("cache", "list", "--json", env=env)
     assert listing.returncode == 0, listing.stderr
     files = {(f["model"], f["version"]): f for f in json.loads(listing.stdout)["files"]}
