@@ -37,6 +37,7 @@ EXAMPLES = {
     "cache": "medigan cache list",
     "cache list": "medigan cache list --json",
     "cache clear": "medigan cache clear histology-ihc-dcgan-onnx",
+    "cache place": "medigan cache place 00001 ~/Downloads/00001_DCGAN_MMG_CALC_ROI.zip",
     "search": "medigan search brain lesion --modality ct --limit 5",
     "rank": "medigan rank --metric fid --modality mammography",
     "show": "medigan show mammo-breast-phantom -n 16 --condition density=d --output-file grid.png",

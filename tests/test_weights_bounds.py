@@ -20,7 +20,7 @@ from conftest import card
 
 from medigan_host import ModelCard, WeightsError, fetch_weights
 from medigan_host import weights as weights_module
-from medigan_host.weights import model_folder
+from medigan_host.weights import ENTRY_MARKER, model_folder
 from medigan_host.weights_server import RecordServer, WeightsServer
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
@@ -43,7 +43,7 @@ def url_card(url: str, size: int | None = len(PAYLOAD), model_id: str = "bounded
 
 def kept(model: ModelCard) -> list[str]:
     folder = model_folder(model)
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    return sorted(p.name for p in folder.iterdir() if p.name != ENTRY_MARKER) if folder.is_dir() else []  # the marker is medigan's own
 
 
 def test_announced_oversize_is_refused_before_downloading(cache):

@@ -11,7 +11,7 @@ import pytest
 from conftest import card, run_cli
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
-from medigan_host.weights import model_folder, place_weights
+from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights
 from medigan_host.weights_server import RecordServer
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB of known bytes
@@ -64,7 +64,7 @@ def test_record_file_is_downloaded_verified_recorded_and_reused(zenodo, cache):
     assert (path.parent / f"{NAME}.sha256").read_text() == f"{SHA}  {NAME}\n"
     assert zenodo.requests == [f"/api/records/{RECORD}", f"/api/records/{RECORD}/files/{NAME}/content"]
     assert fetch_weights(model) == path and len(zenodo.requests) == 2, "a cached, recorded file needs no network"
-    assert sorted(p.name for p in path.parent.iterdir()) == [NAME, f"{NAME}.sha256"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [ENTRY_MARKER, NAME, f"{NAME}.sha256"]
 
 
 def test_file_differing_from_the_record_is_deleted_and_named(zenodo):
@@ -77,7 +77,7 @@ def test_file_differing_from_the_record_is_deleted_and_named(zenodo):
     message = str(info.value)
     for words in (str(RECORD), NAME, MD5, hashlib.md5(bytes(tampered)).hexdigest(), "deleted", "nothing was kept"):
         assert words in message, words
-    assert not model_folder(model).exists() or list(model_folder(model).iterdir()) == []
+    assert not model_folder(model).exists() or [p.name for p in model_folder(model).iterdir()] == [ENTRY_MARKER]
 
 
 def test_pinned_sha256_is_checked_instead_of_the_record(zenodo):
@@ -166,7 +166,7 @@ def test_place_weights_checks_before_placing(zenodo, tmp_path, monkeypatch):
     wrong.write_bytes(b"not the zip")
     with pytest.raises(WeightsError, match="nothing was placed"):
         place_weights(model, wrong)
-    assert not model_folder(model).exists() or list(model_folder(model).iterdir()) == []
+    assert not model_folder(model).exists() or [p.name for p in model_folder(model).iterdir()] == [ENTRY_MARKER]
     good = tmp_path / "download.zip"
     good.write_bytes(PAYLOAD)
     path, how = place_weights(model, good)

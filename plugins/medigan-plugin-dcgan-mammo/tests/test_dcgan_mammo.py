@@ -212,7 +212,7 @@ def test_one_command_downloads_verifies_converts_and_generates(originals, zenodo
     pngs = sorted((tmp_path / "out" / "images").glob("*.png"))
     assert len(pngs) == 10
     folder = cache / CALC / "1.0.0"
-    assert sorted(p.name for p in folder.iterdir()) == sorted([ORIGINALS[CALC][2], f"{ORIGINALS[CALC][2]}.sha256",
+    assert sorted(p.name for p in folder.iterdir()) == sorted([".medigan-entry", ORIGINALS[CALC][2], f"{ORIGINALS[CALC][2]}.sha256",
                                                                WEIGHTS_FILE, f"{WEIGHTS_FILE}.sha256"])
     record, zip_name = ORIGINALS[CALC][1], ORIGINALS[CALC][2]
     assert zenodo.requests == [f"/api/records/{record}", f"/api/records/{record}/files/{zip_name}/content"]
@@ -264,7 +264,7 @@ def test_tampered_zip_is_refused_and_deleted(originals, zenodo, cache):
     message = str(info.value)
     assert f"record {record}" in message and zip_name in message and "deleted" in message
     assert hashlib.md5(originals[BCDR][1]).hexdigest() in message and hashlib.md5(bytes(data)).hexdigest() in message
-    assert not (cache / BCDR).exists() or list((cache / BCDR / "1.0.0").iterdir()) == []
+    assert not (cache / BCDR).exists() or [p.name for p in (cache / BCDR / "1.0.0").iterdir()] == [".medigan-entry"]
 
 
 def test_offline_with_an_empty_cache_explains(cache, monkeypatch, tmp_path):
