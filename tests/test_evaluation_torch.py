@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from medigan_host import hookimpl, register_plugin
 from medigan_host.errors import WeightsError
@@ -89,3 +90,43 @@ def test_resnet50_loads_torchvision_named_weights_and_rejects_others(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, bad)
     with pytest.raises(WeightsError, match="torchvision"):
         load_extractor("radimagenet-resnet50", device="cpu", weights_file=bad)
+
+
+def test_random_or_other_weights_are_not_comparable_with_published_fids(tmp_path):
+    extractor = load_extractor("inception-v3-fid", device="cpu", random_init=True)
+    about = extractor.describe()
+    assert about["comparable_with_published_fid"] is False and "random weights" in about["not_comparable_because"]
+    other = load_extractor("inception-v3-fid", device="cpu", random_init=True, normalization="imagenet").describe()
+    assert "normalisation 'imagenet'" in other["not_comparable_because"]
+
+
+def test_the_papers_study_runs_from_the_cli_with_both_extractors_and_given_weights(tmp_path):
+    """ImageNet InceptionV3 and RadImageNet ResNet50 x three normalisations, both weights given on the command line
+    (random networks here: no weights can be downloaded in tests); invalid cells are skipped with a note."""
+    import json
+    import os
+
+    import medigan_host as mg
+    from medigan_host.evaluation.inception import FIDInceptionV3
+    from medigan_host.evaluation.resnet50 import ResNet50Features
+
+    torch.manual_seed(0)
+    inception, radimagenet = tmp_path / "inception.pth", tmp_path / "radimagenet.pth"
+    torch.save(FIDInceptionV3().state_dict(), inception)
+    torch.save(ResNet50Features().state_dict(), radimagenet)
+    mg.generate("mammo-breast-phantom", 3, tmp_path / "real", seed=1, batch_size=3)
+    out = tmp_path / "study"
+    result = run_cli("study", "fid", "--models", "mammo-breast-phantom", "--real", str(tmp_path / "real"), "-n", "2",
+                     "--extractors", "inception-v3-fid,radimagenet-resnet50,pcanet-phantoms",
+                     "--normalizations", "symmetric,imagenet", "--no-plot", "--device", "cpu",
+                     "--extractor-weights", f"inception-v3-fid={inception}",
+                     "--extractor-weights", f"radimagenet-resnet50={radimagenet}", "-o", str(out),
+                     env={**os.environ, "MEDIGAN_CACHE_DIR": str(tmp_path / "cache"), "MEDIGAN_OFFLINE": "1"}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    records = [r for r in json.loads((out / "study.json").read_text()) if "metric" in r]
+    assert {(r["extractor"], r["normalization"]) for r in records} == {
+        (e, n) for e in ("inception-v3-fid", "radimagenet-resnet50") for n in ("symmetric", "imagenet")
+    } | {("pcanet-phantoms", "symmetric")}
+    assert "skipped: pcanet-phantoms x imagenet" in result.stdout
+    sha = {r["extractor"]: r["extractor_weights_sha256"] for r in records}
+    assert sha["radimagenet-resnet50"] == hashlib.sha256(radimagenet.read_bytes()).hexdigest()

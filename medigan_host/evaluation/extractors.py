@@ -207,6 +207,13 @@ class Extractor:
                               f"{(len(images), self.spec.feature_dim)}")
         return out
 
+    def with_options(self, normalization: str | None = None, resize: str | None = None) -> Extractor:
+        """The same loaded network with other preprocessing (default: the extractor's own)."""
+        normalization, resize = normalization or self.spec.normalization, resize or self.spec.resize
+        check_options(normalization, resize)
+        check_combination(self.spec, normalization)
+        return Extractor(self.spec, self.network, self.weights_sha256, normalization, resize)
+
     def comparability(self) -> str:
         """Why FIDs from this configuration are not comparable with published ones; '' when they are."""
         spec = self.spec

@@ -73,8 +73,9 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
     real_images = folder_images(real, None, batch_size, window)
     for images in fake_images:
         share_window(real_images, images)
-    configs: list[Extractor] = [load_extractor(name, device=device, normalization=normalization, resize=resize,
-                                               weights_file=(weights_files or {}).get(name))
+    loaded = {name: load_extractor(name, device=device, resize=resize, weights_file=(weights_files or {}).get(name))
+              for name, _, skipped in cells if skipped is None}  # one network per extractor, shared by its cells
+    configs: list[Extractor] = [loaded[name].with_options(normalization, resize)
                                 for name, normalization, skipped in cells if skipped is None]
     if not configs:
         raise MediganUsageError("no extractor x normalisation combination can be computed: "
