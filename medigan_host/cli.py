@@ -545,7 +545,8 @@ def evaluate_command(model: str | None, real_dir: str | None, fake_dir: str | No
                f"normalisation {about['normalization']}, resize {about['resize']}")
     for name, side in (("generated", first.fake), ("real", first.real)):
         if side.get("window"):
-            click.echo(f"{name} images windowed to {side['window']['low']}..{side['window']['high']}: {side['window']['source']}"
+            click.echo(f"{name} images windowed to {side['window']['low']:g}..{side['window']['high']:g}: "
+                       f"{side['window']['source']}"
                        if side["window"]["low"] is not None else f"{name} images: {side['window']['source']}")
     rows = [(r.metric, f"{r.value:.6g}", f"{r.details['std']:.3g}" if "std" in r.details else "-", r.fake["n"], r.real["n"])
             for r in records]

@@ -124,8 +124,8 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
             raise MediganUsageError(f"{exc}{_images_below(folder)}") from None
     try:
         declared = _run_window(run) if run is not None else None
-    except MediganError:
-        declared = None  # the run's model is not installed here: its range comes from the files
+    except (MediganError, ValueError, OSError):
+        declared = None  # the run's model is not installed here (or run.json is unreadable): the files say the range
     return files, declared
 
 
