@@ -109,6 +109,18 @@ def test_a_nifti_files_own_window_is_used(cache, tmp_path):
     assert record.real["window"] == {"low": -100.0, "high": 200.0, "source": "NIfTI cal_min/cal_max of 0.nii.gz"}
 
 
+def test_a_dicom_files_own_window_is_used(cache, tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    mg.generate("ct-head-phantom", 4, tmp_path / "run", seed=5, batch_size=4, format="dicom")
+    files = sorted((tmp_path / "run/images").glob("*.dcm"))
+    dataset = pydicom.dcmread(files[0])
+    dataset.WindowCenter, dataset.WindowWidth = 1064, 120
+    dataset.save_as(files[0])
+    record = evaluate(real=tmp_path / "run", fake=tmp_path / "run/images", metrics=("fid",))[0]
+    for side in (record.real, record.fake):
+        assert side["window"] == {"low": 1004.0, "high": 1124.0, "source": f"DICOM Window Center/Width of {files[0].name}"}
+
+
 # -- comparability, extractor weights (points 3, 6) -------------------------------------------------------------
 def test_records_and_listing_say_whether_a_fid_is_comparable(runs, cache):
     record = evaluate(real=runs / "ct1", fake=runs / "ct2", metrics=("fid",))[0].to_dict()

@@ -35,8 +35,12 @@ class StudyResult:
 
     def table_rows(self) -> list[list[object]]:
         shown = [c for c in COLUMNS if c != "extractor_weights_sha256"]
-        return [[("skipped" if row["fid"] is None else f"{row['fid']:.4g}") if c == "fid" else row[c] for c in shown]
-                for row in self.rows]
+        def cell(row: dict[str, object], column: str) -> object:
+            if column == "fid":
+                return "skipped" if row["fid"] is None else f"{row['fid']:.4g}"
+            return "(reason below)" if column == "note" and row["fid"] is None else row[column]
+
+        return [[cell(row, c) for c in shown] for row in self.rows]
 
 
 def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Sequence[str] = (DEFAULT_EXTRACTOR,),
