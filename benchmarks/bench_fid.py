@@ -2,7 +2,7 @@
 """FID with medigan against pytorch-fid on the same images and the same InceptionV3 weights: time and peak memory.
 
     python benchmarks/bench_fid.py                        # 2 x 300 images
-    python benchmarks/bench_fid.py --n 2000 --weights pt_inception-2015-12-05-6726825d.pth
+    python benchmarks/bench_fid.py --n 5000 --weights pt_inception-2015-12-05-6726825d.pth   # flat memory at 5,000
     python benchmarks/bench_fid.py --json out.json        # default: benchmarks/results/bench_fid.json (git-ignored)
 
 Needs pytorch-fid (which needs torchvision) beside medigan_host and the phantoms plugin, e.g.
@@ -12,7 +12,9 @@ are written (breast phantoms of BI-RADS density a and d). Both tools get the sam
 calibrated on 64 of the real images, saved once and placed where pytorch-fid looks for its weights (a temporary
 ``TORCH_HOME``), so nothing is downloaded. Each tool runs ``--repeats`` times in its own fresh child process,
 alternating, on the CPU with the same thread count; the child reports its wall time (imports included) and its
-peak RSS. medigan runs with its statistics cache off. The FIDs of both must agree (relative difference printed).
+peak RSS. medigan runs with its statistics cache off, and reports whether its record calls the FID comparable
+with published ones (true only with ``--weights``) and the intensity window it used (uint8: 0..255, as
+pytorch-fid). The FIDs of both must agree (relative difference printed).
 Exit status 0 unless something crashed.
 """
 
@@ -42,7 +44,9 @@ CHILD = {
         record = evaluate(real={real!r}, fake={fake!r}, extractor="inception-v3-fid", weights_file={weights!r},
                           metrics=("fid",), device="cpu", batch_size={batch}, use_cache=False)[0]
         print(json.dumps({{"fid": record.value, "seconds": time.perf_counter() - start,
-                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                          "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          "comparable_with_published_fid": record.extractor["comparable_with_published_fid"],
+                          "window": record.fake["window"]}}))
     """),
     "pytorch-fid": textwrap.dedent("""
         import json, resource, sys, time

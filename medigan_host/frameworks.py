@@ -31,14 +31,15 @@ _TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 _HOST_DISTRIBUTION = "medigan-host"
 
 
-def require_framework(framework: str, model_id: str) -> None:
-    """Raise FrameworkMissingError, naming the pip command, when the framework is not importable."""
+def require_framework(framework: str, model_id: str, what: str = "model") -> None:
+    """Raise FrameworkMissingError, naming the pip command, when the framework is not importable (``what``: the kind
+    of thing that needs it, as named in the message)."""
     if framework not in FRAMEWORK_PACKAGES:
         return
     module, requirement = FRAMEWORK_PACKAGES[framework]
     if importlib.util.find_spec(module) is None:
         raise FrameworkMissingError(
-            f"model {model_id!r} needs {framework}, which is not installed: run `{pip_command(requirement)}` "
+            f"{what} {model_id!r} needs {framework}, which is not installed: run `{pip_command(requirement)}` "
             f"(in the environment of this Python) and try again"
         )
 

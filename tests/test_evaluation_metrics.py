@@ -9,7 +9,7 @@ import pytest
 
 from medigan_host.errors import MediganUsageError
 from medigan_host.evaluation.metrics import frechet_distance, kernel_distance, polynomial_mmd2, precision_recall
-from medigan_host.evaluation.preprocess import preprocess, resize, to_unit
+from medigan_host.evaluation.preprocess import Window, parse_window, preprocess, resize, to_unit
 from medigan_host.evaluation.stats import RunningStats
 
 
@@ -142,11 +142,12 @@ def test_resize_matches_pillow_antialiased_bilinear():
 
 
 def test_preprocess_dtypes_channels_and_options():
-    grey16 = np.full((2, 8, 8, 1), 65535, np.uint16)
-    out = preprocess(grey16, size=(4, 4), channels=3, normalization="symmetric", resize_method="bilinear")
+    grey16 = np.full((2, 8, 8, 1), 1124, np.uint16)
+    out = preprocess(grey16, size=(4, 4), channels=3, normalization="symmetric", resize_method="bilinear",
+                     window=Window(1004.0, 1124.0, "test"))
     assert out.shape == (2, 3, 4, 4) and out.dtype == np.float32 and np.allclose(out, 1.0)
     hu = np.stack([np.linspace(-1000, 2000, 64).reshape(8, 8, 1)] * 2).astype(np.int32)
-    unit = to_unit(hu)
+    unit = to_unit(hu, parse_window("minmax"))
     assert unit.min() == 0.0 and unit.max() == 1.0
     floats = np.random.default_rng(7).random((2, 6, 6, 3)).astype(np.float32)
     before = floats.copy()
@@ -157,4 +158,42 @@ def test_preprocess_dtypes_channels_and_options():
     with pytest.raises(MediganUsageError, match="3-D volumes"):
         preprocess(np.zeros((1, 4, 8, 8, 1)), size=(4, 4), channels=1, normalization="unit", resize_method="bilinear")
     with pytest.raises(MediganUsageError, match="choose one of"):
-        preprocess(grey16, size=(4, 4), channels=1, normalization="unit", resize_method="nearest")
+        preprocess(grey16, size=(4, 4), channels=1, normalization="unit", resize_method="nearest",
+                   window=parse_window("0,1"))
+
+
+def test_preprocessing_of_an_image_does_not_depend_on_its_batch():
+    """The same float images at batch sizes 1, 3 and 50 give bit-identical features; a constant 0.5 image stays 0.5
+    next to an image reaching 1.0001, and such an image is refused unless a window says the range."""
+    from medigan_host.evaluation.extractors import load_extractor
+
+    rng = np.random.default_rng(11)
+    images = rng.random((50, 40, 40, 1)).astype(np.float32)
+    extractor = load_extractor("pcanet-phantoms")
+    whole = extractor.features(images)
+    for size in (1, 3, 7):
+        parts = np.concatenate([extractor.features(images[i:i + size]) for i in range(0, len(images), size)])
+        np.testing.assert_array_equal(parts, whole)
+    constant = np.full((1, 8, 8, 1), 0.5, np.float32)
+    over = rng.random((1, 8, 8, 1)).astype(np.float32)
+    over[0, 0, 0, 0] = 1.0001
+    with pytest.raises(MediganUsageError, match="outside \\[0, 1\\].*--window"):
+        to_unit(np.concatenate([constant, over]))
+    window = parse_window("0,1.0001")
+    both = to_unit(np.concatenate([constant, over]), window)
+    np.testing.assert_array_equal(both[:1], to_unit(constant, window))
+    assert both[0].max() == pytest.approx(0.5 / 1.0001)
+    minmax = to_unit(np.concatenate([constant * 3, over * 3]), parse_window("minmax"))
+    np.testing.assert_array_equal(minmax[1:], to_unit(over * 3, parse_window("minmax")))
+
+
+def test_sixteen_bit_images_need_a_declared_range_and_are_windowed_with_it():
+    ct = np.linspace(2, 2082, 64 * 64).reshape(1, 64, 64, 1).astype(np.uint16)  # HU + 1024 of the head phantom
+    with pytest.raises(MediganUsageError, match="value range of uint16 images is unknown.*--window"):
+        to_unit(ct)
+    brain = to_unit(ct, parse_window("1004,1124"))
+    assert brain.min() == 0.0 and brain.max() == 1.0 and 0.03 < (brain == 0).mean() < 0.6
+    assert np.array_equal(to_unit(ct.astype(np.int32) - 1024, parse_window("-20,100")), brain)
+    for bad in ("1,1", "a,b", "3"):
+        with pytest.raises(MediganUsageError, match="window"):
+            parse_window(bad)

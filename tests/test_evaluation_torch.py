@@ -8,6 +8,7 @@ import io
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from medigan_host import hookimpl, register_plugin
 from medigan_host.errors import WeightsError
@@ -89,3 +90,40 @@ def test_resnet50_loads_torchvision_named_weights_and_rejects_others(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, bad)
     with pytest.raises(WeightsError, match="torchvision"):
         load_extractor("radimagenet-resnet50", device="cpu", weights_file=bad)
+
+
+def test_random_or_other_weights_are_not_comparable_with_published_fids(tmp_path):
+    extractor = load_extractor("inception-v3-fid", device="cpu", random_init=True)
+    about = extractor.describe()
+    assert about["comparable_with_published_fid"] is False and "random weights" in about["not_comparable_because"]
+    other = load_extractor("inception-v3-fid", device="cpu", random_init=True, normalization="imagenet").describe()
+    assert "normalisation 'imagenet'" in other["not_comparable_because"]
+
+
+def test_the_papers_study_runs_from_the_cli_with_radimagenet_weights_given(tmp_path):
+    """RadImageNet's ResNet50 from a weights file named on the command line (a random network here: no weights can be
+    downloaded in tests), beside the grey NumPy extractor whose cell for the same normalisation is skipped with a note.
+    One 2048-d cell only: its Fréchet distance alone takes seconds on a small CPU."""
+    import json
+    import os
+
+    import medigan_host as mg
+    from medigan_host.evaluation.resnet50 import ResNet50Features
+
+    torch.manual_seed(0)
+    radimagenet = tmp_path / "RadImageNet-ResNet50_notop.pth"
+    torch.save(ResNet50Features().state_dict(), radimagenet)
+    mg.generate("mammo-breast-phantom", 3, tmp_path / "real", seed=1, batch_size=3)
+    out = tmp_path / "study"
+    result = run_cli("study", "fid", "--models", "mammo-breast-phantom", "--real", str(tmp_path / "real"), "-n", "2",
+                     "--extractors", "radimagenet-resnet50,pcanet-phantoms", "--normalizations", "radimagenet",
+                     "--extractor-weights", f"radimagenet-resnet50={radimagenet}", "--no-plot", "--device", "cpu",
+                     "-o", str(out), env={**os.environ, "MEDIGAN_CACHE_DIR": str(tmp_path / "cache"), "MEDIGAN_OFFLINE": "1"},
+                     timeout=600)
+    assert result.returncode == 0, result.stderr
+    records = [r for r in json.loads((out / "study.json").read_text()) if "metric" in r]
+    assert [(r["extractor"], r["normalization"]) for r in records] == [("radimagenet-resnet50", "radimagenet")]
+    assert records[0]["extractor_weights_sha256"] == hashlib.sha256(radimagenet.read_bytes()).hexdigest()
+    assert records[0]["comparable_with_published_fid"] is False
+    assert "skipped: pcanet-phantoms x radimagenet" in result.stdout
+    assert 'pcanet-phantoms,radimagenet,-,,0,0,"skipped: normalisation' in (out / "study.csv").read_text()

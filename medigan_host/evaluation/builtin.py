@@ -26,7 +26,7 @@ EXTRACTORS: tuple[dict[str, Any], ...] = (
      "normalization": "symmetric", "resize": "bilinear", "version": "2015.12.05", "license": "Apache-2.0",
      "description": "InceptionV3 of the reference FID implementation (TensorFlow graph 2015-12-05 as ported by "
                     "pytorch-fid), 2048-d pool3 features; with its default preprocessing numbers match pytorch-fid's.",
-     "trained_on": "ImageNet (ILSVRC 2012) classification",
+     "trained_on": "ImageNet (ILSVRC 2012) classification", "comparable": True,
      "citation": "Heusel et al. 2017, GANs trained by a two time-scale update rule converge to a local Nash equilibrium",
      "weights": [{"url": INCEPTION_URL, "sha256": INCEPTION_SHA256, "filename": "pt_inception-2015-12-05-6726825d.pth"}]},
     {"name": "radimagenet-resnet50", "framework": "pytorch", "input_size": [224, 224], "channels": 3, "feature_dim": 2048,

@@ -21,7 +21,7 @@ import numpy as np
 from ..cards import ModelCard
 from ..errors import CardError, MediganUsageError, PluginError, WeightsError
 from ..registry import Loader
-from .preprocess import check_options, preprocess
+from .preprocess import Window, check_options, preprocess
 
 if TYPE_CHECKING:
     from ..plugins import PluginHost
@@ -51,6 +51,8 @@ class ExtractorSpec:
     weights: tuple[Mapping[str, Any], ...] = ()
     #: False for an extractor without parameters to load (its loader gets weights_path None).
     needs_weights: bool = True
+    #: True when its FIDs (with its own preprocessing and declared weights) are comparable with published ones.
+    comparable: bool = False
     plugin: str = "medigan-host"
 
     @classmethod
@@ -65,8 +67,9 @@ class ExtractorSpec:
             problem = f"missing {', '.join(missing)}" if missing else f"unknown fields {', '.join(sorted(unknown))}"
             raise CardError("extractor", problem, model=data.get("name"), plugin=plugin)
         card = _card(data)  # validates name, framework, size, channels, licence and weights like a model card
-        if not isinstance(data.get("needs_weights", True), bool):
-            raise CardError("needs_weights", "must be true or false", model=card.id, plugin=plugin)
+        for flag in ("needs_weights", "comparable"):
+            if not isinstance(data.get(flag, flag == "needs_weights"), bool):
+                raise CardError(flag, "must be true or false", model=card.id, plugin=plugin)
         if not isinstance(data["feature_dim"], int) or data["feature_dim"] < 1:
             raise CardError("feature_dim", f"must be a positive whole number, got {data['feature_dim']!r}", model=card.id)
         try:
@@ -88,7 +91,8 @@ class ExtractorSpec:
                 "input_size": list(self.input_size), "channels": self.channels, "feature_dim": self.feature_dim,
                 "normalization": self.normalization, "resize": self.resize, "version": self.version,
                 "license": self.license, "trained_on": self.trained_on, "citation": self.citation,
-                "weights": [dict(w) for w in self.weights], "needs_weights": self.needs_weights, "plugin": self.plugin}
+                "weights": [dict(w) for w in self.weights], "needs_weights": self.needs_weights,
+                "comparable": self.comparable, "plugin": self.plugin}
 
 
 def _card(data: Mapping[str, Any]) -> ModelCard:
@@ -193,20 +197,64 @@ class Extractor:
         self.normalization = normalization
         self.resize = resize
 
-    def features(self, images: np.ndarray) -> np.ndarray:
+    def features(self, images: np.ndarray, window: Window | None = None) -> np.ndarray:
+        """Features of (N, H, W, C) images; ``window`` maps their intensities to [0, 1] (see :func:`to_unit`)."""
         batch = preprocess(images, size=self.spec.input_size, channels=self.spec.channels,
-                           normalization=self.normalization, resize_method=self.resize)
+                           normalization=self.normalization, resize_method=self.resize, window=window)
         out = np.asarray(self.network(batch), dtype=np.float64)
         if out.shape != (len(images), self.spec.feature_dim):
             raise PluginError(f"feature extractor {self.spec.name!r} returned shape {out.shape}, expected "
                               f"{(len(images), self.spec.feature_dim)}")
         return out
 
+    def with_options(self, normalization: str | None = None, resize: str | None = None) -> Extractor:
+        """The same loaded network with other preprocessing (default: the extractor's own)."""
+        normalization, resize = normalization or self.spec.normalization, resize or self.spec.resize
+        check_options(normalization, resize)
+        check_combination(self.spec, normalization)
+        return Extractor(self.spec, self.network, self.weights_sha256, normalization, resize)
+
+    def comparability(self) -> str:
+        """Why FIDs from this configuration are not comparable with published ones; '' when they are."""
+        spec = self.spec
+        if not spec.comparable:
+            return (f"{spec.name} is not the reference FID network: use --extractor inception-v3-fid for FIDs "
+                    "comparable with published ones")
+        changed = [f"{what} {mine!r} (its own: {own!r})" for what, mine, own in (
+            ("normalisation", self.normalization, spec.normalization), ("resize", self.resize, spec.resize)) if mine != own]
+        declared = spec.weights[0]["sha256"] if spec.weights else None
+        if self.weights_sha256 != declared:
+            changed.append("weights other than its published ones" if self.weights_sha256 != RANDOM_INIT
+                           else "random weights")
+        return f"{spec.name} with {', '.join(changed)}" if changed else ""
+
     def describe(self) -> dict[str, Any]:
         """The fields every result records about the extractor."""
+        why_not = self.comparability()
         return {"extractor": self.spec.name, "extractor_version": self.spec.version, "extractor_plugin": self.spec.plugin,
                 "extractor_weights_sha256": self.weights_sha256, "feature_dim": self.spec.feature_dim,
-                "input_size": list(self.spec.input_size), "normalization": self.normalization, "resize": self.resize}
+                "input_size": list(self.spec.input_size), "normalization": self.normalization, "resize": self.resize,
+                "comparable_with_published_fid": not why_not, **({"not_comparable_because": why_not} if why_not else {})}
+
+
+def check_combination(spec: ExtractorSpec, normalization: str) -> None:
+    """Refuse a normalisation the extractor's input cannot take (the ImageNet ones need RGB input)."""
+    if normalization in ("imagenet", "radimagenet") and spec.channels != 3:
+        raise MediganUsageError(f"normalisation {normalization!r} needs an RGB extractor, and {spec.name} takes "
+                                f"{spec.channels}-channel images: use 'unit' or 'symmetric' with it")
+
+
+def fetch_extractor_weights(spec: ExtractorSpec) -> Path:
+    """The verified local copy of an extractor's declared weights (downloaded once); errors name the extractor."""
+    from ..weights import fetch_weights
+
+    try:
+        return fetch_weights(spec.card)
+    except WeightsError as exc:
+        message = (str(exc).replace(f"model {spec.name!r}", f"feature extractor {spec.name!r}")
+                   .replace(f"medigan fetch {spec.name}", f"medigan fetch --extractor {spec.name}")
+                   .replace("the card says", "the extractor declares"))
+        raise WeightsError(message) from exc
 
 
 def load_extractor(name: str, *, device: str = "cpu", normalization: str | None = None, resize: str | None = None,
@@ -219,13 +267,15 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
     from ..frameworks import require_framework, resolve_device
     from ..models import resolve_loader
     from ..plugins import get_host
-    from ..weights import fetch_weights, sha256_of
+    from ..weights import sha256_of
 
     entry = get_host().extractors.get(name)
     spec = entry.spec
     normalization = normalization or spec.normalization
     resize = resize or spec.resize
     check_options(normalization, resize)
+    check_combination(spec, normalization)
+    require_framework(spec.framework, name, what="feature extractor")  # before any download
     if random_init:
         path, digest = None, RANDOM_INIT
     elif weights_file is not None:
@@ -234,17 +284,16 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
             raise MediganUsageError(f"extractor weights file {str(path)!r} does not exist")
         digest = sha256_of(path)
     elif spec.weights:
-        path = fetch_weights(spec.card)
+        path = fetch_extractor_weights(spec)
         digest = spec.weights[0]["sha256"]
     elif not spec.needs_weights:
         path, digest = None, NO_WEIGHTS
     else:
         raise WeightsError(f"feature extractor {name!r} declares no downloadable weights (no published sha256 to verify "
-                           f"them against); give your copy with --extractor-weights FILE (its sha256 is recorded in every "
-                           f"result). {spec.description}")
+                           f"them against); give your copy with --extractor-weights FILE (`medigan study fid`: "
+                           f"--extractor-weights {name}=FILE); its sha256 is recorded in every result. {spec.description}")
     where = f"feature extractor {name!r} (plugin {spec.plugin!r})"
     loader = resolve_loader(entry.loader, where)
-    require_framework(spec.framework, name)
     concrete = resolve_device(device, spec.framework) if spec.framework != "numpy" else "cpu"
     try:
         network = loader(spec, path, concrete)

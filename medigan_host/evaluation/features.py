@@ -20,11 +20,12 @@ import numpy as np
 from .. import atomic
 from ..errors import MediganUsageError
 from .extractors import Extractor
+from .preprocess import Window, default_window
 from .stats import RunningStats
 
 #: Feature vectors kept per set for KID and precision/recall (FID always uses every image).
 DEFAULT_KEEP = 5000
-_STATS_FORMAT = 1
+_STATS_FORMAT = 2
 
 
 @dataclass
@@ -38,9 +39,11 @@ class FeatureSet:
     source: str
     sha256: str
     cached: bool = False
+    #: The intensity window the images were mapped to [0, 1] with (``Window.to_dict``).
+    window: dict[str, Any] | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "n": self.count, "sha256": self.sha256}
+        return {"source": self.source, "n": self.count, "sha256": self.sha256, "window": self.window}
 
 
 @dataclass
@@ -53,14 +56,29 @@ class ImageSet:
     key: str
     batches: Callable[[], Iterator[np.ndarray]]
     digest: Any  # hashlib object fed while batches are read
+    #: The intensity window declared for the set (by --window, a model card or the files); None: the dtype's own.
+    window: Window | None = None
+    #: The dtype of the set's first image when known before extraction (folders), else None.
+    dtype: str | None = None
+    #: Names of the images by position (file paths, or "sample i") and a reader of the images at given positions.
+    label: Callable[[int], str] = str
+    pick: Callable[[Sequence[int]], list[np.ndarray]] | None = None
 
 
-def folder_images(folder: str | Path, limit: int | None = None, batch_size: int = 50) -> ImageSet:
-    """The images of a folder, sorted by name (PNG, JPEG, TIFF, NPY, DICOM, NIfTI); ``limit`` takes the first ones."""
-    from ..readers import list_images, read_image
+def folder_images(folder: str | Path, limit: int | None = None, batch_size: int = 50,
+                  window: Window | None = None) -> ImageSet:
+    """The images of a folder (PNG, JPEG, TIFF, NPY, DICOM, NIfTI); ``limit`` takes the first ones.
 
-    files = list_images(folder)[:limit]
-    listing = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    A folder medigan wrote (holding ``run.json`` or ``manifest.jsonl``) is read as its images in manifest order; any
+    other folder as the images directly in it, sorted by name. ``window`` (else the model card's ``display_range`` of
+    a run, else a DICOM window or NIfTI ``cal_min``/``cal_max`` of the first file) maps intensities to [0, 1].
+    """
+    from ..readers import read_image
+
+    files, declared = image_files(folder)
+    files = files[:limit]
+    window = window or declared or _file_window(files[0])
+    listing = [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
     key = hashlib.sha256(json.dumps([str(Path(folder).resolve()), listing]).encode()).hexdigest()
     digest = hashlib.sha256()
 
@@ -76,12 +94,160 @@ def folder_images(folder: str | Path, limit: int | None = None, batch_size: int 
                 images.append(image)
             yield from _same_shape_runs(images)
 
-    return ImageSet(str(folder), len(files), key, batches, digest)
+    return ImageSet(str(folder), len(files), key, batches, digest, window, str(read_image(files[0]).dtype),
+                    label=lambda i: str(files[i]), pick=lambda indices: [read_image(files[i]) for i in indices])
+
+
+RUN_FILES = ("run.json", "manifest.jsonl")
+
+
+def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
+    """The image files of ``folder`` and the window its run declares (see :func:`folder_images`).
+
+    A folder without images says where images were found below it.
+    """
+    from ..errors import MediganError
+    from ..readers import list_images
+
+    folder = Path(folder)
+    run = folder if any((folder / name).is_file() for name in RUN_FILES) else None
+    if run is None and folder.name == "images" and any((folder.parent / name).is_file() for name in RUN_FILES):
+        run = folder.parent  # a run's images/ folder: the run says how to read them
+    if run is not None and run == folder:
+        files = _run_files(run)
+    else:
+        try:
+            files = list_images(folder)
+        except MediganUsageError as exc:
+            if not folder.is_dir():
+                raise
+            raise MediganUsageError(f"{exc}{_images_below(folder)}") from None
+    try:
+        declared = _run_window(run) if run is not None else None
+    except (MediganError, ValueError, OSError):
+        declared = None  # the run's model is not installed here (or run.json is unreadable): the files say the range
+    return files, declared
+
+
+def _run_files(run: Path) -> list[Path]:
+    """A run's image files in manifest order (by sample index); its images/ by name when it has no manifest."""
+    from ..readers import list_images
+
+    manifest = run / "manifest.jsonl"
+    if not manifest.is_file():
+        return list_images(run / "images") if (run / "images").is_dir() else list_images(run)
+    by_index: dict[int, str] = {}
+    with manifest.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                by_index[int(record["index"])] = record["files"]["image"]
+            except (ValueError, KeyError, TypeError):
+                raise MediganUsageError(f"line {number} of {manifest} is not a medigan manifest record; give the "
+                                        "images folder instead") from None
+    files = [run / by_index[i] for i in sorted(by_index)]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise MediganUsageError(f"{len(missing)} image(s) listed in {manifest} are missing, e.g. {missing[0]}; complete "
+                                "the run with `medigan generate … --resume`, or give the images folder")
+    if not files:
+        raise MediganUsageError(f"the run in {str(run)!r} holds no images yet ({manifest} is empty)")
+    return files
+
+
+def _run_window(run: Path) -> Window | None:
+    """The window of a run's files: its model card's ``display_range`` (stored values; DICOM files carry their own),
+    else the full 16-bit range for ``png16`` runs; None where the dtype says the range."""
+    from ..plugins import get_host
+
+    settings = json.loads((run / "run.json").read_text(encoding="utf-8")) if (run / "run.json").is_file() else {}
+    if settings.get("format") in ("dicom",) or "model" not in settings:
+        return None
+    card = get_host().catalog.get(settings["model"]).card
+    declared = card_window(card)
+    if declared is not None:
+        return declared
+    if settings.get("format") == "png16":
+        return Window(0.0, 65535.0, f"png16 run of {card.id}: full 16-bit range")
+    return None
+
+
+def card_window(card: Any) -> Window | None:
+    """A model card's ``display_range`` as a window, or None."""
+    declared = card.extra.get("display_range")
+    if (isinstance(declared, Sequence) and len(declared) == 2 and all(isinstance(v, (int, float)) for v in declared)
+            and float(declared[1]) > float(declared[0])):
+        return Window(float(declared[0]), float(declared[1]), f"display_range of {card.id} (model card)")
+    return None
+
+
+def _file_window(path: Path) -> Window | None:
+    """The window a DICOM (Window Center/Width) or NIfTI (cal_min/cal_max) file declares, or None."""
+    from ..readers import image_suffix
+
+    suffix = image_suffix(path)
+    try:
+        if suffix == ".dcm":
+            import pydicom
+
+            dataset = pydicom.dcmread(path, stop_before_pixels=True)
+            centre, width = dataset.get("WindowCenter"), dataset.get("WindowWidth")
+            if centre is None or width is None:
+                return None
+            centre = float(centre[0] if isinstance(centre, Sequence) else centre)
+            width = float(width[0] if isinstance(width, Sequence) else width)
+            if width > 0:
+                return Window(centre - width / 2, centre + width / 2, f"DICOM Window Center/Width of {path.name}")
+        elif suffix in (".nii", ".nii.gz"):
+            import nibabel
+
+            header = nibabel.load(str(path)).header
+            low, high = float(header["cal_min"]), float(header["cal_max"])
+            if high > low:
+                return Window(low, high, f"NIfTI cal_min/cal_max of {path.name}")
+    except ImportError:
+        return None  # reading the images names the package to install
+    except Exception:  # noqa: BLE001 - a damaged header: the reader reports the file when it reads the pixels
+        return None
+    return None
+
+
+def _images_below(folder: Path, shown: int = 5, depth: int = 3, budget: int = 20000) -> str:
+    """'; images were found below it in …' naming folders below ``folder`` that hold images, or medigan runs
+    (reported as one folder, not their images/ and masks/), up to ``depth`` levels down; '' when there are none."""
+    import os
+
+    from ..readers import image_suffix
+
+    found: dict[str, str] = {}
+    seen = 0
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        level = len(here.relative_to(folder).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if level < depth else []
+        seen += len(names) + len(dirs)
+        if here != folder and any(n in names for n in RUN_FILES):
+            found[str(here)] = "a medigan run"
+            dirs[:] = []
+        elif here != folder:
+            count = sum(1 for n in names if not n.startswith(".") and image_suffix(n) is not None)
+            if count:
+                found[str(here)] = f"{count} image files"
+        if seen > budget or len(found) > shown:
+            break
+    if not found:
+        return ""
+    names = [f"{path} ({what})" for path, what in list(found.items())[:shown]]
+    more = " and more" if len(found) > shown else ""
+    return f"; images were found below it in {', '.join(names)}{more}: give one of those folders"
 
 
 def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50, device: str = "auto",
-                 condition: dict[str, Any] | None = None) -> ImageSet:
-    """``count`` samples of an installed model, generated in memory with the run seed ``seed``."""
+                 condition: dict[str, Any] | None = None, window: Window | None = None) -> ImageSet:
+    """``count`` samples of an installed model, generated in memory with the run seed ``seed``; ``window`` defaults to
+    the card's ``display_range``."""
     from ..engine import generate
     from ..plugins import get_host
 
@@ -92,8 +258,9 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
         raise MediganUsageError(f"model {entry.card.id!r} translates input images ({entry.card.input}), so there is no set of "
                                 f"its samples without inputs: write them with `medigan generate {entry.card.id} --inputs DIR "
                                 "-o OUT`, then `medigan evaluate --fake OUT/images --real REAL`")
+    window = window or card_window(entry.card)
     description = {"model": entry.card.id, "version": entry.card.version, "plugin_version": entry.plugin_version,
-                   "seed": seed, "n": count, "condition": condition}
+                   "seed": seed, "n": count, "condition": condition, "window": window.to_dict() if window else None}
     key = hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
     digest = hashlib.sha256()
 
@@ -102,7 +269,16 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
             digest.update(np.ascontiguousarray(samples.images).tobytes())
             yield samples.images
 
-    return ImageSet(f"{entry.card.id} {entry.card.version} (seed {seed})", count, key, batches, digest)
+    def pick(indices: Sequence[int]) -> list[np.ndarray]:
+        wanted = set(indices)
+        found: dict[int, np.ndarray] = {}
+        for samples in generate(entry.card.id, max(wanted) + 1, seed=seed, batch_size=batch_size, device=device,
+                                condition=condition):
+            found.update((i, image) for i, image in zip(samples.indices, samples.images, strict=True) if i in wanted)
+        return [found[i] for i in indices]
+
+    return ImageSet(f"{entry.card.id} {entry.card.version} (seed {seed})", count, key, batches, digest, window,
+                    label=lambda i: f"{entry.card.id} sample {i} (seed {seed})", pick=pick)
 
 
 def _same_shape_runs(images: list[np.ndarray]) -> Iterator[np.ndarray]:
@@ -129,10 +305,15 @@ def extract_many(images: ImageSet, extractors: Sequence[Extractor], *, keep: int
     stats = [RunningStats(e.spec.feature_dim) for e in extractors]
     kept: list[list[np.ndarray]] = [[] for _ in extractors]
     held = 0
+    window = images.window
     for batch in images.batches():
+        window = window or default_window(batch.dtype)
         take = max(min(keep - held, len(batch)), 0)
         for extractor, running, vectors in zip(extractors, stats, kept, strict=True):
-            features = extractor.features(batch)
+            try:
+                features = extractor.features(batch, images.window)
+            except MediganUsageError as exc:
+                raise MediganUsageError(f"{images.source}: {exc}") from None
             running.update(features)
             if take:
                 vectors.append(features[:take].astype(np.float32))
@@ -145,7 +326,7 @@ def extract_many(images: ImageSet, extractors: Sequence[Extractor], *, keep: int
     digest = images.digest.hexdigest()
     return [FeatureSet(running.mean, running.covariance, running.count,
                        np.concatenate(vectors) if vectors else np.zeros((0, e.spec.feature_dim), np.float32),
-                       images.source, digest)
+                       images.source, digest, window=window.to_dict() if window else None)
             for e, running, vectors in zip(extractors, stats, kept, strict=True)]
 
 
@@ -158,8 +339,10 @@ def stats_folder() -> Path:
 
 
 def cache_key(images: ImageSet, extractor: Extractor, keep: int) -> str:
-    """The extractor, its weights, the preprocessing, the kept count and the exact file list (names, sizes, times)."""
-    parts = {**extractor.describe(), "keep": keep, "images": images.key, "format": _STATS_FORMAT}
+    """The extractor, its weights, the preprocessing and window, the kept count and the exact file list (names,
+    sizes, times)."""
+    parts = {**extractor.describe(), "keep": keep, "images": images.key, "format": _STATS_FORMAT,
+             "window": images.window.to_dict() if images.window else None}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
@@ -172,13 +355,14 @@ def cached_extract(images: ImageSet, extractor: Extractor, *, keep: int = DEFAUL
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 return FeatureSet(data["mean"], data["covariance"], int(meta["count"]), data["kept"], images.source,
-                                  meta["sha256"], cached=True)
+                                  meta["sha256"], cached=True, window=meta.get("window"))
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # damaged: computed again below
     features = extract(images, extractor, keep=keep, progress=progress)
     if use_cache:
         buffer = io.BytesIO()
-        meta = json.dumps({"count": features.count, "sha256": features.sha256, "source": images.source})
+        meta = json.dumps({"count": features.count, "sha256": features.sha256, "source": images.source,
+                           "window": features.window})
         np.savez(buffer, mean=features.mean, covariance=features.covariance, kept=features.kept, meta=np.array(meta))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -41,26 +42,87 @@ def check_options(normalization: str, resize: str) -> None:
         raise MediganUsageError(f"unknown resize {resize!r}; choose one of: {', '.join(RESIZES)}")
 
 
-def to_unit(images: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) images of any dtype as float32 in [0, 1].
+@dataclass(frozen=True)
+class Window:
+    """The intensity window mapped to [0, 1] (values outside are clipped), and where it came from (recorded).
 
-    uint8 is divided by 255 and uint16 by 65535; floats already in [0, 1] are kept; anything else (signed
-    integers such as CT Hounsfield units, floats outside [0, 1]) is min-max scaled per image.
+    ``low``/``high`` None means each image's own minimum..maximum (``--window minmax``).
     """
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 255.0
-    if images.dtype == np.uint16:
-        return images.astype(np.float32) / 65535.0
-    if images.dtype == np.bool_:
-        return images.astype(np.float32)
+
+    low: float | None
+    high: float | None
+    source: str
+
+    @property
+    def per_image(self) -> bool:
+        return self.low is None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"low": self.low, "high": self.high, "source": self.source}
+
+
+#: The window of each image set that declares none, by dtype: only where the dtype alone says the range.
+_DTYPE_WINDOWS = {"uint8": Window(0.0, 255.0, "uint8 range 0..255"), "bool": Window(0.0, 1.0, "boolean images")}
+FLOAT_UNIT = Window(0.0, 1.0, "float images in [0, 1]")
+MINMAX = Window(None, None, "each image's own minimum..maximum (--window minmax)")
+
+
+def parse_window(text: str, source: str = "--window") -> Window:
+    """``"LOW,HIGH"`` or ``"minmax"`` as a :class:`Window`."""
+    if text.strip().lower() == "minmax":
+        return MINMAX
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise MediganUsageError(f"window {text!r} is not LOW,HIGH (e.g. 1004,1124 for a brain window of HU + 1024 "
+                                "images) or 'minmax'") from None
+    if not (math.isfinite(low) and math.isfinite(high) and high > low):
+        raise MediganUsageError(f"window {text!r} needs finite LOW < HIGH")
+    return Window(low, high, f"{source} {low:g},{high:g}")
+
+
+def default_window(dtype: np.dtype) -> Window | None:
+    """The window a dtype implies by itself (uint8, bool, float in [0, 1]); None where the range is unknown."""
+    if dtype.kind == "f":
+        return FLOAT_UNIT
+    return _DTYPE_WINDOWS.get(dtype.name)
+
+
+def to_unit(images: np.ndarray, window: Window | None = None) -> np.ndarray:
+    """(N, H, W, C) images as float32 in [0, 1], each image on its own: the result for an image depends only on that
+    image and ``window``, never on the other images of its batch.
+
+    ``window`` maps its range to [0, 1] and clips (``minmax``: each image's own range). Without one, the dtype must
+    say the range: uint8 is divided by 255, bool is 0/1, and float images must lie in [0, 1]. Other data (uint16,
+    signed integers such as Hounsfield units, floats outside [0, 1]) is refused: its range is unknown.
+    """
     data = images.astype(np.float32)
-    if data.size and np.isfinite(data).all() and data.min() >= 0.0 and data.max() <= 1.0:
-        return data
-    if not np.isfinite(data).all():
+    if data.size and not np.isfinite(data).all():
         raise MediganUsageError("images contain NaN or infinite values; fix or remove them before evaluating")
     axes = tuple(range(1, data.ndim))
-    low, high = data.min(axis=axes, keepdims=True), data.max(axis=axes, keepdims=True)
-    return (data - low) / np.where(high > low, high - low, 1.0)
+    if window is None:
+        window = default_window(images.dtype)
+        if window is None:
+            raise MediganUsageError(
+                f"the value range of {images.dtype} images is unknown (values {_span(data)}): give it with "
+                "--window LOW,HIGH (e.g. the model card's display_range), or --window minmax to scale each image to "
+                "its own minimum..maximum")
+        if window is FLOAT_UNIT and data.size and (data.min() < 0.0 or data.max() > 1.0):
+            raise MediganUsageError(
+                f"float images with values {_span(data)} are outside [0, 1], so their range is unknown: give it with "
+                "--window LOW,HIGH (values outside are clipped), or --window minmax to scale each image to its own "
+                "minimum..maximum")
+        if window.low == 0.0 and window.high == 1.0:
+            return data
+    if window.per_image:
+        low, high = data.min(axis=axes, keepdims=True), data.max(axis=axes, keepdims=True)
+        return (data - low) / np.where(high > low, high - low, 1.0)
+    out = (data - np.float32(window.low)) / np.float32(window.high - window.low)
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _span(data: np.ndarray) -> str:
+    return f"{float(data.min()):g}..{float(data.max()):g}" if data.size else "(none)"
 
 
 def match_channels(images: np.ndarray, channels: int) -> np.ndarray:
@@ -84,16 +146,18 @@ def resize(images: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray
 
 
 def _resize_planes(planes: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
-    """(N, C, H, W) -> (N, C, *size): one large matrix product per axis over all planes at once (much faster than
-    a product per plane)."""
+    """(N, C, H, W) -> (N, C, *size): a stacked matrix product per axis, one product of the same shape per image.
+
+    One product per image (NumPy's stacked matmul) makes each image's result bit-identical whatever its batch:
+    a single large product over all planes is as fast, but BLAS rounds a row differently with the matrix height.
+    """
     n, c, height, width = planes.shape
     if (height, width) == tuple(size):
         return planes
     rows = _weights(method, height, size[0]).astype(np.float32)
     cols = _weights(method, width, size[1]).astype(np.float32)
-    across = np.ascontiguousarray(planes, dtype=np.float32).reshape(-1, width) @ cols.T  # (N*C*H, W')
-    stacked = across.reshape(n * c, height, size[1]).transpose(1, 0, 2).reshape(height, -1)  # (H, N*C*W')
-    return (rows @ stacked).reshape(size[0], n * c, size[1]).transpose(1, 0, 2).reshape(n, c, *size)
+    across = np.ascontiguousarray(planes, dtype=np.float32).reshape(n, c * height, width) @ cols.T  # (N, C*H, W')
+    return rows @ across.reshape(n, c, height, size[1])  # (H', H) @ (N, C, H, W') -> (N, C, H', W')
 
 
 def normalize(planes: np.ndarray, name: str) -> np.ndarray:
@@ -115,16 +179,16 @@ def normalize(planes: np.ndarray, name: str) -> np.ndarray:
 
 
 def preprocess(images: np.ndarray, *, size: tuple[int, int], channels: int, normalization: str,
-               resize_method: str) -> np.ndarray:
+               resize_method: str, window: Window | None = None) -> np.ndarray:
     """(N, H, W, C) images of any dtype -> float32 (N, C, H, W) network input.
 
     Grey images are resized before they are repeated to RGB, colour images averaged to grey before: the same
-    result as the other order (resizing is linear), with less work.
+    result as the other order (resizing is linear), with less work. ``window``: see :func:`to_unit`.
     """
     if images.ndim != 4:
         raise MediganUsageError(f"expected a batch of 2-D images (N, H, W, C), got shape {images.shape}; "
                                 "3-D volumes are evaluated slice by slice: save their slices as 2-D images")
-    unit = to_unit(images)
+    unit = to_unit(images, window)
     if unit.shape[-1] > channels:
         unit = match_channels(unit, channels)
     planes = _resize_planes(unit.transpose(0, 3, 1, 2), size, resize_method)

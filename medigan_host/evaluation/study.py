@@ -9,58 +9,103 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import atomic
 from ..errors import MediganError, MediganUsageError
 from . import DEFAULT_EXTRACTOR
-from .extractors import Extractor, load_extractor
+from .evaluate import share_window
+from .extractors import Extractor, check_combination, load_extractor
 from .features import cached_extract, extract_many, folder_images, model_images
 from .metrics import frechet_distance
+from .preprocess import Window, parse_window
 from .records import EvaluationRecord
 
-COLUMNS = ("model", "extractor", "normalization", "resize", "fid", "n_fake", "n_real", "extractor_weights_sha256")
+COLUMNS = ("model", "extractor", "normalization", "resize", "fid", "n_fake", "n_real", "note", "extractor_weights_sha256")
 
 
 @dataclass
 class StudyResult:
+    """The records of the computed cells; ``rows`` holds every cell, a skipped one with ``fid`` None and its note."""
+
     records: list[EvaluationRecord]
     rows: list[dict[str, object]]
+    notes: list[str] = field(default_factory=list)
 
     def table_rows(self) -> list[list[object]]:
-        return [[row[c] if c != "fid" else f"{row['fid']:.4g}" for c in COLUMNS[:-1]] for row in self.rows]
+        shown = [c for c in COLUMNS if c != "extractor_weights_sha256"]
+        def cell(row: dict[str, object], column: str) -> object:
+            if column == "fid":
+                return "skipped" if row["fid"] is None else f"{row['fid']:.4g}"
+            return "(reason below)" if column == "note" and row["fid"] is None else row[column]
+
+        return [[cell(row, c) for c in shown] for row in self.rows]
 
 
 def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Sequence[str] = (DEFAULT_EXTRACTOR,),
               normalizations: Sequence[str] | None = None, resize: str | None = None, seed: int = 0,
               batch_size: int = 50, device: str = "auto", weights_files: dict[str, str] | None = None,
-              use_cache: bool = True, progress: Callable[[int], None] | None = None) -> StudyResult:
+              use_cache: bool = True, window: str | Window | None = None,
+              progress: Callable[[int], None] | None = None) -> StudyResult:
     """FID of ``n`` samples of each model against ``real``, for every extractor x normalisation.
 
-    ``normalizations`` None uses each extractor's own; ``resize`` None each extractor's own.
+    ``normalizations`` None uses each extractor's own; ``resize`` None each extractor's own. A normalisation an
+    extractor cannot take (an ImageNet one on a grey extractor) is skipped: its cells are rows with ``fid`` None and
+    a note, listed in ``notes``. ``weights_files`` maps extractor names to weights files (e.g. RadImageNet's).
     """
+    from ..plugins import get_host
+
     if not models:
         raise MediganUsageError("give at least one model with --models")
-    configs: list[Extractor] = []
+    if isinstance(window, str):
+        window = parse_window(window)
+    unknown = set(weights_files or {}) - set(extractors)
+    if unknown:
+        raise MediganUsageError(f"extractor weights given for {', '.join(sorted(unknown))}, which is not studied")
+    cells: list[tuple[str, str | None, str | None]] = []  # (extractor, normalisation, why skipped)
     for name in extractors:
+        spec = get_host().extractors.get(name).spec
         for normalization in normalizations or (None,):
-            configs.append(load_extractor(name, device=device, normalization=normalization, resize=resize,
-                                          weights_file=(weights_files or {}).get(name)))
-    fake_images = [model_images(model, n, seed=seed, batch_size=batch_size, device=device) for model in models]  # checked first
-    real_images = folder_images(real, None, batch_size)
+            try:
+                check_combination(spec, normalization or spec.normalization)
+                cells.append((name, normalization, None))
+            except MediganUsageError as exc:
+                cells.append((name, normalization, str(exc)))
+    fake_images = [model_images(model, n, seed=seed, batch_size=batch_size, device=device, window=window)
+                   for model in models]  # checked first
+    real_images = folder_images(real, None, batch_size, window)
+    for images in fake_images:
+        share_window(real_images, images)
+    loaded = {name: load_extractor(name, device=device, resize=resize, weights_file=(weights_files or {}).get(name))
+              for name, _, skipped in cells if skipped is None}  # one network per extractor, shared by its cells
+    configs: list[Extractor] = [loaded[name].with_options(normalization, resize)
+                                for name, normalization, skipped in cells if skipped is None]
+    if not configs:
+        raise MediganUsageError("no extractor x normalisation combination can be computed: "
+                                + "; ".join(why for _, _, why in cells if why))
     real_sets = [cached_extract(real_images, config, use_cache=use_cache, progress=progress) for config in configs]
+    notes = [f"{name} x {normalization}: {why}" for name, normalization, why in cells if why]
     records, rows = [], []
     for model, images in zip(models, fake_images, strict=True):
-        fake_sets = extract_many(images, configs, keep=0, progress=progress)
-        for config, fake, real_set in zip(configs, fake_sets, real_sets, strict=True):
+        fake_sets = iter(extract_many(images, configs, keep=0, progress=progress))
+        computed = iter(zip(configs, real_sets, strict=True))
+        for name, normalization, skipped in cells:
+            if skipped:
+                rows.append({"model": model, "extractor": name, "normalization": normalization, "resize": resize or "-",
+                             "fid": None, "n_fake": 0, "n_real": 0, "note": f"skipped: {skipped}",
+                             "extractor_weights_sha256": ""})
+                continue
+            fake = next(fake_sets)
+            config, real_set = next(computed)
             value = frechet_distance(fake.mean, fake.covariance, real_set.mean, real_set.covariance)
             about = config.describe()
             records.append(EvaluationRecord("fid", value, fake.describe(), real_set.describe(), about, {"model": model}))
             rows.append({"model": model, "extractor": about["extractor"], "normalization": about["normalization"],
                          "resize": about["resize"], "fid": value, "n_fake": fake.count, "n_real": real_set.count,
+                         "note": "" if about["comparable_with_published_fid"] else "not comparable with published FIDs",
                          "extractor_weights_sha256": about["extractor_weights_sha256"]})
-    return StudyResult(records, rows)
+    return StudyResult(records, rows, notes)
 
 
 def write_outputs(result: StudyResult, folder: str | Path, *, plot: bool = True) -> list[Path]:
@@ -79,7 +124,8 @@ def write_outputs(result: StudyResult, folder: str | Path, *, plot: bool = True)
     writer.writerows(result.rows)
     atomic.write_text(out / "study.csv", "".join(lines))
     written.append(out / "study.csv")
-    atomic.write_text(out / "study.json", json.dumps([r.to_dict() for r in result.records], indent=2) + "\n")
+    atomic.write_text(out / "study.json", json.dumps([r.to_dict() for r in result.records]
+                                                     + [{"skipped": note} for note in result.notes], indent=2) + "\n")
     written.append(out / "study.json")
     if plot:
         written.append(plot_study(result, out / "study.png"))
@@ -104,14 +150,23 @@ def plot_study(result: StudyResult, path: Path) -> Path:
         norms = list(dict.fromkeys(str(row["normalization"]) for row in rows))
         width = 0.8 / len(norms)
         for j, norm in enumerate(norms):
-            values = [next((float(r["fid"]) for r in rows if r["model"] == m and r["normalization"] == norm), 0.0)
-                      for m in models]
-            ax.bar([i + j * width for i in range(len(models))], values, width, label=norm)
+            cells = [next((r for r in rows if r["model"] == m and str(r["normalization"]) == norm), None) for m in models]
+            skipped = all(c is None or c["fid"] is None for c in cells)
+            values = [float(c["fid"]) if c is not None and c["fid"] is not None else 0.0 for c in cells]
+            xs = [i + j * width for i in range(len(models))]
+            ax.bar(xs, values, width, label=f"{norm} (skipped)" if skipped else norm)
+            for x, cell in zip(xs, cells, strict=True):
+                if cell is not None and cell["fid"] is None:
+                    ax.text(x, 0, "skipped", rotation=90, ha="center", va="bottom", fontsize="small")
         ax.set_xticks([i + width * (len(norms) - 1) / 2 for i in range(len(models))], models, rotation=20, ha="right")
         ax.set_title(extractor)
         ax.set_ylabel("FID")
         ax.legend(title="normalisation", fontsize="small")
-    fig.tight_layout()
+    if result.notes:
+        fig.text(0.01, 0.01, "\n".join(f"skipped: {note}" for note in result.notes), fontsize="x-small", va="bottom")
+        fig.tight_layout(rect=(0, 0.06 * len(result.notes), 1, 1))
+    else:
+        fig.tight_layout()
     tmp = atomic.temporary_path(path)
     try:
         fig.savefig(tmp, format="png", dpi=120)
