@@ -24,6 +24,7 @@ _ID = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
 _CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -262,6 +263,9 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         where = f"weights[{i}]"
         if not isinstance(entry, Mapping):
             raise fail("weights", f"{where} must be a dict with 'url' and 'sha256'")
+        if "url" not in entry and "doi" in entry:  # a file of a DOI record (a Zenodo record): its checksum comes from there
+            out.append(_record_entry(entry, where, fail))
+            continue
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
             raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
@@ -282,6 +286,26 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
     if len(set(names)) != len(names):
         raise fail("weights", f"two weights entries share a file name: {names!r}")
     return tuple(out)
+
+
+def _record_entry(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a file of a DOI record: ``{"doi": "10.5281/zenodo.N", "filename": "F.zip"}``."""
+    doi = entry.get("doi")
+    if not isinstance(doi, str) or not _DOI.match(doi.strip()):
+        raise fail("weights", f"{where}.doi must be a DOI such as '10.5281/zenodo.7031735', got {doi!r}")
+    filename = entry.get("filename")
+    if not isinstance(filename, str) or not safe_filename(filename):
+        raise fail("weights", f"{where}.filename {filename!r} must name the record's file (letters, digits, '.', '_', '-')")
+    out = {**entry, "doi": doi.strip(), "filename": filename}
+    sha = entry.get("sha256")
+    if sha is not None:
+        if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+            raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
+        out["sha256"] = sha.lower()
+    size = entry.get("size")
+    if size is not None and not (_is_int(size) and size > 0):
+        raise fail("weights", f"{where}.size must be a positive number of bytes, got {size!r}")
+    return out
 
 
 def safe_filename(name: str) -> bool:
