@@ -91,7 +91,8 @@ def list_command(as_json: bool) -> None:
         click.echo("No models installed. Install a plugin, e.g. `pip install medigan-plugin-phantoms`.")
         return
     rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
-             ",".join(e.card.conditions) or "-", e.plugin) for e in entries]
+             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else ""))
+            for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
 
 
@@ -161,10 +162,12 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Run the code that comes with a model whose card says remote_code (e.g. the original medigan models).")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
                      device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
-                     as_json: bool) -> None:
+                     as_json: bool, trust_remote_code: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -179,7 +182,7 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker)
+                          gpus_per_worker=gpus_per_worker, trust_remote_code=trust_remote_code)
     if as_json:
         _emit_json(result.to_dict())
     else:
