@@ -556,6 +556,56 @@ def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[
         click.echo(f"wrote {path}")
 
 
+@cli.group("env")
+def env_group() -> None:
+    """Isolated environments of models that run their own code (one virtual environment per model, in the cache)."""
+
+
+@env_group.command("create")
+@click.argument("model")
+@click.option("--system-site-packages", is_flag=True,
+              help="Let the environment also see this Python's packages (read only); for offline builds and tests.")
+@click.option("--installer", type=click.Choice(["pip", "uv"]), default="pip", show_default=True,
+              help="pip (always works) or uv (faster; must be on PATH).")
+@click.option("--force", is_flag=True, help="Rebuild an environment that already exists.")
+def env_create_command(model: str, system_site_packages: bool, installer: str, force: bool) -> None:
+    """Build MODEL's environment with its pinned requirements (nothing is installed into this Python)."""
+    from .environments import create_env, env_card
+
+    card = env_card(model)
+    create_env(card, system_site_packages=system_site_packages, installer=installer, force=force,
+               log=lambda message: click.echo(message, err=True))
+    click.echo(f"environment of {card.id} ready")
+
+
+@env_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def env_list_command(as_json: bool) -> None:
+    """List the built model environments."""
+    from .environments import list_envs
+
+    envs = list_envs()
+    if as_json:
+        _emit_json(envs)
+        return
+    if not envs:
+        click.echo("No model environments. Build one with `medigan env create MODEL`.")
+        return
+    rows = [(e.get("model"), e.get("upstream_id") or "-", e.get("python"), len(e.get("requirements", [])), e.get("path"))
+            for e in envs]
+    click.echo(table(rows, ["MODEL", "UPSTREAM ID", "PYTHON", "REQUIREMENTS", "PATH"]))
+
+
+@env_group.command("remove")
+@click.argument("model")
+def env_remove_command(model: str) -> None:
+    """Delete MODEL's environment."""
+    from .environments import env_card, env_dir, remove_env
+
+    card = env_card(model)
+    click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="medigan")

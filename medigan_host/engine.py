@@ -182,7 +182,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     with RunFolder(output_dir) as folder:
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite)
-        model = load(entry, device, trust_remote_code=True) if ray_options is None else None  # trust checked above; after the folder checks, before any write
+        model = load(entry, device, trust_remote_code=True) if ray_options is None else None  # trusted above; after the folder checks
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
         if progress and already:

@@ -32,5 +32,4 @@ def require_trust(card: ModelCard, trust_remote_code: bool = False) -> None:
     where = f": {source}" if isinstance(source, str) and source else ""
     raise MediganUsageError(
         f"model {card.id!r} runs code downloaded with it{where}. medigan runs it only if you trust its authors: add "
-        f"--trust-remote-code (Python: trust_remote_code=True; or set {TRUST_ENV}=1). Read that code first with "
-        f"`medigan info {card.id}`")
+        f"--trust-remote-code (Python: trust_remote_code=True; or set {TRUST_ENV}=1)")

@@ -347,7 +347,7 @@ UPSTREAM: list[dict[str, Any]] = [
         "base_args": _BASE_NOISE,
         "custom_args": {"model_files": "models/00011_SINGAN_POLYP_PATCHES_W_MASKS/singan_seg_polyp/SinGAN-Generated",
                         "gen_start_scale": 0, "checkpoint_ids": None, "multiple_checkpoints": False},
-        "package_args": ["model_files"], "latent": None, "image_size": [250, 250], "channels": 3,
+        "latent": None, "image_size": [250, 250], "channels": 3,
         "outputs": "image+mask", "output": "image_mask_pair", "modality": "endoscopy", "anatomy": "colon",
         "architecture": "SinGAN (one multi-scale generator per training image): RGB polyp image and its mask, ~250x250",
         "dataset": "HyperKvasir: polyp images with segmentation masks",
@@ -447,6 +447,9 @@ UPSTREAM: list[dict[str, Any]] = [
         "dataset": "ChestX-ray14 (Wang et al, 2017)",
         "dependencies": ["pytorch-lightning==1.2.10", "torch", "torchvision", "matplotlib", "pillow", "numpy"],
         "requirements": ["pytorch-lightning==1.2.10", TORCH, TORCHVISION, "matplotlib>=3.7", PILLOW, NUMPY],
+        "pin_notes": ("pytorch-lightning stays at 1.2.10, the version the original pinned and the checkpoint was saved "
+                      "with; whether 1.2.10 imports on torch 2.x was not verified here (it predates torch 2). If it "
+                      "does not, build the environment with an older Python and torch, e.g. by editing the pins."),
         "selection": _xray(_performance(1000, 52.17, 0.543, 2.83, 0.071, det_delta=None,
                                         clf=_task(fake={"AUC": 0.878}, real={"AUC": 0.947})),
                            ["classification", "detection"], "ChestX-ray14", _CXR, 1028, 3, "PGGAN", augmentations=[]),
@@ -487,9 +490,11 @@ UPSTREAM: list[dict[str, Any]] = [
         "upstream_id": "00022_WGAN_CARDIAC_AGING", "record": 7494368, "zip": "00022_WGAN_CARDIAC_AGING.zip",
         "package": "00022_WGAN_CARDIAC_AGING", "weights_file": "model.ckpt", "function": "generate",
         "base_args": _BASE_I2I,
-        "custom_args": {"image_paths_input": ["models/00022_WGAN_CARDIAC_AGING/sample_image.png"] * 3,
-                        "aging_input": [-4, 10, 2], "data_type": "2d", "view": "la", "subcat": "2ch"},
-        "package_args": ["image_paths_input"], "latent": None, "image_size": [256, 256], "channels": 1,
+        # One image per call (medigan asks for one sample per seed): the defaults its description gives, where the
+        # config's example ages the same sample image three times ([-4, 10, 2]).
+        "custom_args": {"image_paths_input": ["models/00022_WGAN_CARDIAC_AGING/sample_image.png"],
+                        "aging_input": [-4], "data_type": "2d", "view": "la", "subcat": "2ch"},
+        "latent": None, "image_size": [256, 256], "channels": 1,
         "modality": "mri", "anatomy": "heart",
         "architecture": "Conditional WGAN-GP: a cardiac MRI (long axis, 2-chamber) aged by a given offset in years, 256x256",
         "dataset": "UK Biobank cardiac MRI (non-public)", "dependencies": [
@@ -498,6 +503,10 @@ UPSTREAM: list[dict[str, Any]] = [
         "requirements": ["nibabel==3.2.1", "pytorch-lightning==1.4.7", "pandas>=2", "comet-ml", "monai[skimage]==1.0.1",
                          "grad-cam", "matplotlib>=3.7", "munch==2.5.0", "pillow>=7.0.0", "ffmpeg-python==0.2.0",
                          "torchmetrics==0.6.0", TORCH],
+        "pin_notes": ("Kept exactly as the original pinned them (nibabel 3.2.1, pytorch-lightning 1.4.7, monai 1.0.1, "
+                      "munch 2.5.0, ffmpeg-python 0.2.0, torchmetrics 0.6.0): the checkpoint is a Lightning checkpoint "
+                      "of those versions. Not verified to install on Python 3.12+ here; nibabel 3.2.1 and "
+                      "pytorch-lightning 1.4.7 predate it, so use Python 3.10 or 3.9 for this environment."),
         "conditions": {"age_offset": list(range(-20, 21))},
         "condition_arg": {"arg": "aging_input", "condition": "age_offset", "wrap": "list"},
         "selection": _selection(

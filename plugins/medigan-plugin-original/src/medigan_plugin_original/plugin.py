@@ -18,7 +18,12 @@ LOADER = "medigan_plugin_original.runner:load"
 #: The feature extractors the original config's FID columns were computed with.
 _EXTRACTORS = {"FID": "inception-v3-imagenet", "FID_RADIMAGENET": "radimagenet-resnet50"}
 _RUN_FIELDS = ("record", "zip", "package", "weights_file", "function", "base_args", "custom_args", "latent",
-               "latent_arg", "condition_arg", "input_arg", "package_args", "output", "dependencies", "requirements")
+               "latent_arg", "condition_arg", "input_arg", "output")
+#: Why the pins are what they are, for models without a note of their own.
+PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install on "
+             "Python 3.10-3.13, torch to the CPU build 2.13.0 (install a CUDA build into the environment yourself for a "
+             "GPU). 'Path' in the original list is the standard library's pathlib, not a package, and is dropped; "
+             "opencv-contrib-python becomes its headless build.")
 
 
 def card_id(upstream_id: str) -> str:
@@ -98,6 +103,10 @@ def build_card(model: dict[str, Any]) -> dict[str, Any]:
         "tags": list(dict.fromkeys(tags)),
         "weights": [{"doi": f"10.5281/zenodo.{model['record']}", "filename": model["zip"]}],
         "remote_code": True,
+        "remote_code_source": (f"{model['package']}/__init__.py ({model['function']}) in {model['zip']} of record "
+                               f"10.5281/zenodo.{model['record']} (https://doi.org/10.5281/zenodo.{model['record']})"),
+        "environment": {"requirements": model["requirements"], "original_dependencies": model["dependencies"],
+                        "notes": model.get("pin_notes", PIN_NOTES)},
         "selection": selection,
         "original": {**run, "title": model["title"], "year": model["year"],
                      "doi": [d for d in (model["doi"], *model.get("extra_doi", ())) if d]},
