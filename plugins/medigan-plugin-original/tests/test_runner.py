@@ -214,3 +214,18 @@ def test_env_create_builds_offline_and_runs_without_touching_this_python(serve, 
     removed = subprocess.run([*cli, "env", "remove", "00018"], capture_output=True, text=True, env=env)
     assert removed.returncode == 0 and "removed" in removed.stdout
     assert not (cache / "envs" / card.id).exists()
+
+
+def test_the_original_api_runs_an_original_model_by_its_full_id(serve, shared_env, tmp_path):
+    card = get_card("00003_CYCLEGAN_MMG_DENSITY_FULL")
+    serve(card)
+    generators = medigan_host.Generators()
+    inputs = _inputs(card, 2)
+    with pytest.raises(medigan_host.MediganUsageError, match="trust"):
+        generators.generate("00003_CYCLEGAN_MMG_DENSITY_FULL", save_images=False, inputs=inputs)
+    samples = generators.generate("00003_CYCLEGAN_MMG_DENSITY_FULL", save_images=False, inputs=inputs,
+                                  trust_remote_code=True)
+    assert len(samples) == 2 and np.array_equal(samples[0][..., 0], 255 - inputs[0, ..., 0])
+    generators.generate("00003_CYCLEGAN_MMG_DENSITY_FULL", output_path=str(tmp_path / "o"), inputs=inputs,
+                        trust_remote_code=True)
+    assert len(list((tmp_path / "o" / "images").iterdir())) == 2
