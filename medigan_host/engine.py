@@ -119,13 +119,13 @@ def generate(
     if output_dir is None:
         if resume or overwrite:
             raise MediganUsageError("resume and overwrite only apply when writing to an output folder")
-        model_handle = load(entry, device, trust_remote_code=True)  # trust checked above
+        model_handle = load(entry, device, trust_remote_code=trust_remote_code)
         return _iterate(model_handle, num_samples, seed, batch_size, condition, inputs, progress)
     writer = get_writer(format or default_format(card))
     writer.check(card)
     target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
     return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress, ray_options)
+                  resume, overwrite, progress, ray_options, trust_remote_code=trust_remote_code)
 
 
 def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
@@ -171,7 +171,7 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
 
 def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
-           progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
+           progress: Callable[[int], None] | None, ray_options: Any = None, *, trust_remote_code: bool = False) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
@@ -182,7 +182,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     with RunFolder(output_dir) as folder:
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite)
-        model = load(entry, device, trust_remote_code=True) if ray_options is None else None  # trusted above; after the folder checks
+        model = load(entry, device, trust_remote_code=trust_remote_code) if ray_options is None else None  # after the folder checks
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
         if progress and already:
