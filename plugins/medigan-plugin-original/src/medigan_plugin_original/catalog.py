@@ -106,6 +106,8 @@ _CYCLEGAN_PINS = [NUMPY, "pyyaml>=6", OPENCV, TORCH, TORCHVISION, "dominate>=2.8
 _CYCLEGAN_DEPS = ["numpy", "Path", "pyyaml", "opencv-contrib-python-headless", "torch", "torchvision", "dominate",
                   "visdom", "Pillow"]
 _NODE21_PINS = [NUMPY, "tqdm>=4.60", TORCH]
+#: visdom ships only as an sdist whose setup.py imports pkg_resources, which setuptools 81 removed.
+_VISDOM_BUILD = ["setuptools<81"]
 _DENSITY_PAPER = ("Garrucho L, Kushibar K, Osuala R, et al. High-resolution synthesis of high-density breast mammograms: "
                   "application to improved fairness in deep learning based mass detection. Front Oncol 12:1044496, 2023")
 _IWBI = ("Szafranowska Z, Osuala R, et al. Sharing generative models instead of private data: a simulation study on "
@@ -126,7 +128,7 @@ def _cyclegan(number: str, name: str, record: int, view: str, dataset: str, perf
         "latent": None, "image_size": [1332, 800], "channels": 1, "modality": "mammography", "anatomy": "breast",
         "architecture": f"CycleGAN generator (ResNet blocks), low-to-high breast density, {view} view, 1332x800",
         "dataset": dataset, "input": "image", "input_arg": "input_path", "dependencies": _CYCLEGAN_DEPS,
-        "requirements": _CYCLEGAN_PINS, "selection": _cyclegan_mmg(perf, name.split("_")[0]),
+        "requirements": _CYCLEGAN_PINS, "build_constraints": _VISDOM_BUILD, "selection": _cyclegan_mmg(perf, name.split("_")[0]),
         "title": title, "comment": comment, "license": "BSD", "doi": "10.48550/arXiv.2209.09809", "citation": _DENSITY_PAPER,
         "year": "2022",
     }
@@ -187,7 +189,7 @@ UPSTREAM: list[dict[str, Any]] = [
         "latent": None, "image_size": [1332, 800], "channels": 1, "modality": "mammography", "anatomy": "breast",
         "architecture": "CycleGAN generator (ResNet blocks), low-to-high breast density, 1332x800",
         "dataset": "BCDR: normal full-field digital mammograms", "input": "image", "input_arg": "input_path",
-        "dependencies": _CYCLEGAN_DEPS, "requirements": _CYCLEGAN_PINS,
+        "dependencies": _CYCLEGAN_DEPS, "requirements": _CYCLEGAN_PINS, "build_constraints": _VISDOM_BUILD,
         "selection": _cyclegan_mmg(_performance(74, 150.16, 0.439, 3.00, 0.265, det_delta=0.06,
                                                 det=_task(both={"AUC": 0.89}, real={"AUC": 0.83})), "BCDR"),
         "title": "CycleGAN Model for Low-to-High Brest Density Mammograms Translation (Trained on BCDR)",
@@ -205,7 +207,7 @@ UPSTREAM: list[dict[str, Any]] = [
         "architecture": "pix2pix (U-Net generator) from a random Bezier mass mask tiled with real texture patches, 256x256",
         "dataset": "BCDR: mass patches with masks",
         "dependencies": [*_CYCLEGAN_DEPS, "imageio", "scikit-image"],
-        "requirements": [*_CYCLEGAN_PINS, "imageio>=2.31", "scikit-image>=0.22"],
+        "requirements": [*_CYCLEGAN_PINS, "imageio>=2.31", "scikit-image>=0.22"], "build_constraints": _VISDOM_BUILD,
         "selection": _selection(
             _performance(199, 161.17, 0.423, None, None, det_delta=None, seg=_task(fake={"Dice": 0.737}, real={"Dice": 0.865})),
             ["segmentation"], _BREAST, _MMG_MODALITY, ["mask to image", "image generation", "data augmentation"], ["BCDR"],

@@ -106,7 +106,8 @@ def build_card(model: dict[str, Any]) -> dict[str, Any]:
         "remote_code_source": (f"{model['package']}/__init__.py ({model['function']}) in {model['zip']} of record "
                                f"10.5281/zenodo.{model['record']} (https://doi.org/10.5281/zenodo.{model['record']})"),
         "environment": {"requirements": model["requirements"], "original_dependencies": model["dependencies"],
-                        "notes": model.get("pin_notes", PIN_NOTES)},
+                        "notes": model.get("pin_notes", PIN_NOTES),
+                        **({"build_constraints": model["build_constraints"]} if model.get("build_constraints") else {})},
         "selection": selection,
         "original": {**run, "title": model["title"], "year": model["year"],
                      "doi": [d for d in (model["doi"], *model.get("extra_doi", ())) if d]},
