@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Every original model's code ran on PyTorch; this is the CPU build its environment gets by default.
+#: Every original model's code ran on PyTorch; its environment gets this release (pip's index decides CPU or CUDA).
 TORCH = "torch==2.13.0"
 TORCHVISION = "torchvision==0.28.0"
 NUMPY = "numpy>=1.24,<3"
@@ -450,8 +450,8 @@ UPSTREAM: list[dict[str, Any]] = [
         "dependencies": ["pytorch-lightning==1.2.10", "torch", "torchvision", "matplotlib", "pillow", "numpy"],
         "requirements": ["pytorch-lightning==1.2.10", TORCH, TORCHVISION, "matplotlib>=3.7", PILLOW, NUMPY],
         "pin_notes": ("pytorch-lightning stays at 1.2.10, the version the original pinned and the checkpoint was saved "
-                      "with; whether 1.2.10 imports on torch 2.x was not verified here (it predates torch 2). If it "
-                      "does not, build the environment with an older Python and torch, e.g. by editing the pins."),
+                      "with. The set resolves with pip on Python 3.11; whether 1.2.10 imports on torch 2.x was not verified (it "
+                      "predates torch 2). If it does not, build the environment with an older Python and torch."),
         "selection": _xray(_performance(1000, 52.17, 0.543, 2.83, 0.071, det_delta=None,
                                         clf=_task(fake={"AUC": 0.878}, real={"AUC": 0.947})),
                            ["classification", "detection"], "ChestX-ray14", _CXR, 1028, 3, "PGGAN", augmentations=[]),
@@ -507,8 +507,8 @@ UPSTREAM: list[dict[str, Any]] = [
                          "torchmetrics==0.6.0", TORCH],
         "pin_notes": ("Kept exactly as the original pinned them (nibabel 3.2.1, pytorch-lightning 1.4.7, monai 1.0.1, "
                       "munch 2.5.0, ffmpeg-python 0.2.0, torchmetrics 0.6.0): the checkpoint is a Lightning checkpoint "
-                      "of those versions. Not verified to install on Python 3.12+ here; nibabel 3.2.1 and "
-                      "pytorch-lightning 1.4.7 predate it, so use Python 3.10 or 3.9 for this environment."),
+                      "of those versions. The set resolves with pip on Python 3.11; whether these versions import on torch "
+                      "2.x was not verified (they predate it). If they do not, use Python 3.9 and an older torch."),
         "conditions": {"age_offset": list(range(-20, 21))},
         "condition_arg": {"arg": "aging_input", "condition": "age_offset", "wrap": "list"},
         "selection": _selection(

@@ -21,8 +21,8 @@ _RUN_FIELDS = ("record", "zip", "package", "weights_file", "function", "base_arg
                "latent_arg", "condition_arg", "input_arg", "output")
 #: Why the pins are what they are, for models without a note of their own.
 PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install on "
-             "Python 3.10-3.13, torch to the CPU build 2.13.0 (install a CUDA build into the environment yourself for a "
-             "GPU). 'Path' in the original list is the standard library's pathlib, not a package, and is dropped; "
+             "current Python (every model's set resolves with pip on Python 3.11), torch to 2.13.0 (PyPI's Linux wheel brings "
+             "CUDA; use PyTorch's CPU index through PIP_INDEX_URL for a CPU-only environment). 'Path' in the original list is the standard library's pathlib, not a package, and is dropped; "
              "opencv-contrib-python becomes its headless build.")
 
 
