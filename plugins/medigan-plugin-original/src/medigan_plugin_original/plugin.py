@@ -20,9 +20,10 @@ _EXTRACTORS = {"FID": "inception-v3-imagenet", "FID_RADIMAGENET": "radimagenet-r
 _RUN_FIELDS = ("record", "zip", "package", "weights_file", "function", "base_args", "custom_args", "latent",
                "latent_arg", "condition_arg", "input_arg", "output")
 #: Why the pins are what they are, for models without a note of their own.
-PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install on "
-             "current Python (every model's set resolves with pip on Python 3.11), torch to 2.13.0 (PyPI's Linux wheel brings "
-             "CUDA; use PyTorch's CPU index through PIP_INDEX_URL for a CPU-only environment). 'Path' in the original list is the standard library's pathlib, not a package, and is dropped; "
+PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install "
+             "on current Python (every model's set resolves with pip on Python 3.11), torch to 2.13.0 (PyPI's Linux "
+             "wheel brings CUDA; use PyTorch's CPU index through PIP_INDEX_URL for a CPU-only environment). 'Path' in "
+             "the original list is the standard library's pathlib, not a package, and is dropped; "
              "opencv-contrib-python becomes its headless build.")
 
 
