@@ -27,7 +27,8 @@ def _fresh_host():
 def cache(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "cache"
     monkeypatch.setenv("MEDIGAN_CACHE_DIR", str(root))
-    for name in ("MEDIGAN_OFFLINE", "MEDIGAN_ZENODO_URL", "MEDIGAN_TRUST_REMOTE_CODE", "MEDIGAN_ORIGINAL_TIMEOUT"):
+    for name in ("MEDIGAN_OFFLINE", "MEDIGAN_ZENODO_URL", "MEDIGAN_TRUST_REMOTE_CODE", "MEDIGAN_ORIGINAL_TIMEOUT",
+                 "MEDIGAN_ORIGINAL_START_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     return root
 

@@ -54,13 +54,21 @@ def _send(out, message: dict, arrays: list | None = None) -> None:
     out.flush()
 
 
+def _torch():
+    """torch when the environment has it (imported once, at start-up), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def _seed(seed: int) -> None:
     """Seed every source of randomness the original code may use from one sample's seed."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    try:
-        import torch
-    except ImportError:
+    torch = _torch()
+    if torch is None:
         return
     torch.manual_seed(seed)
     if torch.cuda.is_available():
@@ -98,6 +106,7 @@ class _Model:
         module = importlib.import_module(f"models.{spec['package']}")
         self.function = getattr(module, spec["function"])
         self.scratch = tempfile.mkdtemp(prefix="medigan-original-")
+        _torch()  # the seeding framework loads with the model, not inside the first request's time limit
 
     def call(self, num_samples: int, extra: dict) -> object:
         kwargs = dict(self.spec["custom_args"])
@@ -112,13 +121,8 @@ class _Model:
         extra = dict(request.get("kwargs") or {})
         latent_arg = request.get("latent_arg")
         if latent_arg:  # the whole batch at once, from the host's latents
-            z = arrays[0]
-            try:
-                import torch
-
-                z = torch.from_numpy(z)
-            except ImportError:
-                pass
+            torch = _torch()
+            z = arrays[0] if torch is None else torch.from_numpy(arrays[0])
             _seed(seeds[0])
             return [_to_arrays(item) for item in _items(self.call(len(seeds), {**extra, latent_arg: z}), len(seeds))]
         out = []

@@ -30,7 +30,7 @@ import numpy as np
 
 from medigan_host import ModelCard, PluginError, Samples, fetch_weights, latents
 from medigan_host.environments import require_env
-from medigan_host.weights import model_folder, sha256_of
+from medigan_host.weights import _seconds, model_folder, sha256_of  # _seconds: the host's positive-seconds setting
 from medigan_host.writers import png_bytes, to_uint
 
 TIMEOUT_ENV = "MEDIGAN_ORIGINAL_TIMEOUT"
@@ -41,17 +41,6 @@ WORKER = Path(__file__).with_name("_worker.py")
 _HEADER = struct.Struct(">I")
 _UNPACKED = ".unpacked.json"
 _STDERR_TAIL = 20
-
-
-def _seconds(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    try:
-        seconds = float(value) if value else default
-    except ValueError:
-        raise PluginError(f"{name}={value!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise PluginError(f"{name} must be a positive number of seconds, got {value!r}")
-    return seconds
 
 
 def unpack(card: ModelCard, archive: Path) -> Path:
