@@ -22,7 +22,8 @@ logger = logging.getLogger("medigan_host")
 #: Where ``generate(..., save_images=True)`` writes when no output_path is given, as the original did.
 DEFAULT_OUTPUT_FOLDER = "output"
 #: Keyword arguments the generation methods take besides the original ones.
-GENERATE_OPTIONS = ("seed", "condition", "inputs", "input_path", "batch_size", "device", "format", "resume", "overwrite")
+GENERATE_OPTIONS = ("seed", "condition", "inputs", "input_path", "batch_size", "device", "format", "resume", "overwrite",
+                    "trust_remote_code")
 
 
 class GenerateFunction:
@@ -69,7 +70,7 @@ class GenerateFunction:
             if inputs is None:
                 raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= or input_path=")
             num_samples = len(inputs)
-        model = self._model(options.get("device", "auto"))
+        model = self._model(options.get("device", "auto"), bool(options.get("trust_remote_code")))
         key = self._run_key(options)
         start = 0 if card.needs_inputs else self._done.get(key, 0)
         out: list = []
@@ -83,13 +84,13 @@ class GenerateFunction:
             self._done[key] = start + num_samples
         return out
 
-    def _model(self, device: str) -> Model:
+    def _model(self, device: str, trust_remote_code: bool = False) -> Model:
         existing = self.generators.find_model_executor_by_id(self.model_id)
         if existing is not None and device in ("auto", existing.device):
             return existing
         from .models import load
 
-        model = load(self.entry, device)
+        model = load(self.entry, device, trust_remote_code=trust_remote_code)
         if existing is None:
             self.generators.model_executors.append(model)
         return model
@@ -107,7 +108,7 @@ class GenerateFunction:
         if card.needs_inputs:
             total = len(options["inputs"]) if options.get("inputs") is not None else num_samples
         run_options = {k: v for k, v in options.items() if k in ("seed", "condition", "inputs", "batch_size", "device",
-                                                                  "format", "resume", "overwrite")}
+                                                                  "format", "resume", "overwrite", "trust_remote_code")}
         if done and not card.needs_inputs:
             run_options["resume"] = True
             run_options.pop("overwrite", None)
