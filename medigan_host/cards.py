@@ -24,6 +24,8 @@ _ID = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
 _CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: A Zenodo DOI; its number is the record id (``10.5281/zenodo.7031735`` → record 7031735).
+ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.([1-9][0-9]{0,11})$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -256,32 +258,68 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         return ()
     entries = [value] if isinstance(value, Mapping) else value
     if not isinstance(entries, (list, tuple)):
-        raise fail("weights", "must be a dict with url and sha256, or a list of such dicts")
+        raise fail("weights", "must be a dict with url and sha256 (or doi and filename), or a list of such dicts")
     out = []
     for i, entry in enumerate(entries):
         where = f"weights[{i}]"
         if not isinstance(entry, Mapping):
-            raise fail("weights", f"{where} must be a dict with 'url' and 'sha256'")
+            raise fail("weights", f"{where} must be a dict with 'url' and 'sha256', or with 'doi' and 'filename'")
+        if "doi" in entry:
+            out.append(_record_weights(entry, where, fail))
+            continue
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
             raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
         if url.startswith("package://") and not _PACKAGE_URL.match(url):
             raise fail("weights", f"{where}.url {url!r} must look like package://python_package/folder/file.safetensors: "
                                   "an importable package, then a path inside it without '.' or '..' parts")
-        sha = entry.get("sha256")
-        if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
-            raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
-        size = entry.get("size")
-        if size is not None and not (_is_int(size) and size > 0):
-            raise fail("weights", f"{where}.size must be a positive number of bytes, got {size!r}")
+        sha = _weights_sha256(entry, where, fail)
+        _weights_size(entry, where, fail)
         filename = entry.get("filename") or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-        if not isinstance(filename, str) or not safe_filename(filename):
-            raise fail("weights", f"{where}.filename {filename!r} must be a plain file name (letters, digits, '.', '_', '-'; no folders)")
-        out.append({**entry, "url": url, "sha256": sha.lower(), "filename": filename})
+        _weights_filename(filename, where, fail)
+        out.append({**entry, "url": url, "sha256": sha, "filename": filename})
     names = [e["filename"] for e in out]
     if len(set(names)) != len(names):
         raise fail("weights", f"two weights entries share a file name: {names!r}")
     return tuple(out)
+
+
+def _record_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a file of a DOI record: ``doi`` and ``filename``; ``sha256`` and ``size`` optional."""
+    doi = entry.get("doi")
+    if not isinstance(doi, str) or not ZENODO_DOI.match(doi.strip()):
+        raise fail("weights", f"{where}.doi must be a Zenodo DOI like '10.5281/zenodo.7031735', got {doi!r}")
+    if "url" in entry:
+        raise fail("weights", f"{where} names both a doi and a url: keep one (the doi's record says where the file is)")
+    filename = entry.get("filename")
+    if filename is None:
+        raise fail("weights", f"{where}.filename is missing: name the file of record {doi} (its 'key' on Zenodo)")
+    _weights_filename(filename, where, fail)
+    out = {**entry, "doi": doi.strip(), "filename": filename}
+    if entry.get("sha256") is not None:
+        out["sha256"] = _weights_sha256(entry, where, fail)
+    else:
+        out.pop("sha256", None)
+    _weights_size(entry, where, fail)
+    return out
+
+
+def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:
+    sha = entry.get("sha256")
+    if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+        raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
+    return sha.lower()
+
+
+def _weights_size(entry: Mapping[str, Any], where: str, fail) -> None:
+    size = entry.get("size")
+    if size is not None and not (_is_int(size) and size > 0):
+        raise fail("weights", f"{where}.size must be a positive number of bytes, got {size!r}")
+
+
+def _weights_filename(filename: Any, where: str, fail) -> None:
+    if not isinstance(filename, str) or not safe_filename(filename):
+        raise fail("weights", f"{where}.filename {filename!r} must be a plain file name (letters, digits, '.', '_', '-'; no folders)")
 
 
 def safe_filename(name: str) -> bool:

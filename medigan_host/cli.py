@@ -6,6 +6,7 @@ import json
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -239,7 +240,7 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
 def fetch_command(models: tuple[str, ...], as_json: bool) -> None:
     """Download and verify the weights of MODELS now, so that later runs need no network."""
     from .plugins import get_host
-    from .weights import fetch_weights, model_folder
+    from .weights import expected_sha256, fetch_weights, model_folder
 
     entries = [get_host().catalog.get(model) for model in models]  # every name checked before any download
     done, failed = [], 0
@@ -256,9 +257,9 @@ def fetch_command(models: tuple[str, ...], as_json: bool) -> None:
                 failed += 1
                 click.echo(f"error: {error}", err=True)
                 continue
-            status = "verified" if was_cached or not weights["url"].startswith("http") else "downloaded"
+            status = "verified" if was_cached or not weights.get("url", "http").startswith("http") else "downloaded"
             done.append({"model": card.id, "file": weights["filename"], "path": str(path), "status": status,
-                         "sha256": weights["sha256"]})
+                         "sha256": expected_sha256(card, weights)})
     if as_json:
         _emit_json(done)
     else:
@@ -293,6 +294,20 @@ def cache_list_command(as_json: bool) -> None:
     rows = [(f.model, f.version, f.name, f"{f.size:,}", f.state) for f in files]
     click.echo(table(rows, ["MODEL", "VERSION", "FILE", "BYTES", "STATE"]))
     click.echo(f"\n{len(files)} files, {sum(f.size for f in files):,} bytes in {cache_root()}")
+
+
+@cache_group.command("place")
+@click.argument("model")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
+def cache_place_command(model: str, file: Path, name: str | None) -> None:
+    """Put a weights FILE downloaded by hand into the cache for MODEL, after checking it against the card or record."""
+    from .plugins import get_host
+    from .weights import place_weights
+
+    card = get_host().catalog.get(model).card
+    path, how = place_weights(card, file, name)
+    click.echo(f"placed {file} as {path} ({how})")
 
 
 @cache_group.command("clear")

@@ -407,7 +407,7 @@ def check_weights_verifiable(card: ModelCard) -> CheckResult:
     downloadable file is verified when it is in the cache, and otherwise when it is downloaded. Nothing is fetched.
     """
     from .errors import WeightsError
-    from .weights import fetch_weights, model_folder, sha256_of
+    from .weights import expected_sha256, fetch_weights, model_folder, sha256_of
 
     name = "weights-verifiable"
     if not card.weights:
@@ -415,7 +415,7 @@ def check_weights_verifiable(card: ModelCard) -> CheckResult:
     notes = []
     for entry in card.weights:
         filename = entry["filename"]
-        if urlparse(entry["url"]).scheme in ("package", "file"):
+        if "url" in entry and urlparse(entry["url"]).scheme in ("package", "file"):
             try:
                 path = fetch_weights(card, filename, progress=False)
             except WeightsError as exc:
@@ -427,9 +427,13 @@ def check_weights_verifiable(card: ModelCard) -> CheckResult:
         if not cached.is_file():
             notes.append(f"{filename}: not in the cache; its sha256 is checked when it is downloaded (`medigan fetch {card.id}`)")
             continue
+        expected = expected_sha256(card, entry)
+        if expected is None:
+            notes.append(f"{filename}: in the cache without a recorded sha256; it is checked against its record on first use")
+            continue
         actual = sha256_of(cached)
-        if actual != entry["sha256"]:
-            return _fail(name, card.id, f"cached {cached} has sha256 {actual}, the card says {entry['sha256']}",
+        if actual != expected:
+            return _fail(name, card.id, f"cached {cached} has sha256 {actual}, expected {expected}",
                          f"if the card is right, remove the file (`medigan cache clear {card.id}`) and fetch it again; if the "
                          "published file changed, publish it under a new version with its new sha256")
         notes.append(f"{filename}: cached copy's sha256 matches ({_bytes(cached)})")

@@ -1,42 +1,53 @@
-"""Model weights: fetched once into a per-user cache, verified by sha256 every time they are used.
+"""Model weights: fetched once into a per-user cache, verified every time they are used.
 
-A card's ``weights`` entry (``url``, ``sha256``, optional ``size`` and ``filename``) says where a file comes from:
+A card's ``weights`` entry says where a file comes from:
 
-- ``https://…`` (or ``http://…``): downloaded with pooch into ``<cache>/<model id>/<version>/<filename>``;
+- ``{"url": "https://…", "sha256": …}`` (``size`` and ``filename`` optional): downloaded into
+  ``<cache>/<model id>/<version>/<filename>``;
+- ``{"doi": "10.5281/zenodo.<record>", "filename": …}`` (``sha256`` and ``size`` optional): the file of that
+  Zenodo record, found through the record API at ``MEDIGAN_ZENODO_URL`` (default https://zenodo.org). Without a
+  pinned sha256 it is checked against the md5 and size the record publishes, and the sha256 of the verified file is
+  recorded beside it (``<file>.sha256``), so every later use is checked like a pinned file;
 - ``file:///absolute/path``: a local copy (e.g. on a shared drive), verified where it lies, never copied or deleted;
 - ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies.
 
 The cache folder is ``MEDIGAN_CACHE_DIR`` or the per-user cache folder of the platform. ``MEDIGAN_OFFLINE=1`` forbids
-downloads. A download goes to a temporary name and is renamed into place only after its sha256 matched, so an
+downloads. A download goes to a temporary name and is renamed into place only after it was verified, so an
 interrupted or corrupted download never leaves a file that is later taken for good; a file whose hash does not match
-is deleted and the error says so. Plugins that convert weights themselves (from an original checkpoint whose hash
-nobody published) keep them in the same cache with :func:`store_weights` / :func:`stored_weights`, which record
-the file's sha256 beside it and check it on every use.
+is deleted and the error says so. Downloads are bounded: never more bytes than the card or record declares, a stall
+timeout (``MEDIGAN_DOWNLOAD_STALL_TIMEOUT``) and an overall deadline (``MEDIGAN_DOWNLOAD_DEADLINE``); several
+processes asking for the same file download it once (a lock under ``<cache>/.locks``), and what killed downloads
+left behind is removed by the next download of that file. Plugins that convert weights themselves (from an original
+checkpoint whose hash nobody published) keep them in the same cache with :func:`store_weights` /
+:func:`stored_weights`, which record the file's sha256 beside it and check it on every use.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
+import json
 import os
 import re
 import shutil
 import sys
-from collections.abc import Iterable, Mapping
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from . import atomic
-from .cards import ModelCard, safe_filename
+from .cards import ZENODO_DOI, ModelCard, safe_filename
 from .errors import MediganUsageError, WeightsError
 
 CACHE_ENV = "MEDIGAN_CACHE_DIR"
 OFFLINE_ENV = "MEDIGAN_OFFLINE"
 #: A locally stored file's sha256 lives beside it in ``<file>.sha256``, in the format of ``sha256sum``.
 RECORD_SUFFIX = ".sha256"
-#: (connect, read) timeouts in seconds for downloads.
-TIMEOUT = (15, 60)
 _CHUNK = 1 << 20
 _DOWNLOAD_CHUNK = 1 << 16
 _MODEL_FOLDER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
@@ -83,15 +94,17 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     """A verified local copy of one of the card's ``weights`` files, downloaded on first use.
 
     ``filename`` picks the entry when the card lists several. ``progress`` shows a download bar on stderr
-    (default: when stderr is a terminal). Every call checks the file's sha256 against the card, so a cache
-    file changed on disk is caught (and deleted) before a loader reads it.
+    (default: when stderr is a terminal). Every call checks the file's sha256 against the card (or, for a file of a
+    DOI record whose card pins none, against the sha256 recorded when the file was verified against the record), so
+    a cache file changed on disk is caught (and deleted) before a loader reads it.
     """
     entry = weights_entry(card, filename)
-    scheme = urlsplit(entry["url"]).scheme
-    if scheme == "package":
-        return _verified_in_place(card, entry, _package_file(card, entry))
-    if scheme == "file":
-        return _verified_in_place(card, entry, _local_file(card, entry))
+    if "doi" not in entry:
+        scheme = urlsplit(entry["url"]).scheme
+        if scheme == "package":
+            return _verified_in_place(card, entry, _package_file(card, entry))
+        if scheme == "file":
+            return _verified_in_place(card, entry, _local_file(card, entry))
     target = model_folder(card) / entry["filename"]
     if target.is_file():
         _check_cached(card, entry, target)
@@ -102,7 +115,11 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     if is_offline():
         raise WeightsError(f"model {card.id!r} needs weights that are not in the cache, and {OFFLINE_ENV} forbids "
                            f"downloading them. {placement(card, entry)}; or unset {OFFLINE_ENV}")
-    return _download(card, entry, target, progress)
+    with _download_lock(card, entry, target):
+        if target.is_file():  # another process downloaded it while this one waited for the lock
+            _check_cached(card, entry, target)
+            return target
+        return _download(card, entry, target, progress)
 
 
 def weights_entry(card: ModelCard, filename: str | None = None) -> Mapping[str, Any]:
@@ -121,13 +138,29 @@ def weights_entry(card: ModelCard, filename: str | None = None) -> Mapping[str, 
 
 
 def placement(card: ModelCard, entry: Mapping[str, Any]) -> str:
-    """Where to put the file by hand: its name, sha256, size, source and the folder."""
+    """Where to put the file by hand: its name, checksum, size, source and the folder."""
     size = f", {entry['size']:,} bytes" if entry.get("size") else ""
+    folder = model_folder(card)
+    if "doi" in entry:
+        sha = f", sha256 {entry['sha256']}" if entry.get("sha256") else ""
+        return (f"To use it without a download, get {entry['filename']!r}{sha}{size} from record {record_id(entry)} "
+                f"({landing_page(entry)}) and place it with `medigan cache place {card.id} FILE`, or put it in the "
+                f"folder {folder}")
     return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) from "
-            f"{entry['url']} and place it in the folder {model_folder(card)}")
+            f"{entry['url']} and place it in the folder {folder} (or `medigan cache place {card.id} FILE`)")
+
+
+def expected_sha256(card: ModelCard, entry: Mapping[str, Any]) -> str | None:
+    """The sha256 a cached weights file must have: the card's, else the one recorded when it was verified; None if neither."""
+    if entry.get("sha256"):
+        return entry["sha256"]
+    return _recorded_sha256(model_folder(card) / entry["filename"])
 
 
 def _check_cached(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None:
+    if not entry.get("sha256"):
+        _check_recorded(card, entry, path)
+        return
     actual = sha256_of(path)
     if actual != entry["sha256"]:
         path.unlink(missing_ok=True)
@@ -136,52 +169,404 @@ def _check_cached(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None
                            f"again to download a fresh copy (or `medigan fetch {card.id}`). {placement(card, entry)}")
 
 
-def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress: bool | None) -> Path:
-    import pooch
-    import requests
+def _check_recorded(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None:
+    """A cached file of a record: checked against the sha256 recorded beside it, or verified now if placed by hand."""
+    expected = _recorded_sha256(path)
+    if expected is None:
+        _adopt_placed(card, entry, path)
+        return
+    actual = sha256_of(path)
+    if actual != expected:
+        path.unlink(missing_ok=True)
+        _record_path(path).unlink(missing_ok=True)
+        raise WeightsError(f"cached weights file {path} of model {card.id!r} has sha256 {actual}, but {expected} was "
+                           f"recorded when it was verified against record {record_id(entry)}: it was changed or corrupted "
+                           f"on disk, so it was deleted. Run the command again to download a fresh copy (or "
+                           f"`medigan fetch {card.id}`). {placement(card, entry)}")
 
+
+def _adopt_placed(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None:
+    """A record's file put into the cache folder by hand: verified against the record when it can be reached."""
+    size, md5, digest = _file_digests(path)
+    published, why = _published_or_reason(card, entry)
+    if published is not None:
+        problem = _record_mismatch(published, size, md5)
+        if problem:
+            path.unlink(missing_ok=True)
+            raise WeightsError(f"weights file {path} placed in the cache for model {card.id!r} {problem}, so it was "
+                               f"deleted. {placement(card, entry)}")
+    else:
+        _declared_size_check(card, entry, path, size)
+        warnings.warn(f"{path} was placed by hand and could not be checked against record {record_id(entry)} ({why}); "
+                      f"its sha256 {digest} is recorded and checked from now on", stacklevel=3)
+    _write_record(path, digest)
+
+
+def _declared_size_check(card: ModelCard, entry: Mapping[str, Any], path: Path, size: int) -> None:
+    if entry.get("size") and size != entry["size"]:
+        raise WeightsError(f"weights file {path} of model {card.id!r} has {size:,} bytes, but the card says "
+                           f"{entry['size']:,}: it is not the published file and was not used. {placement(card, entry)}")
+
+
+def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress: bool | None) -> Path:
+    published = _record_file(card, entry) if "doi" in entry else None
+    url = published.url if published else entry["url"]
+    limit = min((s for s in (entry.get("size"), published.size if published else None) if s), default=None)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WeightsError(f"cannot create the weights cache folder {target.parent}: {exc}; set {CACHE_ENV} to a "
                            "writable folder") from exc
+    _remove_partials(target)
+    _check_room(card, entry, target, limit)
     tmp = atomic.temporary_path(target)
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _ProgressBar(entry["filename"], entry.get("size")) if show else None
     try:
-        downloader = pooch.HTTPDownloader(progressbar=bar or False, chunk_size=_DOWNLOAD_CHUNK, timeout=TIMEOUT)
-        downloader(entry["url"], str(tmp), None)
-    except (requests.RequestException, OSError) as exc:
+        size, md5, digest = _stream(url, tmp, limit, entry["filename"], progress)
+    except _DownloadRefused as exc:
+        tmp.unlink(missing_ok=True)
+        raise WeightsError(f"model {card.id!r}: the download of {url} {exc}; nothing was kept. "
+                           f"{placement(card, entry)}") from None
+    except BaseException as exc:
         received = tmp.stat().st_size if tmp.exists() else 0
         tmp.unlink(missing_ok=True)
-        if received or isinstance(exc, requests.exceptions.ChunkedEncodingError):
-            what = f"the download of {entry['url']} broke off" + (f" after {received:,} bytes" if received else "")
+        if atomic.is_disk_full(exc):
+            raise WeightsError(f"disk full: no space left in {target.parent} while downloading {entry['filename']!r} of "
+                               f"model {card.id!r} after {received:,} bytes" + (f" of {limit:,}" if limit else "") +
+                               f"; nothing was kept. Free some space or set {CACHE_ENV} to a disk with room, then run "
+                               "the command again") from exc
+        if not _is_network_error(exc):
+            raise
+        if _stalled(exc):
+            what = (f"the download of {url} stalled: nothing arrived for {download_limits()[0]:g} s "
+                    f"({STALL_ENV}) after {received:,} bytes, so it was given up")
+        elif received or _broke_off(exc):
+            what = f"the download of {url} broke off" + (f" after {received:,} bytes" if received else "")
         else:
-            what = f"could not download {entry['url']}"
+            what = f"could not download {url}"
         raise WeightsError(f"model {card.id!r}: {what} ({type(exc).__name__}: {exc}); nothing was kept. Check the network "
                            f"and run the command again. {placement(card, entry)}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
-    actual, size = sha256_of(tmp), tmp.stat().st_size
-    if actual != entry["sha256"]:
-        tmp.unlink(missing_ok=True)
-        expected_size = f", {entry['size']:,} bytes" if entry.get("size") else ""
-        raise WeightsError(f"model {card.id!r}: the file downloaded from {entry['url']} has sha256 {actual} ({size:,} bytes), "
-                           f"but the card says {entry['sha256']}{expected_size}: it was truncated, corrupted or replaced, so "
-                           f"it was deleted and nothing was kept. Run the command again; if it keeps failing, the file on "
-                           f"the server differs from the one the card was made for: tell the plugin's authors")
+    if entry.get("sha256"):
+        if digest != entry["sha256"]:
+            tmp.unlink(missing_ok=True)
+            expected_size = f", {entry['size']:,} bytes" if entry.get("size") else ""
+            raise WeightsError(f"model {card.id!r}: the file downloaded from {url} has sha256 {digest} ({size:,} bytes), "
+                               f"but the card says {entry['sha256']}{expected_size}: it was truncated, corrupted or replaced, "
+                               f"so it was deleted and nothing was kept. Run the command again; if it keeps failing, the "
+                               f"file on the server differs from the one the card was made for: tell the plugin's authors")
+    else:
+        problem = _record_mismatch(published, size, md5) if published else None
+        if problem is None and entry.get("size") and size != entry["size"]:
+            problem = f"has {size:,} bytes, but the card says {entry['size']:,}"
+        if problem:
+            tmp.unlink(missing_ok=True)
+            raise WeightsError(f"model {card.id!r}: the file {entry['filename']!r} downloaded from record "
+                               f"{record_id(entry)} ({landing_page(entry)}) {problem}: it was truncated, corrupted or "
+                               "replaced, so it was deleted and nothing was kept. Run the command again; if it keeps "
+                               "failing, tell the plugin's authors")
+        _write_record(target, digest)  # before the file: a file in place always has its record
     os.replace(tmp, target)
     return target
 
 
-class _ProgressBar:
-    """A tqdm bar on stderr in the interface pooch drives (``total``, ``update``, ``reset``, ``close``).
+def _record_mismatch(published: RecordFile, size: int, md5: str) -> str | None:
+    """What is wrong with a file of ``size`` bytes and ``md5`` against the record's published facts (None: nothing)."""
+    if published.size is not None and size != published.size:
+        return f"has {size:,} bytes, but record {published.record} publishes {published.size:,} (md5 {published.md5})"
+    if published.md5 is not None and md5 != published.md5:
+        return f"has md5 {md5}, but record {published.record} publishes md5 {published.md5}"
+    return None
 
-    Always true in a boolean test: pooch skips a falsy bar, and a tqdm whose total is still 0 is falsy.
+
+def _is_network_error(exc: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError))
+
+
+def _stalled(exc: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError))
+
+
+def _broke_off(exc: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
+                            urllib3.exceptions.ReadTimeoutError))
+
+
+# -- downloads with bounds -----------------------------------------------------------------------------------
+#: Seconds a download may go without receiving a byte before it is given up (the stall timeout).
+STALL_ENV = "MEDIGAN_DOWNLOAD_STALL_TIMEOUT"
+#: Seconds one download may take in all (the overall deadline), however steadily the bytes trickle in.
+DEADLINE_ENV = "MEDIGAN_DOWNLOAD_DEADLINE"
+DEFAULT_STALL_TIMEOUT = 60.0
+DEFAULT_DEADLINE = 6 * 3600.0
+_CONNECT_TIMEOUT = 15.0
+
+
+class _DownloadRefused(Exception):
+    """A download stopped by one of its bounds (size, deadline); its text completes 'the download of URL …'."""
+
+
+def download_limits() -> tuple[float, float]:
+    """(stall timeout, overall deadline) in seconds, from ``MEDIGAN_DOWNLOAD_STALL_TIMEOUT`` / ``MEDIGAN_DOWNLOAD_DEADLINE``."""
+    return _seconds(STALL_ENV, DEFAULT_STALL_TIMEOUT), _seconds(DEADLINE_ENV, DEFAULT_DEADLINE)
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = float("nan")
+    if not (seconds > 0 and seconds != float("inf")):
+        raise MediganUsageError(f"{name}={value!r} is not a positive number of seconds; set it to e.g. 60, or unset it")
+    return seconds
+
+
+def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | None) -> tuple[int, str, str]:
+    """Download ``url`` into ``tmp`` within the bounds; return (size, md5, sha256) of what was written."""
+    import requests
+
+    stall, deadline = download_limits()
+    started = time.monotonic()
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    received = 0
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = None
+    with requests.get(url, stream=True, timeout=(min(_CONNECT_TIMEOUT, stall), stall),
+                      headers={"Accept-Encoding": "identity"}) as response:
+        response.raise_for_status()
+        announced = response.headers.get("Content-Length", "")
+        announced_size = int(announced) if announced.isdigit() else None
+        if limit is not None and announced_size is not None and announced_size > limit:
+            raise _DownloadRefused(f"announces {announced_size:,} bytes, more than the {limit:,} bytes the file has; "
+                                   "it was not downloaded")
+        try:
+            if show:
+                bar = _ProgressBar(name, limit or announced_size)
+            with open(tmp, "wb") as handle:
+                while True:
+                    if time.monotonic() - started > deadline:
+                        raise _DownloadRefused(f"took longer than the {deadline:g} s deadline ({DEADLINE_ENV}) after "
+                                               f"{received:,} bytes, so it was stopped")
+                    chunk = response.raw.read1(_DOWNLOAD_CHUNK)
+                    if not chunk:
+                        break
+                    received += len(chunk)
+                    if limit is not None and received > limit:
+                        raise _DownloadRefused(f"sent more than the {limit:,} bytes the file has, so it was stopped there")
+                    handle.write(chunk)
+                    sha.update(chunk)
+                    md5.update(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+    return received, md5.hexdigest(), sha.hexdigest()
+
+
+def _check_room(card: ModelCard, entry: Mapping[str, Any], target: Path, size: int | None) -> None:
+    if not size:
+        return
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return
+    if free < size:
+        raise WeightsError(f"disk full: {target.parent} has {free:,} bytes free, but {entry['filename']!r} of model "
+                           f"{card.id!r} needs {size:,}; nothing was downloaded. Free some space or set {CACHE_ENV} to a "
+                           "disk with room")
+
+
+def _remove_partials(target: Path) -> None:
+    """Delete what killed downloads of ``target`` left (called with its download lock held, so none is live)."""
+    prefix = f".{target.name}."
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*{atomic.TMP_SUFFIX}"):
+        if leftover.name.startswith(prefix) and leftover.name[len(prefix):-len(atomic.TMP_SUFFIX)].isdigit():
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _download_lock(card: ModelCard, entry: Mapping[str, Any], target: Path) -> Iterator[None]:
+    """One download of a file at a time, across processes: a lock file under ``<cache>/.locks/``."""
+    import filelock
+
+    lock_path = cache_root() / ".locks" / card.id / version_folder(card.version) / f"{entry['filename']}.lock"
+    stall, deadline = download_limits()
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(lock_path), timeout=deadline + stall)
+        lock.acquire()
+    except filelock.Timeout:
+        raise WeightsError(f"model {card.id!r}: another process has been downloading {entry['filename']!r} for longer "
+                           f"than the download deadline ({DEADLINE_ENV}); if none is running, delete {lock_path} and try "
+                           "again") from None
+    except OSError as exc:
+        if atomic.is_disk_full(exc):
+            raise WeightsError(f"disk full: cannot create the download lock {lock_path}: {exc}; free some space or set "
+                               f"{CACHE_ENV} to a disk with room") from exc
+        raise WeightsError(f"cannot create the weights cache folder {lock_path.parent}: {exc}; set {CACHE_ENV} to a "
+                           "writable folder") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+# -- DOI records (Zenodo) ------------------------------------------------------------------------------------
+ZENODO_ENV = "MEDIGAN_ZENODO_URL"
+ZENODO_DEFAULT = "https://zenodo.org"
+_RECORD_MAX_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """One file of a record as the repository publishes it: its key, md5, size and download link."""
+
+    record: str
+    key: str
+    md5: str | None
+    size: int | None
+    url: str
+
+
+def zenodo_url() -> str:
+    """The base URL of the Zenodo-compatible API asked for records: ``MEDIGAN_ZENODO_URL`` or https://zenodo.org."""
+    value = os.environ.get(ZENODO_ENV, "").strip() or ZENODO_DEFAULT
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise MediganUsageError(f"{ZENODO_ENV}={value!r} is not an http(s):// URL; set it to e.g. {ZENODO_DEFAULT}")
+    return value.rstrip("/")
+
+
+def record_id(entry: Mapping[str, Any]) -> str:
+    """The Zenodo record id of a weights entry's DOI (``10.5281/zenodo.7031735`` → ``7031735``)."""
+    match = ZENODO_DOI.match(entry["doi"])
+    if match is None:  # cards are validated; this guards entries built by hand
+        raise MediganUsageError(f"{entry['doi']!r} is not a Zenodo DOI like '10.5281/zenodo.7031735'")
+    return match.group(1)
+
+
+def landing_page(entry: Mapping[str, Any]) -> str:
+    """The DOI's landing page, where a person can download the file by hand."""
+    return f"https://doi.org/{entry['doi']}"
+
+
+def _record_file(card: ModelCard, entry: Mapping[str, Any]) -> RecordFile:
+    """Ask the record API for the entry's file: its md5, size and download link (WeightsError when it cannot)."""
+    published, why = _published_or_reason(card, entry)
+    if published is None:
+        raise WeightsError(f"model {card.id!r}: {why}. Check the network (or {ZENODO_ENV}) and run the command again. "
+                           f"{placement(card, entry)}")
+    return published
+
+
+def _published_or_reason(card: ModelCard, entry: Mapping[str, Any]) -> tuple[RecordFile | None, str]:
+    import requests
+
+    record = record_id(entry)
+    api = f"{zenodo_url()}/api/records/{record}"
+    if is_offline():
+        return None, f"{OFFLINE_ENV} forbids asking {api}"
+    stall, _ = download_limits()
+    try:
+        with requests.get(api, stream=True, timeout=(min(_CONNECT_TIMEOUT, stall), stall),
+                          headers={"Accept": "application/json"}) as response:
+            response.raise_for_status()
+            body = response.raw.read(_RECORD_MAX_BYTES + 1, decode_content=True)
+        if len(body) > _RECORD_MAX_BYTES:
+            return None, f"the answer of {api} is larger than {_RECORD_MAX_BYTES:,} bytes, which no record is"
+        files = json.loads(body)["files"]
+    except Exception as exc:  # noqa: BLE001 - every failure to read the record is reported the same way
+        return None, f"could not read record {record} of {entry['filename']!r} from {api} ({type(exc).__name__}: {exc})"
+    published = _find_file(record, entry["filename"], files, api)
+    if isinstance(published, str):
+        return None, published
+    return published, ""
+
+
+def _find_file(record: str, key: str, files: Any, api: str) -> RecordFile | str:
+    if not isinstance(files, list):
+        return f"{api} lists no files"
+    keys = []
+    for item in files:
+        if not isinstance(item, Mapping):
+            continue
+        keys.append(str(item.get("key")))
+        if item.get("key") != key:
+            continue
+        checksum = item.get("checksum")
+        md5 = checksum[4:].lower() if isinstance(checksum, str) and checksum.lower().startswith("md5:") else None
+        size = item.get("size") if isinstance(item.get("size"), int) and item.get("size") > 0 else None
+        links = item.get("links") if isinstance(item.get("links"), Mapping) else {}
+        link = links.get("self") or links.get("content") or links.get("download")
+        if not isinstance(link, str) or urlsplit(urljoin(api, link)).scheme not in ("http", "https"):
+            return f"record {record} gives no http(s) download link for {key!r}"
+        return RecordFile(record, key, md5, size, urljoin(api, link))
+    return f"record {record} has no file {key!r} (it has: {', '.join(keys) or 'none'})"
+
+
+# -- placing a file by hand ------------------------------------------------------------------------------------
+def place_weights(card: ModelCard, source: Path, filename: str | None = None) -> tuple[Path, str]:
+    """Copy ``source`` into the cache as the card's weights file ``filename`` (default: the entry its name matches,
+    or the card's only entry), after checking it; return the placed path and how it was checked.
+
+    A card's sha256 must match. A file of a record without one is checked against the record's md5 and size when the
+    record can be reached; otherwise (offline) it is placed on the user's word and its sha256 recorded.
+    """
+    source = Path(source)
+    if not source.is_file():
+        raise MediganUsageError(f"{source} is not a file; give the path of the downloaded weights file")
+    if filename is None and len(card.weights) > 1 and any(e["filename"] == source.name for e in card.weights):
+        filename = source.name
+    entry = weights_entry(card, filename)
+    size, md5, digest = _file_digests(source)
+    if entry.get("sha256"):
+        if digest != entry["sha256"]:
+            raise WeightsError(f"{source} has sha256 {digest}, but model {card.id!r}'s card says {entry['sha256']} for "
+                               f"{entry['filename']!r}: it is not that file; nothing was placed")
+        how = "its sha256 matches the card"
+    else:
+        published, why = _published_or_reason(card, entry)
+        if published is not None:
+            problem = _record_mismatch(published, size, md5)
+            if problem:
+                raise WeightsError(f"{source} {problem}: it is not {entry['filename']!r} of record {record_id(entry)}; "
+                                   "nothing was placed")
+            how = f"its md5 and size match record {record_id(entry)}"
+        else:
+            if entry.get("size") and size != entry["size"]:
+                raise WeightsError(f"{source} has {size:,} bytes, but model {card.id!r}'s card says {entry['size']:,} "
+                                   f"for {entry['filename']!r}; nothing was placed")
+            how = f"not checked against record {record_id(entry)} ({why}); its sha256 {digest} is recorded"
+    target = model_folder(card) / entry["filename"]
+    _copy_into_cache(card, source, target, digest, record=not entry.get("sha256"))
+    return target, how
+
+
+def _file_digests(path: Path) -> tuple[int, str, str]:
+    """(size, md5, sha256) of a file, read once."""
+    sha, md5, size = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return size, md5.hexdigest(), sha.hexdigest()
+
+
+class _ProgressBar:
+    """A tqdm bar on stderr (``total``, ``update``, ``reset``, ``close``).
+
+    Always true in a boolean test: a tqdm whose total is still 0 is falsy.
     """
 
     def __init__(self, filename: str, size: int | None) -> None:
@@ -265,24 +650,33 @@ def store_weights(card: ModelCard, source: Path, filename: str) -> tuple[Path, s
     if any(entry["filename"] == filename for entry in card.weights):
         raise MediganUsageError(f"model {card.id!r} declares {filename!r} on its card: it comes from its url "
                                 f"(`medigan fetch {card.id}`), not from a local copy")
-    folder = model_folder(card)
+    target = model_folder(card) / filename
+    digest = sha256_of(source)
+    _copy_into_cache(card, source, target, digest, record=True)
+    return target, digest
+
+
+def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *, record: bool) -> None:
+    """Copy ``source`` to ``target`` atomically, checking the copy's sha256; with ``record``, record it beside."""
+    folder = target.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        digest = sha256_of(source)
-        target = folder / filename
         tmp = atomic.temporary_path(target)
         try:
             shutil.copyfile(source, tmp)
             if sha256_of(tmp) != digest:
                 raise WeightsError(f"copying {source} to {tmp} changed its content; check the disk and try again")
+            if record:
+                _write_record(target, digest)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        atomic.write_text(_record_path(target), f"{digest}  {filename}\n")
     except OSError as exc:
+        if atomic.is_disk_full(exc):
+            raise WeightsError(f"disk full: no space left in {folder} to store weights of model {card.id!r}; nothing was "
+                               f"stored. Free some space or set {CACHE_ENV} to a disk with room") from exc
         raise WeightsError(f"cannot store weights for model {card.id!r} in {folder}: {exc}; set {CACHE_ENV} to a "
                            "writable folder") from exc
-    return target, digest
 
 
 def stored_weights(card: ModelCard, filename: str) -> Path | None:
@@ -294,11 +688,10 @@ def stored_weights(card: ModelCard, filename: str) -> Path | None:
     if not target.is_file():
         return None
     record = _record_path(target)
-    try:
-        expected = record.read_text(encoding="utf-8").split()[0].lower()
-    except (OSError, IndexError):
+    expected = _recorded_sha256(target)
+    if expected is None:
         raise WeightsError(f"{target} has no readable sha256 record ({record.name}), so it cannot be verified and is not "
-                           f"used; remove it (`medigan cache clear {card.id}`) and store it again") from None
+                           f"used; remove it (`medigan cache clear {card.id}`) and store it again")
     actual = sha256_of(target)
     if actual != expected:
         target.unlink(missing_ok=True)
@@ -311,6 +704,19 @@ def stored_weights(card: ModelCard, filename: str) -> Path | None:
 
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def _recorded_sha256(path: Path) -> str | None:
+    """The sha256 recorded beside ``path`` (``<file>.sha256``, as ``sha256sum`` writes it); None when unreadable."""
+    try:
+        value = _record_path(path).read_text(encoding="utf-8").split()[0].lower()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    return value if re.fullmatch(r"[0-9a-f]{64}", value) else None
+
+
+def _write_record(path: Path, digest: str) -> None:
+    atomic.write_text(_record_path(path), f"{digest}  {path.name}\n")
 
 
 # -- listing and clearing the cache --------------------------------------------------------------------------

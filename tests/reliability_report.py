@@ -41,6 +41,26 @@ EARLIER_TESTS = {
         "fault: interrupted download", "a partial download left by a killed process", "never taken for the weights"),
     "tests/test_weights.py::test_stored_weights_are_checked_against_their_record": (
         "supply chain: tampered cache", "a locally stored weights file changed after it was recorded", "refused on load"),
+    "tests/test_weights_bounds.py::test_endless_body_stops_at_the_declared_size": (
+        "fault: hostile download server", "an endless body for a card declaring its size",
+        "stopped at the declared size; nothing kept"),
+    "tests/test_weights_bounds.py::test_endless_body_of_a_record_stops_at_the_record_size": (
+        "fault: hostile download server", "an endless body for a record's file", "stopped at the record's size"),
+    "tests/test_weights_bounds.py::test_announced_oversize_is_refused_before_downloading": (
+        "fault: hostile download server", "a Content-Length above the declared size", "refused before any byte is kept"),
+    "tests/test_weights_bounds.py::test_a_trickle_meets_the_overall_deadline": (
+        "fault: hostile download server", "a body trickling one byte at a time", "stopped at the overall deadline"),
+    "tests/test_weights_bounds.py::test_a_silent_server_meets_the_stall_timeout": (
+        "fault: hostile download server", "a body that stops after 1 KiB", "given up after the stall timeout"),
+    "tests/test_weights_bounds.py::test_leftovers_of_killed_downloads_are_removed_by_the_next_download": (
+        "fault: interrupted download", "partials of killed downloads of the same file", "removed by the next download"),
+    "tests/test_weights_bounds.py::test_disk_filling_up_during_the_download_says_disk_full": (
+        "fault: disk full", "ENOSPC while a weights file downloads", "'disk full' named; nothing kept"),
+    "tests/test_weights_bounds.py::test_several_processes_download_a_file_once": (
+        "fault: concurrent downloads", "four processes fetching the same file at once", "one download, one verified file"),
+    "tests/test_weights_records.py::test_file_differing_from_the_record_is_deleted_and_named": (
+        "supply chain: tampered download", "a record's file whose bytes differ from the record's md5",
+        "refused and deleted, both checksums named"),
     "tests/test_generate.py::test_resume_extends_and_repairs": (
         "fault: SIGKILL during generation", "torn manifest line, lost file, orphan temporary (made by hand)",
         "--resume repairs them; output equal to an uninterrupted run"),
