@@ -7,6 +7,10 @@ generators are small seeded NumPy functions that return what the original models
 (uint8 arrays (H, W, C) in 0..255), take latents where the original took a latent vector, and declare the
 original keyword arguments they understand (``options``), recording every call's options. The metric values
 are fixture data.
+
+The stand-in of 00002 takes its weights as the original did, from the model's Zenodo record (``10.5281/zenodo.6647242``,
+``MALIGN_DCGAN.zip``): the tests serve a zip they build from a fake record server (``MEDIGAN_ZENODO_URL``), and the
+generator reads the weights file inside it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ CARDS = [
      "image_size": [32, 32], "channels": 1, "license": "MIT", "tags": ["mass"],
      "metrics": {"FID": 80.51, "FID_RADIMAGENET": 6.19, "FID_ratio": 0.35, "FID_RADIMAGENET_ratio": 0.11,
                  "CLF": {"trained_on_real_and_fake": {"f1": 0.96}}, "turing_test": {"AUC": 0.56}},
-     "latent_size": 200, "selection": {**_MMG, "license": "BSD"}},
+     "latent_size": 200, "selection": {**_MMG, "license": "BSD"},
+     "weights": [{"doi": "10.5281/zenodo.6647242", "filename": "MALIGN_DCGAN.zip"}]},
     {"id": "standin-00005", "upstream_id": "00005_DCGAN_MMG_MASS_ROI", "name": "DCGAN mass ROIs (BCDR)",
      "version": "1.0.0", "description": "Mammography masses.", "framework": "numpy", "modality": "mammography",
      "anatomy": "breast", "architecture": "DCGAN", "dataset": "BCDR", "image_size": [32, 32], "channels": 1,
@@ -54,13 +59,33 @@ CARDS = [
      "options": ["translate_all_images", "gpu_id"], "selection": {"modality": ["MMG"]}},
 ]
 IDS = [c["id"] for c in CARDS]
+#: record id -> {file name: the member inside the zip that holds the weights}
+RECORDS = {6647242: {"MALIGN_DCGAN.zip": "MALIGN_DCGAN/malign_mass_gen"}}
+
+
+def record_files(weights: bytes = bytes(range(64)) * 16) -> dict[int, dict[str, bytes]]:
+    """The records' files: zips in the original layout holding ``weights`` (what a RecordServer serves)."""
+    import io
+    import zipfile
+
+    out: dict[int, dict[str, bytes]] = {}
+    for record, files in RECORDS.items():
+        out[record] = {}
+        for name, member in files.items():
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr(f"{member.split('/')[0]}/__init__.py", "")
+                archive.writestr(member, weights)
+            out[record][name] = buffer.getvalue()
+    return out
 
 
 class StandinGenerator:
     """uint8 (H, W, C) samples from seeded latents; options are recorded in ``received``."""
 
-    def __init__(self, card) -> None:
+    def __init__(self, card, offset: float = 0.0) -> None:
         self.card = card
+        self.offset = offset
         self.options = tuple(card.extra.get("options", ()))
         self.received: list = []
         if card.input == "noise":
@@ -72,7 +97,7 @@ class StandinGenerator:
         size = int(np.prod(self.card.image_size)) * self.card.channels
         z = np.asarray(z, dtype=np.float32)
         pattern = np.tile(z, (1, -(-size // z.shape[1])))[:, :size]  # each sample from its own latent only
-        pattern = pattern + (float(next(iter(condition.values()))) if condition else 0.0)
+        pattern = pattern + self.offset + (float(next(iter(condition.values()))) if condition else 0.0)
         x = 1.0 / (1.0 + np.exp(-pattern))
         out = {"images": (x * 255).astype(np.uint8).reshape(len(z), *self.card.image_size, self.card.channels)}
         if self.card.has_masks:
@@ -92,7 +117,17 @@ class StandinGenerator:
 
 
 def load(card, device):
-    return StandinGenerator(card)
+    if not card.weights:
+        return StandinGenerator(card)
+    import zipfile
+
+    from medigan_host import fetch_weights
+
+    entry = card.weights[0]
+    member = RECORDS[int(entry["doi"].rsplit(".", 1)[1])][entry["filename"]]
+    with zipfile.ZipFile(fetch_weights(card)) as archive:
+        weights = archive.read(member)
+    return StandinGenerator(card, offset=weights[1] / 255.0)
 
 
 @hookimpl

@@ -213,3 +213,12 @@ def test_dataset_transform_is_called_as_the_original_called_it(original):
     loader = generators.get_as_torch_dataloader(model_id="00001", num_samples=4, batch_size=2, num_workers=None,
                                                 pin_memory_device="")
     assert [b["sample"].shape[0] for b in loader] == [2, 2]
+
+
+def test_weights_come_from_the_models_zenodo_record(original, records, tmp_path):
+    generators = Generators()
+    generators.generate("00002", num_samples=2, output_path=str(tmp_path / "masses"))
+    assert records.requests[:2] == ["/api/records/6647242", "/api/records/6647242/files/MALIGN_DCGAN.zip/content"]
+    assert generators.find_model_executor_by_id("00002").generator.offset == 1 / 255  # read from the served zip
+    cached = list((tmp_path / "cache").rglob("MALIGN_DCGAN.zip"))
+    assert len(cached) == 1 and len(os.listdir(tmp_path / "masses")) == 2
