@@ -353,6 +353,9 @@ class Generators:
         self._check_install(model_id, install_dependencies)
         entry = self._entry(model_id)
         options, model_options = generate_options(entry, kwargs, saving=False)
+        if options.pop("trust_remote_code", None) is True:
+            raise MediganUsageError("datasets load their model in every DataLoader worker: to trust a model's downloaded "
+                                    "code there, set MEDIGAN_TRUST_REMOTE_CODE=1 instead of trust_remote_code=True")
         from .compat_torch import OriginalDataset
 
         inputs = options.pop("inputs", None)

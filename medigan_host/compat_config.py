@@ -147,8 +147,9 @@ _NOT_PACKAGES = frozenset({"path", "pathlib"})
 
 def runs_original_code(entry: ModelEntry, distribution: str | None) -> bool:
     """Whether the model runs the original library's code: from the original-code plugin, or a card that says so
-    (``"original_code": true``)."""
-    return distribution == ORIGINAL_CODE_DISTRIBUTION or entry.card.extra.get("original_code") is True
+    (``"original_code": true``, or ``"remote_code": true`` for code downloaded with the model)."""
+    extra = entry.card.extra
+    return distribution == ORIGINAL_CODE_DISTRIBUTION or extra.get("original_code") is True or extra.get("remote_code") is True
 
 
 def _module_of(requirement: str) -> str | None:

@@ -26,7 +26,7 @@ logger = logging.getLogger("medigan_host")
 #: Where ``generate(..., save_images=True)`` writes when no output_path is given, as the original did.
 DEFAULT_OUTPUT_FOLDER = "output"
 #: Keyword arguments the generation methods take besides the original ones (``format`` only when saving).
-GENERATE_OPTIONS = ("seed", "condition", "inputs", "input_path", "batch_size", "device", "format")
+GENERATE_OPTIONS = ("seed", "condition", "inputs", "input_path", "batch_size", "device", "trust_remote_code", "format")
 #: The hidden folder beside ``output_path`` that holds medigan's manifest and run record of a compat run:
 #: ``<parent>/.<name>.medigan/``, so that ``output_path`` holds only the samples, as in the original.
 SIDECAR_SUFFIX = ".medigan"
@@ -82,7 +82,7 @@ class GenerateFunction:
             if inputs is None:
                 raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= or input_path=")
             num_samples = len(inputs)
-        model = self._model(options.get("device", "auto"))
+        model = self._model(options.get("device", "auto"), options.get("trust_remote_code") is True)
         understood = understood_options(model, model_options)
         key = self._run_key(options, where)
         start = 0 if card.needs_inputs else self._done.get(key, 0)
@@ -96,13 +96,14 @@ class GenerateFunction:
             if not card.needs_inputs:
                 self._done[key] = indices[-1] + 1
 
-    def _model(self, device: str) -> Model:
+    def _model(self, device: str, trusted: bool = False) -> Model:
         existing = self.generators.find_model_executor_by_id(self.model_id)
         if existing is not None and device in ("auto", existing.device):
             return existing
         from .models import load
 
-        model = load(self.entry, device)
+        # a model that runs code downloaded with it loads only when trusted (or MEDIGAN_TRUST_REMOTE_CODE=1)
+        model = load(self.entry, device, **({"trust_remote_code": True} if trusted else {}))
         if existing is None:
             self.generators.model_executors.append(model)
         return model
