@@ -28,8 +28,8 @@ def model_config(entry: ModelEntry, distribution: str | None = None) -> dict[str
     card = entry.card
     generate_method: dict[str, Any] = {"name": "generate", "args": {
         "base": ["model_file", "num_samples", "output_path", "save_images"], "custom": {}}}
-    latent = card.extra.get("latent_size")
-    if isinstance(latent, int) and not isinstance(latent, bool):
+    latent = card.extra.get("latent_size", deep_get(card.extra, "generator.latent_dim", case_sensitive=True))
+    if isinstance(latent, int) and not isinstance(latent, bool):  # the original's sign of a latent-vector model
         generate_method["input_latent_vector_size"] = latent
     size = dict(zip(("depth", "height", "width") if card.ndim == 3 else ("height", "width"), card.image_size, strict=True))
     config = {

@@ -34,3 +34,22 @@ def test_original_test_file_passes_unchanged(standin_site, tmp_path):
                    "--rootdir", str(tmp_path)], standin_site, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
+
+
+LIGHT_PROBE = '''
+import json, sys
+from medigan import Generators
+from medigan.constants import CONFIG_FILE_KEY_EXECUTION
+generators = Generators()
+generators.config_manager.config_dict
+generators.find_models_and_rank(["dcgan", "MMG"], are_keys_also_matched=True, metric="turing_test.AUC")
+generators.get_models_by_key_value_pair("modality", "MMG")
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "tensorflow", "onnxruntime", "jax"})))
+'''
+
+
+@pytest.mark.slow
+def test_importing_searching_and_ranking_import_no_framework(standin_site, tmp_path):
+    result = _run(["-c", LIGHT_PROBE], standin_site, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
