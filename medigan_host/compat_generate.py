@@ -61,7 +61,9 @@ class GenerateFunction:
             raise MediganUsageError(f"num_samples must be a whole number of at least 1, got {num_samples!r}")
         if self.save_images:
             return self._save(num_samples, output_path, options, model_options)
-        return [sample for _, _, sample in self._generate(num_samples, options, model_options, None)]
+        card = self.entry.card
+        return [(original_array(card, sample[0]), sample[1]) if isinstance(sample, tuple) else original_array(card, sample)
+                for _, _, sample in self._generate(num_samples, options, model_options, None)]
 
     def _run_key(self, options: dict[str, Any], where: Any = None) -> str:
         return json.dumps([str(where), options.get("seed", 0), options.get("condition")], sort_keys=True, default=str)
@@ -156,6 +158,42 @@ class GenerateFunction:
         write_text(sidecar / RUN_FILE, json.dumps(run, indent=2, sort_keys=True, default=str) + "\n")
         logger.info("wrote %d samples of %s to %s (manifest in %s)", written, self.entry.id, folder, sidecar)
         return None
+
+
+#: What the original library's models returned when not saving: 8-bit images in 0..255.
+ORIGINAL_OUTPUT = {"dtype": "uint8", "range": [0, 255]}
+
+
+def original_output(card: Any) -> dict[str, Any] | None:
+    """How the original returned the model's images: the card's ``original_output`` (``{"dtype", "range"}``),
+    else :data:`ORIGINAL_OUTPUT` for a card of an original model (one with an ``upstream_id``), else None."""
+    declared = card.extra.get("original_output")
+    if isinstance(declared, Mapping):
+        return dict(declared)
+    return dict(ORIGINAL_OUTPUT) if card.upstream_id else None
+
+
+def original_array(card: Any, image: Any) -> Any:
+    """``image`` in the dtype and value range the original returned for the model (unchanged when the card says
+    nothing, or when it already has that dtype): float images in [0, 1] and 16-bit ones are rescaled."""
+    import numpy as np
+
+    wanted = original_output(card)
+    if wanted is None:
+        return image
+    dtype = np.dtype(wanted.get("dtype", "uint8"))
+    array = np.asarray(image)
+    if array.dtype == dtype:
+        return array
+    low, high = (float(v) for v in wanted.get("range", [0, 255]))
+    if array.dtype == np.uint16:
+        unit = array.astype(np.float64) / 65535.0
+    elif array.dtype == np.uint8:
+        unit = array.astype(np.float64) / 255.0
+    else:
+        unit = np.clip(array.astype(np.float64), 0.0, 1.0)
+    scaled = low + unit * (high - low)
+    return (np.rint(scaled) if dtype.kind in "iu" else scaled).astype(dtype)
 
 
 def original_file_name(index: int, kind: str, extension: str) -> str:

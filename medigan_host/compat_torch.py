@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .compat_generate import original_array
 from .torch import SyntheticDataset
 
 __all__ = ["OriginalDataset"]
@@ -33,7 +34,7 @@ class OriginalDataset(SyntheticDataset):
         out = []
         for chunk, samples in self.source.batches([self._index(i) for i in indices], self.model_options):
             for row in range(len(chunk)):
-                x = samples.images[row]
+                x = original_array(self.card, samples.images[row])
                 mask = samples.masks[row] if samples.masks is not None else None
                 if self.original_transform is not None:
                     if mask is not None:

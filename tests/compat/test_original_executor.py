@@ -222,3 +222,19 @@ def test_weights_come_from_the_models_zenodo_record(original, records, tmp_path)
     assert generators.find_model_executor_by_id("00002").generator.offset == 1 / 255  # read from the served zip
     cached = list((tmp_path / "cache").rglob("MALIGN_DCGAN.zip"))
     assert len(cached) == 1 and len(os.listdir(tmp_path / "masses")) == 2
+
+
+def test_arrays_come_back_in_the_dtype_and_range_the_original_returned():
+    from medigan_host import ModelCard
+    from medigan_host.compat_generate import original_array
+
+    base = {"id": "m", "name": "m", "version": "1", "description": "d", "framework": "numpy", "modality": "ct",
+            "image_size": [2, 2], "channels": 1, "license": "MIT"}
+    floats = np.array([[[0.0], [0.5]], [[1.0], [1.2]]], dtype=np.float32)
+    upstream = ModelCard.from_dict({**base, "upstream_id": "00001_DCGAN_MMG_CALC_ROI"})
+    assert original_array(upstream, floats).tolist() == [[[0], [128]], [[255], [255]]]
+    assert original_array(upstream, np.full((2, 2, 1), 65535, np.uint16)).max() == 255
+    tanh = ModelCard.from_dict({**base, "upstream_id": "00099_X", "original_output": {"dtype": "float32", "range": [-1, 1]}})
+    assert original_array(tanh, floats).tolist() == [[[-1.0], [0.0]], [[1.0], [1.0]]]
+    native = ModelCard.from_dict(base)
+    assert original_array(native, floats) is floats
