@@ -175,7 +175,7 @@ def original_output(card: Any) -> dict[str, Any] | None:
 
 def original_array(card: Any, image: Any) -> Any:
     """``image`` in the dtype and value range the original returned for the model (unchanged when the card says
-    nothing, or when it already has that dtype): float images in [0, 1] and 16-bit ones are rescaled."""
+    nothing, or when it already has that integer dtype): float images in [0, 1], 8- and 16-bit ones are rescaled."""
     import numpy as np
 
     wanted = original_output(card)
@@ -183,7 +183,7 @@ def original_array(card: Any, image: Any) -> Any:
         return image
     dtype = np.dtype(wanted.get("dtype", "uint8"))
     array = np.asarray(image)
-    if array.dtype == dtype:
+    if array.dtype == dtype and dtype.kind in "iu":  # integers already in the original's form
         return array
     low, high = (float(v) for v in wanted.get("range", [0, 255]))
     if array.dtype == np.uint16:
