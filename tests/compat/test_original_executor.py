@@ -2,6 +2,7 @@
 folder (one file per sample), with the original's extra keyword arguments, through a generate function and a
 torch DataLoader, search-then-generate, and the latent visualiser; plus install_dependencies and regeneration."""
 
+# ruff: noqa: F811 - test arguments name the fixtures imported from compat_fixtures
 from __future__ import annotations
 
 import glob
@@ -11,6 +12,7 @@ import os
 
 import numpy as np
 import pytest
+from compat_fixtures import headless, original, records  # noqa: F401 - pytest fixtures, used as arguments
 
 from medigan import Generators
 from medigan.constants import (

@@ -1,6 +1,7 @@
 """Scripts written for the original library (its README snippets and one of its test files) run as they are,
 in a fresh process with the stand-ins of the original models installed as a plugin."""
 
+# ruff: noqa: F811 - test arguments name the fixtures imported from compat_fixtures
 from __future__ import annotations
 
 import subprocess
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from compat_fixtures import records, standin_site  # noqa: F401 - pytest fixtures, used as arguments
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 

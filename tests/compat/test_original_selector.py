@@ -1,11 +1,13 @@
 """What the original library's model-selector tests exercise: value search, ranking by the original's metric keys,
 key-value lookups, with the models that lack a metric left out."""
 
+# ruff: noqa: F811 - test arguments name the fixtures imported from compat_fixtures
 from __future__ import annotations
 
 import logging
 
 import pytest
+from compat_fixtures import original, records  # noqa: F401 - pytest fixtures, used as arguments
 
 from medigan import Generators
 

@@ -1,4 +1,5 @@
-"""Fixtures of the compatibility tests: the original models' stand-ins, in this process or in a fake site."""
+"""Fixtures of the compatibility tests (imported by their modules; a conftest.py here would shadow tests/conftest.py,
+which other test modules import by name): the original models' stand-ins, in this process or in a fake site."""
 
 from __future__ import annotations
 
