@@ -15,6 +15,8 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 PHANTOMS = "./plugins/medigan-plugin-phantoms"
+#: The original library's 23 models (cards, record fetch, isolated environments, worker); its tests need no framework.
+ORIGINAL = "./plugins/medigan-plugin-original"
 TEST_DEPS = ["pytest>=8", "hypothesis>=6", "pillow>=10", "cookiecutter>=2.5", "matplotlib>=3.7", "fsspec>=2023.1",
              "nibabel>=5", "pydicom>=3", "tifffile>=2023.7"]
 #: The CPU wheel of torch; any other spec pulls a multi-GB CUDA build.
@@ -24,7 +26,7 @@ ONNXRUNTIME_PIN = "onnxruntime>=1.17"
 
 #: Plugins and test folders per framework session (each plugin's own tests live in plugins/<name>/tests).
 TORCH_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
-                             "./plugins/medigan-plugin-histology-dcgan[torch]"]
+                             "./plugins/medigan-plugin-histology-dcgan[torch]", ORIGINAL]
 TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
 ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 #: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).
@@ -40,8 +42,8 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework)."""
-    session.install(".", PHANTOMS, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
-    session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
+    session.install(".", PHANTOMS, ORIGINAL, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
+    session.run("pytest", "tests", f"{PHANTOMS}/tests", f"{ORIGINAL}/tests", *session.posargs)
 
 
 @nox.session

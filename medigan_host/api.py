@@ -36,6 +36,8 @@ def get_card(model: str | int) -> ModelCard:
     return get_host().catalog.get(model).card
 
 
-def load_model(model: str | int, device: str = "auto") -> Model:
-    """Import and build ``model`` on ``device`` (auto, cpu, cuda, cuda:N, mps)."""
-    return load(get_host().catalog.get(model), device)
+def load_model(model: str | int, device: str = "auto", *, trust_remote_code: bool = False) -> Model:
+    """Import and build ``model`` on ``device`` (auto, cpu, cuda, cuda:N, mps).
+
+    ``trust_remote_code=True`` lets models whose card says ``remote_code: true`` run the code downloaded with them."""
+    return load(get_host().catalog.get(model), device, trust_remote_code=trust_remote_code)

@@ -92,7 +92,8 @@ def list_command(as_json: bool) -> None:
         click.echo("No models installed. Install a plugin, e.g. `pip install medigan-plugin-phantoms`.")
         return
     rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
-             ",".join(e.card.conditions) or "-", e.plugin) for e in entries]
+             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else ""))
+            for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
 
 
@@ -162,10 +163,12 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Run the code that comes with a model whose card says remote_code (e.g. the original medigan models).")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
                      device: str, engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
-                     as_json: bool) -> None:
+                     as_json: bool, trust_remote_code: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from .conditions import parse_conditions
     from .engine import generate
@@ -180,7 +183,7 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker)
+                          gpus_per_worker=gpus_per_worker, trust_remote_code=trust_remote_code)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -551,6 +554,56 @@ def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[
     click.echo(table(result.table_rows(), [c.upper() for c in COLUMNS[:-1]]))
     for path in written:
         click.echo(f"wrote {path}")
+
+
+@cli.group("env")
+def env_group() -> None:
+    """Isolated environments of models that run their own code (one virtual environment per model, in the cache)."""
+
+
+@env_group.command("create")
+@click.argument("model")
+@click.option("--system-site-packages", is_flag=True,
+              help="Let the environment also see this Python's packages (read only); for offline builds and tests.")
+@click.option("--installer", type=click.Choice(["pip", "uv"]), default="pip", show_default=True,
+              help="pip (always works) or uv (faster; must be on PATH).")
+@click.option("--force", is_flag=True, help="Rebuild an environment that already exists.")
+def env_create_command(model: str, system_site_packages: bool, installer: str, force: bool) -> None:
+    """Build MODEL's environment with its pinned requirements (nothing is installed into this Python)."""
+    from .environments import create_env, env_card
+
+    card = env_card(model)
+    create_env(card, system_site_packages=system_site_packages, installer=installer, force=force,
+               log=lambda message: click.echo(message, err=True))
+    click.echo(f"environment of {card.id} ready")
+
+
+@env_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def env_list_command(as_json: bool) -> None:
+    """List the built model environments."""
+    from .environments import list_envs
+
+    envs = list_envs()
+    if as_json:
+        _emit_json(envs)
+        return
+    if not envs:
+        click.echo("No model environments. Build one with `medigan env create MODEL`.")
+        return
+    rows = [(e.get("model"), e.get("upstream_id") or "-", e.get("python"), len(e.get("requirements", [])), e.get("path"))
+            for e in envs]
+    click.echo(table(rows, ["MODEL", "UPSTREAM ID", "PYTHON", "REQUIREMENTS", "PATH"]))
+
+
+@env_group.command("remove")
+@click.argument("model")
+def env_remove_command(model: str) -> None:
+    """Delete MODEL's environment."""
+    from .environments import env_card, env_dir, remove_env
+
+    card = env_card(model)
+    click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -105,7 +105,7 @@ class GenerateFunction:
         from .models import load
 
         # a model that runs code downloaded with it loads only when trusted (or MEDIGAN_TRUST_REMOTE_CODE=1)
-        model = load(self.entry, device, **({"trust_remote_code": True} if trusted else {}))
+        model = load(self.entry, device, trust_remote_code=trusted)
         if existing is None:
             self.generators.model_executors.append(model)
         return model

@@ -24,6 +24,7 @@ from .registry import ModelEntry
 from .samples import Samples
 from .seeding import check_seed, sample_seeds
 from .storage import Store, is_url
+from .trust import require_trust
 from .writers import Writer, get_writer
 
 DEFAULT_BATCH_SIZE = 16
@@ -86,6 +87,7 @@ def generate(
     address: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float | None = None,
+    trust_remote_code: bool = False,
 ) -> RunResult | Iterator[Samples]:
     """Generate ``num_samples`` samples of ``model``.
 
@@ -99,9 +101,13 @@ def generate(
     ``engine="ray"`` splits the run into shards of consecutive indices written by ``workers`` Ray actors
     (``gpus_per_worker`` GPUs each) on a local Ray instance, or on the cluster at ``address``; the folder is
     the same as a local run's except the manifest's ``time`` fields. Needs ``medigan-host[ray]``.
+
+    Models whose card says ``remote_code: true`` run only with ``trust_remote_code=True`` (or
+    ``MEDIGAN_TRUST_REMOTE_CODE=1``); without it this raises before anything is written.
     """
     entry = get_host().catalog.get(model)
     card = entry.card
+    require_trust(card, trust_remote_code)
     num_samples = check_count(num_samples, inputs, card.id)
     check_seed(seed)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -113,13 +119,13 @@ def generate(
     if output_dir is None:
         if resume or overwrite:
             raise MediganUsageError("resume and overwrite only apply when writing to an output folder")
-        model_handle = load(entry, device)
+        model_handle = load(entry, device, trust_remote_code=trust_remote_code)
         return _iterate(model_handle, num_samples, seed, batch_size, condition, inputs, progress)
     writer = get_writer(format or default_format(card))
     writer.check(card)
     target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
     return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress, ray_options)
+                  resume, overwrite, progress, ray_options, trust_remote_code=trust_remote_code)
 
 
 def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
@@ -165,7 +171,7 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
 
 def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
-           progress: Callable[[int], None] | None, ray_options: Any = None) -> RunResult:
+           progress: Callable[[int], None] | None, ray_options: Any = None, *, trust_remote_code: bool = False) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
@@ -176,7 +182,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     with RunFolder(output_dir) as folder:
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite)
-        model = load(entry, device) if ray_options is None else None  # after the folder checks, before any write
+        model = load(entry, device, trust_remote_code=trust_remote_code) if ray_options is None else None  # after the folder checks
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
         if progress and already:

@@ -12,6 +12,7 @@ from .errors import MediganError, MediganUsageError, PluginError
 from .frameworks import missing_module_error, require_framework, resolve_device
 from .registry import Loader, ModelEntry
 from .samples import Samples, check_samples
+from .trust import require_trust
 
 
 def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
@@ -164,10 +165,14 @@ def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:
         raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
 
 
-def load(entry: ModelEntry, device: str = "auto") -> Model:
-    """Import the model's framework and loader, and build its generator on ``device``."""
+def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = False) -> Model:
+    """Import the model's framework and loader, and build its generator on ``device``.
+
+    Models whose card says ``remote_code: true`` load only with ``trust_remote_code=True`` or
+    ``MEDIGAN_TRUST_REMOTE_CODE=1`` (see :mod:`medigan_host.trust`)."""
     card = entry.card
     where = f"model {card.id!r} (plugin {entry.plugin!r})"
+    require_trust(card, trust_remote_code)
     require_framework(card.framework, card.id)
     concrete = resolve_device(device, card.framework)
     loader = resolve_loader(entry.loader, where)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -26,6 +26,17 @@ class ModelEntry:
     @property
     def id(self) -> str:
         return self.card.id
+
+
+def runs_remote_code(card: ModelCard) -> bool:
+    """True for cards whose generation runs code downloaded with the model (``remote_code: true`` on the card)."""
+    return card.extra.get("remote_code") is True
+
+
+def _preferred(entries: Iterable[ModelEntry]) -> ModelEntry | None:
+    """Of the models serving one original model, the first native one (no downloaded code), else the first."""
+    candidates = list(entries)
+    return next((e for e in candidates if not runs_remote_code(e.card)), candidates[0] if candidates else None)
 
 
 class Catalog:
@@ -70,16 +81,13 @@ class Catalog:
         if query in self._entries:
             return self._entries[query]
         lowered = query.lower()
-        for entry in self._entries.values():
-            upstream = entry.card.upstream_id
-            if upstream and upstream.lower() == lowered:
-                return entry
-        if query.isdigit():
+        found = _preferred(e for e in self._entries.values() if (e.card.upstream_id or "").lower() == lowered)
+        if found is None and query.isdigit():
             number = int(query)
-            for entry in self._entries.values():
-                prefix = re.match(r"^(\d+)", entry.card.upstream_id or "")
-                if prefix and int(prefix.group(1)) == number:
-                    return entry
+            found = _preferred(e for e in self._entries.values()
+                               if (prefix := re.match(r"^(\d+)", e.card.upstream_id or "")) and int(prefix.group(1)) == number)
+        if found is not None:
+            return found
         if lowered in self._entries:
             return self._entries[lowered]
         raise UnknownModelError(query, self.suggest(query), len(self._entries))
