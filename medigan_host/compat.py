@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cards import ModelCard
-from .compat_config import ConfigManager, deep_get, missing_requirements, model_config
+from .compat_config import ConfigManager, deep_get, missing_requirements, model_config, original_entries
 from .compat_generate import GenerateFunction, generate_options, understood_options
 from .compat_matching import MatchedEntry, ModelMatchCandidate, match_models
 from .errors import CardError, MediganUsageError, PluginError
 from .models import Model
-from .ranking import metric_direction, rank_models
+from .ranking import metric_direction, rank_entries
 from .registry import ModelEntry
 
 __all__ = ["ConfigManager", "GenerateFunction", "Generators", "MatchedEntry", "ModelMatchCandidate"]
@@ -53,8 +53,17 @@ class Generators:
 
         return get_host().catalog
 
+    def _original_entries(self) -> list[ModelEntry]:
+        catalog = self._catalog()
+        key = (id(catalog), tuple(e.id for e in catalog))
+        if getattr(self, "_original_cache", (None,))[0] != key:  # rebuilt when models are added or the host reset
+            self._original_cache = (key, original_entries(catalog))
+        return self._original_cache[1]
+
     def _entry(self, model_id: str | int) -> ModelEntry:
-        return self._catalog().get(model_id)
+        """The model, as :func:`~medigan_host.compat_config.original_entries` shows it when it is one of those."""
+        entry = self._catalog().get(model_id)
+        return next((e for e in self._original_entries() if e.id == entry.id), entry)
 
     @staticmethod
     def _distribution(entry: ModelEntry) -> str | None:
@@ -113,8 +122,8 @@ class Generators:
 
     # -- model selector methods --------------------------------------------------------------------------------
     def list_models(self) -> list[str]:
-        """The ids of all installed models."""
-        return [entry.id for entry in self._catalog()]
+        """The ids of the installed models, one per original model (see docs/compat.md)."""
+        return [entry.id for entry in self._original_entries()]
 
     def get_selection_criteria_by_id(self, model_id: str | int, is_model_id_removed: bool = True) -> dict:
         selection = self.get_config_by_id(model_id, "selection")
@@ -164,7 +173,10 @@ class Generators:
             return []
         if order is None and isinstance(metric, str) and metric.strip() and metric_direction(metric.strip()) is None:
             order = "asc"
-        ranking = rank_models(metric, order, models=model_ids)
+        if isinstance(model_ids, (str, int)):
+            raise MediganUsageError("model_ids must be a list of model ids, e.g. ['00001', 'ct-head-phantom']")
+        chosen = self._original_entries() if model_ids is None else [self._entry(m) for m in model_ids]
+        ranking = rank_entries(list({e.id: e for e in chosen}.values()), metric, order)
         ranked = [row for row in ranking.models if row.value is not None]
         for note in ranking.notes:
             if "listed last" not in note:  # the CLI's note on models without the metric; they are left out here
@@ -186,7 +198,7 @@ class Generators:
         medigan's ranked search instead: an entry also matches when it holds the value's words, by prefix
         ("mammo") or with a spelling slip ("mamography"), and the most relevant model comes first.
         """
-        entries = list(self._catalog())
+        entries = self._original_entries()
         configs = {e.id: model_config(e, self._distribution(e)) for e in entries}
         return match_models(entries, values, target_values_operator, are_keys_also_matched, is_case_sensitive,
                             fuzzy=fuzzy, configs=configs)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from .cards import ModelCard
 from .frameworks import FRAMEWORK_PACKAGES
-from .registry import ModelEntry
+from .registry import ModelEntry, _preferred
 
 
 def _performance(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,11 +69,57 @@ def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def original_id(entry: ModelEntry, catalog: Any) -> str:
-    """The id the original library used for the model (its upstream id, when only this card claims it), else its id."""
+    """The id the original library used for the model (its upstream id, when the catalogue resolves that id to this
+    model), else its id."""
     upstream = entry.card.upstream_id
-    if upstream and sum(1 for e in catalog if e.card.upstream_id == upstream) == 1:
+    if upstream and _preferred(e for e in catalog if (e.card.upstream_id or "").lower() == upstream.lower()) is entry:
         return upstream
     return entry.id
+
+
+def original_entries(catalog: Any) -> list[ModelEntry]:
+    """The models as the original listed them: one per original model (the one its upstream id resolves to, a native
+    model before one running downloaded code), carrying the selection values, description and metrics the other cards
+    of that original model hold; then every model without an upstream id. Catalogue order."""
+    entries = list(catalog)
+    groups: dict[str, list[ModelEntry]] = {}
+    for entry in entries:
+        if entry.card.upstream_id:
+            groups.setdefault(entry.card.upstream_id.lower(), []).append(entry)
+    out = []
+    for entry in entries:
+        group = groups.get((entry.card.upstream_id or "").lower())
+        if group is None:
+            out.append(entry)
+        elif _preferred(group) is entry:
+            out.append(_with_siblings(entry, [e for e in group if e is not entry]))
+    return out
+
+
+def _with_siblings(entry: ModelEntry, siblings: list[ModelEntry]) -> ModelEntry:
+    if not siblings:
+        return entry
+    card = entry.card
+    metrics: Any = card.metrics
+    extra = dict(card.extra)
+    for sibling in siblings:
+        metrics = _added(metrics, sibling.card.metrics)
+        for part in ("selection", "description"):
+            if part not in extra and isinstance(sibling.card.extra.get(part), Mapping):
+                extra[part] = sibling.card.extra[part]
+    return dataclasses.replace(entry, card=dataclasses.replace(card, metrics=metrics, extra=extra))
+
+
+def _added(own: Mapping[str, Any], other: Mapping[str, Any]) -> dict[str, Any]:
+    """``own`` with the keys of ``other`` it lacks (compared case-insensitively, at every level)."""
+    out = dict(own)
+    for key, value in other.items():
+        match = next((k for k in out if str(k).lower() == str(key).lower()), None)
+        if match is None:
+            out[key] = value
+        elif isinstance(out[match], Mapping) and isinstance(value, Mapping) and "value" not in out[match]:
+            out[match] = _added(out[match], value)
+    return out
 
 
 class ConfigManager:
@@ -83,7 +130,7 @@ class ConfigManager:
         self._generators = generators
 
     def _entries(self) -> list[ModelEntry]:
-        return list(self._generators._catalog())
+        return self._generators._original_entries()
 
     @property
     def model_ids(self) -> list[str]:
@@ -169,17 +216,26 @@ def _module_of(requirement: str) -> str | None:
 
 def missing_requirements(entry: ModelEntry, distribution: str | None) -> tuple[list[str], str]:
     """The model's requirements that are not importable here, and the command that installs them: ``medigan env
-    create MODEL`` for original-code models (their own environment), else ``pip install …``."""
+    create MODEL`` for original-code models (their own environment, built or not), else ``pip install …``."""
     import importlib.util
     from importlib import metadata
 
     card = entry.card
+    if isinstance(card.extra.get("environment"), Mapping):  # runs in its own environment (`medigan env`)
+        from .environments import EnvironmentMissingError, require_env
+
+        command = f"medigan env create {card.upstream_id or card.id}"
+        try:
+            require_env(card)
+        except EnvironmentMissingError as exc:
+            return [f"its own environment, which is not built or out of date ({exc})"], command
+        return [], command
     if runs_original_code(entry, distribution):
         wanted = [str(r) for r in card.extra.get("dependencies") or []]
         missing = [r for r in wanted if (m := _module_of(r)) is not None and importlib.util.find_spec(m) is None]
         if distribution and not _installed(metadata, distribution):
             missing.append(distribution)
-        return missing, f"medigan env create {entry.id}"
+        return missing, f"medigan env create {card.upstream_id or entry.id}"
     requirements = pip_requirements(card, distribution)
     missing = []
     if card.framework in FRAMEWORK_PACKAGES and importlib.util.find_spec(FRAMEWORK_PACKAGES[card.framework][0]) is None:

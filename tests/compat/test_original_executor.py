@@ -163,7 +163,7 @@ def test_install_dependencies_names_the_command_when_something_is_missing(origin
     with pytest.raises(MediganUsageError, match=r"Run `pip install numpy medigan-plugin-standins`"):
         generators.generate("00001", 1, install_dependencies=True)
     monkeypatch.setattr(generators, "_distribution", lambda entry: compat_config.ORIGINAL_CODE_DISTRIBUTION)
-    with pytest.raises(MediganUsageError, match=r"Run `medigan env create standin-00002`"):
+    with pytest.raises(MediganUsageError, match=r"Run `medigan env create 00002_DCGAN_MMG_MASS_ROI`"):
         generators.get_as_torch_dataset("00002", install_dependencies=True)
 
 
