@@ -27,9 +27,13 @@ def model_config(entry: ModelEntry, distribution: str | None = None) -> dict[str
     """The model's card in the layout of the original's config (``execution``, ``selection``, ``description``),
     with the full card under ``card``."""
     card = entry.card
-    generate_method: dict[str, Any] = {"name": "generate", "args": {
-        "base": ["model_file", "num_samples", "output_path", "save_images"], "custom": {}}}
+    run = card.extra.get("original") if isinstance(card.extra.get("original"), Mapping) else {}  # original-code cards
+    generate_method: dict[str, Any] = {"name": run.get("function", "generate"), "args": {
+        "base": list(run.get("base_args", ["model_file", "num_samples", "output_path", "save_images"])),
+        "custom": dict(run.get("custom_args", {}))}}
     latent = card.extra.get("latent_size", deep_get(card.extra, "generator.latent_dim", case_sensitive=True))
+    if latent is None and run.get("latent_arg"):
+        latent = run.get("latent")
     if isinstance(latent, int) and not isinstance(latent, bool):  # the original's sign of a latent-vector model
         generate_method["input_latent_vector_size"] = latent
     size = dict(zip(("depth", "height", "width") if card.ndim == 3 else ("height", "width"), card.image_size, strict=True))
