@@ -111,6 +111,9 @@ def _with_siblings(entry: ModelEntry, siblings: list[ModelEntry]) -> ModelEntry:
         for part in ("selection", "description"):
             if part not in extra and isinstance(sibling.card.extra.get(part), Mapping):
                 extra[part] = sibling.card.extra[part]
+        run = sibling.card.extra.get("original")
+        if "original_condition" not in extra and isinstance(run, Mapping) and isinstance(run.get("condition_arg"), Mapping):
+            extra["original_condition"] = run["condition_arg"]  # how the original coded a bare condition
     return dataclasses.replace(entry, card=dataclasses.replace(card, metrics=metrics, extra=extra))
 
 

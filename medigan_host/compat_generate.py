@@ -242,5 +242,22 @@ def generate_options(entry: ModelEntry, kwargs: Mapping[str, Any], *, saving: bo
         if len(names) != 1:
             raise MediganUsageError(f"model {entry.id!r} takes {'no conditions' if not names else 'the conditions ' + ', '.join(names)}; "
                                     f"give condition as a dict such as {{'{names[0] if names else 'name'}': value}}")
-        options["condition"] = {names[0]: condition}
+        options["condition"] = {names[0]: _original_condition_value(entry.card, names[0], condition)}
     return options, model_options
+
+
+def _original_condition_value(card: Any, name: str, value: Any) -> Any:
+    """A bare condition as the original took it (``condition=0`` for 00008's malignant masses) in the card's values,
+    through the code mapping an original-code card of the model states (``original.condition_arg.values``)."""
+    allowed = card.conditions.get(name, ())
+    if value in allowed:
+        return value
+    rule = card.extra.get("original_condition")
+    if rule is None and isinstance(card.extra.get("original"), Mapping):
+        rule = card.extra["original"].get("condition_arg")
+    codes = rule.get("values") if isinstance(rule, Mapping) else None
+    if isinstance(codes, Mapping):
+        words = [word for word, code in codes.items() if str(code) == str(value) and word in allowed]
+        if len(words) == 1:
+            return words[0]
+    return value
