@@ -1,9 +1,9 @@
 """``Generators``: the public API of the original medigan library, over the installed plugins.
 
-Method names, arguments and return shapes follow the original ``medigan.Generators``; docs/compat.md maps
-every method and lists the differences. Models are addressed by id, upstream id
-(``00001_DCGAN_MMG_CALC_ROI``) or its number (``1``, ``"00001"``). Nothing is downloaded or pip-installed
-at run time, and no framework is imported until a model is loaded.
+Method names, arguments, return shapes and the files written follow the original ``medigan.Generators``
+(importable as ``from medigan import Generators``); docs/compat.md maps every method and lists what still
+differs. Models are addressed by id, upstream id (``00001_DCGAN_MMG_CALC_ROI``) or its number (``1``,
+``"00001"``). Nothing is pip-installed at run time, and no framework is imported until a model is loaded.
 """
 
 from __future__ import annotations
