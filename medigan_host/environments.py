@@ -131,11 +131,14 @@ def create_env(card: ModelCard, *, system_site_packages: bool = False, installer
             _inherit_parent_site(python)
         if requirements:
             say(f"installing {len(requirements)} requirements: {' '.join(requirements)}")
+            constraints = building / "build-constraints.txt"  # e.g. an old setuptools for sdists that need pkg_resources
+            constraints.write_text("".join(f"{c}\n" for c in _build_constraints(card)), encoding="utf-8")
+            env = {**os.environ, "PIP_CONSTRAINT": str(constraints), "UV_BUILD_CONSTRAINT": str(constraints)}
             if installer == "uv":
-                _run(["uv", "pip", "install", "--python", str(python), *requirements], card, "installing requirements")
+                _run(["uv", "pip", "install", "--python", str(python), *requirements], card, "installing requirements", env)
             else:
                 _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *requirements],
-                     card, "installing requirements")
+                     card, "installing requirements", env)
         marker = {"model": card.id, "upstream_id": card.upstream_id, "requirements": requirements,
                   "python": ".".join(map(str, sys.version_info[:3])), "installer": installer,
                   "system_site_packages": system_site_packages, "created": datetime.now(timezone.utc).isoformat()}
@@ -150,9 +153,16 @@ def create_env(card: ModelCard, *, system_site_packages: bool = False, installer
     return target
 
 
-def _run(command: list[str], card: ModelCard, what: str) -> None:
+def _build_constraints(card: ModelCard) -> list[str]:
+    """The card's ``environment.build_constraints``: pins for the build environments of packages built from source."""
+    spec = card.extra.get("environment")
+    values = spec.get("build_constraints", []) if isinstance(spec, dict) else []
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def _run(command: list[str], card: ModelCard, what: str, env: dict[str, str] | None = None) -> None:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     except OSError as exc:
         raise MediganError(f"model {card.id!r}: {what} failed: {exc}") from exc
     if done.returncode != 0:

@@ -38,7 +38,7 @@ def test_outputs_inputs_conditions_follow_the_original(number):
     assert card.outputs == ("image+mask" if number in WITH_MASKS else "image")
     assert card.input == ("image" if number in IMAGE_INPUT else "noise")
     if number in {"00008", "00012"}:
-        assert card.conditions == {"lesion": ("benign", "malignant")}
+        assert card.conditions == {"malignancy": ("benign", "malignant")}
     elif number == "00022":
         assert set(card.conditions) == {"age_offset"}
     else:
@@ -78,3 +78,17 @@ def test_listing_imports_no_framework_and_no_model_code():
             "print(sorted(heavy & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_list_and_info_show_remote_code():
+    from click.testing import CliRunner
+
+    from medigan_host.cli import cli
+
+    listed = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
+    remote = [c for c in listed if c.get("remote_code")]
+    assert len({c["upstream_id"] for c in remote}) == 23
+    table = CliRunner().invoke(cli, ["list"]).output
+    assert "original-00019-pggan-chest-xray" in table and "(remote code)" in table
+    info = CliRunner().invoke(cli, ["info", "00019_PGGAN_CHEST_XRAY"]).output
+    assert "remote_code" in info and "true" in info and "10.5281/zenodo.7047097" in info

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Every original model's code ran on PyTorch; this is the CPU build its environment gets by default.
+#: Every original model's code ran on PyTorch; its environment gets this release (pip's index decides CPU or CUDA).
 TORCH = "torch==2.13.0"
 TORCHVISION = "torchvision==0.28.0"
 NUMPY = "numpy>=1.24,<3"
@@ -106,6 +106,8 @@ _CYCLEGAN_PINS = [NUMPY, "pyyaml>=6", OPENCV, TORCH, TORCHVISION, "dominate>=2.8
 _CYCLEGAN_DEPS = ["numpy", "Path", "pyyaml", "opencv-contrib-python-headless", "torch", "torchvision", "dominate",
                   "visdom", "Pillow"]
 _NODE21_PINS = [NUMPY, "tqdm>=4.60", TORCH]
+#: visdom ships only as an sdist whose setup.py imports pkg_resources, which setuptools 81 removed.
+_VISDOM_BUILD = ["setuptools<81"]
 _DENSITY_PAPER = ("Garrucho L, Kushibar K, Osuala R, et al. High-resolution synthesis of high-density breast mammograms: "
                   "application to improved fairness in deep learning based mass detection. Front Oncol 12:1044496, 2023")
 _IWBI = ("Szafranowska Z, Osuala R, et al. Sharing generative models instead of private data: a simulation study on "
@@ -126,7 +128,7 @@ def _cyclegan(number: str, name: str, record: int, view: str, dataset: str, perf
         "latent": None, "image_size": [1332, 800], "channels": 1, "modality": "mammography", "anatomy": "breast",
         "architecture": f"CycleGAN generator (ResNet blocks), low-to-high breast density, {view} view, 1332x800",
         "dataset": dataset, "input": "image", "input_arg": "input_path", "dependencies": _CYCLEGAN_DEPS,
-        "requirements": _CYCLEGAN_PINS, "selection": _cyclegan_mmg(perf, name.split("_")[0]),
+        "requirements": _CYCLEGAN_PINS, "build_constraints": _VISDOM_BUILD, "selection": _cyclegan_mmg(perf, name.split("_")[0]),
         "title": title, "comment": comment, "license": "BSD", "doi": "10.48550/arXiv.2209.09809", "citation": _DENSITY_PAPER,
         "year": "2022",
     }
@@ -187,7 +189,7 @@ UPSTREAM: list[dict[str, Any]] = [
         "latent": None, "image_size": [1332, 800], "channels": 1, "modality": "mammography", "anatomy": "breast",
         "architecture": "CycleGAN generator (ResNet blocks), low-to-high breast density, 1332x800",
         "dataset": "BCDR: normal full-field digital mammograms", "input": "image", "input_arg": "input_path",
-        "dependencies": _CYCLEGAN_DEPS, "requirements": _CYCLEGAN_PINS,
+        "dependencies": _CYCLEGAN_DEPS, "requirements": _CYCLEGAN_PINS, "build_constraints": _VISDOM_BUILD,
         "selection": _cyclegan_mmg(_performance(74, 150.16, 0.439, 3.00, 0.265, det_delta=0.06,
                                                 det=_task(both={"AUC": 0.89}, real={"AUC": 0.83})), "BCDR"),
         "title": "CycleGAN Model for Low-to-High Brest Density Mammograms Translation (Trained on BCDR)",
@@ -205,7 +207,7 @@ UPSTREAM: list[dict[str, Any]] = [
         "architecture": "pix2pix (U-Net generator) from a random Bezier mass mask tiled with real texture patches, 256x256",
         "dataset": "BCDR: mass patches with masks",
         "dependencies": [*_CYCLEGAN_DEPS, "imageio", "scikit-image"],
-        "requirements": [*_CYCLEGAN_PINS, "imageio>=2.31", "scikit-image>=0.22"],
+        "requirements": [*_CYCLEGAN_PINS, "imageio>=2.31", "scikit-image>=0.22"], "build_constraints": _VISDOM_BUILD,
         "selection": _selection(
             _performance(199, 161.17, 0.423, None, None, det_delta=None, seg=_task(fake={"Dice": 0.737}, real={"Dice": 0.865})),
             ["segmentation"], _BREAST, _MMG_MODALITY, ["mask to image", "image generation", "data augmentation"], ["BCDR"],
@@ -287,8 +289,8 @@ UPSTREAM: list[dict[str, Any]] = [
         "latent": 100, "latent_arg": "z", "image_size": [128, 128], "channels": 1, "modality": "mammography",
         "anatomy": "breast", "architecture": "Class-conditional DCGAN generator (latent 100, benign/malignant, 128x128)",
         "dataset": "CBIS-DDSM: mass patches", "dependencies": ["numpy", "torch", "opencv-contrib-python-headless"],
-        "requirements": _MMG_PINS, "conditions": {"lesion": ["benign", "malignant"]},
-        "condition_arg": {"arg": "condition", "condition": "lesion", "values": {"benign": 1, "malignant": 0}},
+        "requirements": _MMG_PINS, "conditions": {"malignancy": ["benign", "malignant"]},
+        "condition_arg": {"arg": "condition", "condition": "malignancy", "values": {"benign": 1, "malignant": 0}},
         "selection": _mmg_noise(_performance(379, 137.75, 0.272, 3.05, 0.151, det_delta=None), "CBIS-DDSM", _MASS,
                                 _MASS_TAGS, "2022", "Conditional DCGAN",
                                 use_cases=["classification", "malignant versus benign classification"]),
@@ -370,8 +372,8 @@ UPSTREAM: list[dict[str, Any]] = [
         "channels": 1, "modality": "mammography", "anatomy": "breast",
         "architecture": "Class-conditional DCGAN generator (latent 100, benign/malignant, 128x128)",
         "dataset": "BCDR: mass patches", "dependencies": ["numpy", "torch", "opencv-contrib-python-headless"],
-        "requirements": _MMG_PINS, "conditions": {"lesion": ["benign", "malignant"]},
-        "condition_arg": {"arg": "condition", "condition": "lesion", "values": {"benign": 1, "malignant": 0}},
+        "requirements": _MMG_PINS, "conditions": {"malignancy": ["benign", "malignant"]},
+        "condition_arg": {"arg": "condition", "condition": "malignancy", "values": {"benign": 1, "malignant": 0}},
         "selection": _mmg_noise(_performance(199, 205.29, 0.332, 5.69, 0.080, det_delta=None), "CBIS-DDSM", _MASS,
                                 _MASS_TAGS, "2022", "Conditional DCGAN",
                                 use_cases=["classification", "malignant versus benign classification"]),
@@ -448,8 +450,8 @@ UPSTREAM: list[dict[str, Any]] = [
         "dependencies": ["pytorch-lightning==1.2.10", "torch", "torchvision", "matplotlib", "pillow", "numpy"],
         "requirements": ["pytorch-lightning==1.2.10", TORCH, TORCHVISION, "matplotlib>=3.7", PILLOW, NUMPY],
         "pin_notes": ("pytorch-lightning stays at 1.2.10, the version the original pinned and the checkpoint was saved "
-                      "with; whether 1.2.10 imports on torch 2.x was not verified here (it predates torch 2). If it "
-                      "does not, build the environment with an older Python and torch, e.g. by editing the pins."),
+                      "with. The set resolves with pip on Python 3.11; whether 1.2.10 imports on torch 2.x was not verified (it "
+                      "predates torch 2). If it does not, build the environment with an older Python and torch."),
         "selection": _xray(_performance(1000, 52.17, 0.543, 2.83, 0.071, det_delta=None,
                                         clf=_task(fake={"AUC": 0.878}, real={"AUC": 0.947})),
                            ["classification", "detection"], "ChestX-ray14", _CXR, 1028, 3, "PGGAN", augmentations=[]),
@@ -505,8 +507,8 @@ UPSTREAM: list[dict[str, Any]] = [
                          "torchmetrics==0.6.0", TORCH],
         "pin_notes": ("Kept exactly as the original pinned them (nibabel 3.2.1, pytorch-lightning 1.4.7, monai 1.0.1, "
                       "munch 2.5.0, ffmpeg-python 0.2.0, torchmetrics 0.6.0): the checkpoint is a Lightning checkpoint "
-                      "of those versions. Not verified to install on Python 3.12+ here; nibabel 3.2.1 and "
-                      "pytorch-lightning 1.4.7 predate it, so use Python 3.10 or 3.9 for this environment."),
+                      "of those versions. The set resolves with pip on Python 3.11; whether these versions import on torch "
+                      "2.x was not verified (they predate it). If they do not, use Python 3.9 and an older torch."),
         "conditions": {"age_offset": list(range(-20, 21))},
         "condition_arg": {"arg": "aging_input", "condition": "age_offset", "wrap": "list"},
         "selection": _selection(

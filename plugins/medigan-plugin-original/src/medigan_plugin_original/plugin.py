@@ -20,9 +20,10 @@ _EXTRACTORS = {"FID": "inception-v3-imagenet", "FID_RADIMAGENET": "radimagenet-r
 _RUN_FIELDS = ("record", "zip", "package", "weights_file", "function", "base_args", "custom_args", "latent",
                "latent_arg", "condition_arg", "input_arg", "output")
 #: Why the pins are what they are, for models without a note of their own.
-PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install on "
-             "Python 3.10-3.13, torch to the CPU build 2.13.0 (install a CUDA build into the environment yourself for a "
-             "GPU). 'Path' in the original list is the standard library's pathlib, not a package, and is dropped; "
+PIN_NOTES = ("The original listed its dependencies unpinned; they are pinned to lower bounds of releases that install "
+             "on current Python (every model's set resolves with pip on Python 3.11), torch to 2.13.0 (PyPI's Linux "
+             "wheel brings CUDA; use PyTorch's CPU index through PIP_INDEX_URL for a CPU-only environment). 'Path' in "
+             "the original list is the standard library's pathlib, not a package, and is dropped; "
              "opencv-contrib-python becomes its headless build.")
 
 
@@ -106,7 +107,8 @@ def build_card(model: dict[str, Any]) -> dict[str, Any]:
         "remote_code_source": (f"{model['package']}/__init__.py ({model['function']}) in {model['zip']} of record "
                                f"10.5281/zenodo.{model['record']} (https://doi.org/10.5281/zenodo.{model['record']})"),
         "environment": {"requirements": model["requirements"], "original_dependencies": model["dependencies"],
-                        "notes": model.get("pin_notes", PIN_NOTES)},
+                        "notes": model.get("pin_notes", PIN_NOTES),
+                        **({"build_constraints": model["build_constraints"]} if model.get("build_constraints") else {})},
         "selection": selection,
         "original": {**run, "title": model["title"], "year": model["year"],
                      "doi": [d for d in (model["doi"], *model.get("extra_doi", ())) if d]},
