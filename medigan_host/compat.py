@@ -1,9 +1,9 @@
 """``Generators``: the public API of the original medigan library, over the installed plugins.
 
-Method names, arguments and return shapes follow the original ``medigan.Generators``; docs/compat.md maps
-every method and lists the differences. Models are addressed by id, upstream id
-(``00001_DCGAN_MMG_CALC_ROI``) or its number (``1``, ``"00001"``). Nothing is downloaded or pip-installed
-at run time, and no framework is imported until a model is loaded.
+Method names, arguments, return shapes and the files written follow the original ``medigan.Generators``
+(importable as ``from medigan import Generators``); docs/compat.md maps every method and lists what still
+differs. Models are addressed by id, upstream id (``00001_DCGAN_MMG_CALC_ROI``) or its number (``1``,
+``"00001"``). Nothing is pip-installed at run time, and no framework is imported until a model is loaded.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .cards import ModelCard
-from .compat_config import deep_get, model_config, pip_requirements
-from .compat_generate import GenerateFunction, generate_options
+from .compat_config import ConfigManager, deep_get, missing_requirements, model_config, original_entries
+from .compat_generate import GenerateFunction, generate_options, understood_options
 from .compat_matching import MatchedEntry, ModelMatchCandidate, match_models
 from .errors import CardError, MediganUsageError, PluginError
-from .frameworks import pip_command
 from .models import Model
-from .ranking import rank_models
+from .ranking import metric_direction, rank_entries
 from .registry import ModelEntry
 
-__all__ = ["GenerateFunction", "Generators", "MatchedEntry", "ModelMatchCandidate"]
+__all__ = ["ConfigManager", "GenerateFunction", "Generators", "MatchedEntry", "ModelMatchCandidate"]
 
 logger = logging.getLogger("medigan_host")
 
@@ -54,8 +53,17 @@ class Generators:
 
         return get_host().catalog
 
+    def _original_entries(self) -> list[ModelEntry]:
+        catalog = self._catalog()
+        key = (id(catalog), tuple(e.id for e in catalog))
+        if getattr(self, "_original_cache", (None,))[0] != key:  # rebuilt when models are added or the host reset
+            self._original_cache = (key, original_entries(catalog))
+        return self._original_cache[1]
+
     def _entry(self, model_id: str | int) -> ModelEntry:
-        return self._catalog().get(model_id)
+        """The model, as :func:`~medigan_host.compat_config.original_entries` shows it when it is one of those."""
+        entry = self._catalog().get(model_id)
+        return next((e for e in self._original_entries() if e.id == entry.id), entry)
 
     @staticmethod
     def _distribution(entry: ModelEntry) -> str | None:
@@ -64,15 +72,29 @@ class Generators:
         info = get_host().plugins.get(entry.plugin)
         return info.distribution if info is not None else None
 
-    def _refuse_install(self, model_id: str | int, install_dependencies: bool) -> None:
+    def _check_install(self, model_id: str | int, install_dependencies: bool) -> None:
+        """``install_dependencies=True`` never installs: it warns when the model's requirements are importable
+        and raises with the exact command otherwise."""
         if not install_dependencies:
             return
         entry = self._entry(model_id)
-        requirements = pip_requirements(entry.card, self._distribution(entry))
-        command = f"`{pip_command(*requirements)}`" if requirements else "nothing beyond this plugin"
-        raise MediganUsageError(f"install_dependencies=True is not supported: medigan never installs packages while it "
-                                f"runs. Model {entry.id!r} needs {command}; install it yourself, then call again "
-                                "without install_dependencies=True")
+        missing, command = missing_requirements(entry, self._distribution(entry))
+        if missing:
+            raise MediganUsageError(f"install_dependencies=True: medigan never installs packages while it runs, and model "
+                                    f"{entry.id!r} needs {', '.join(missing)}, which is not installed. Run `{command}`, "
+                                    "then call again")
+        logger.warning("install_dependencies=True is ignored: medigan never installs packages while it runs; the "
+                       "requirements of %s are already installed", entry.id)
+
+    @property
+    def config_manager(self) -> ConfigManager:
+        """The original's config manager: ``model_ids``, ``config_dict``, ``get_config_by_id``, ``match_model_id``."""
+        return ConfigManager(self)
+
+    @property
+    def model_selector(self) -> Generators:
+        """The original's model selector: its search and ranking methods are those of this object."""
+        return self
 
     # -- config manager methods --------------------------------------------------------------------------------
     def get_config_by_id(self, model_id: str | int, config_key: str | None = None) -> Any:
@@ -100,8 +122,8 @@ class Generators:
 
     # -- model selector methods --------------------------------------------------------------------------------
     def list_models(self) -> list[str]:
-        """The ids of all installed models."""
-        return [entry.id for entry in self._catalog()]
+        """The ids of the installed models, one per original model (see docs/compat.md)."""
+        return [entry.id for entry in self._original_entries()]
 
     def get_selection_criteria_by_id(self, model_id: str | int, is_model_id_removed: bool = True) -> dict:
         selection = self.get_config_by_id(model_id, "selection")
@@ -140,34 +162,53 @@ class Generators:
 
     def rank_models_by_performance(self, model_ids: list | None = None, metric: str = "SSIM",
                                    order: str | None = None) -> list:
-        """``[{"model_id": …, metric: value, …}]`` best first by ``metric`` (case-insensitive, dotted paths).
+        """``[{"model_id": …, metric: value, …}]`` best first by ``metric`` (case-insensitive, dotted paths such as
+        the original's ``CLF.trained_on_real_and_fake.f1``).
 
-        ``order`` ``"asc"``/``"desc"`` is obeyed; without it the metric's direction decides. Models without
-        the metric follow the ranked ones with the value None; the notes of the ranking are logged.
+        ``order`` ``"asc"``/``"desc"`` is obeyed; without it the metric's direction decides, and for a metric
+        medigan has no direction for, ascending, as the original. Models that lack the metric are left out,
+        as the original did (logged at INFO); the ranking's other notes are logged as warnings.
         """
         if model_ids is not None and len(model_ids) == 0:
             return []
-        ranking = rank_models(metric, order, models=model_ids)
+        if order is None and isinstance(metric, str) and metric.strip() and metric_direction(metric.strip()) is None:
+            order = "asc"
+        if isinstance(model_ids, (str, int)):
+            raise MediganUsageError("model_ids must be a list of model ids, e.g. ['00001', 'ct-head-phantom']")
+        chosen = self._original_entries() if model_ids is None else [self._entry(m) for m in model_ids]
+        ranking = rank_entries(list({e.id: e for e in chosen}.values()), metric, order)
+        ranked = [row for row in ranking.models if row.value is not None]
         for note in ranking.notes:
-            logger.warning("%s", note)
+            if "listed last" not in note:  # the CLI's note on models without the metric; they are left out here
+                logger.warning("%s", note)
+        left_out = [row.entry.id for row in ranking.models if row.value is None]
+        if left_out:
+            logger.info("%d model(s) have no %r on their card and are left out: %s", len(left_out), metric, ", ".join(left_out))
         return [{"model_id": row.entry.id, metric: row.value, "upstream_id": row.entry.card.upstream_id,
                  "rank": row.rank, "reference": row.reference, "extractor": row.extractor, "n": row.n}
-                for row in ranking.models]
+                for row in ranked]
 
     def find_matching_models_by_values(self, values: list, target_values_operator: str = "AND",
-                                       are_keys_also_matched: bool = False, is_case_sensitive: bool = False) -> list:
-        """Models whose cards match the search ``values`` (AND: all, OR: any, XOR: exactly one), most relevant first.
+                                       are_keys_also_matched: bool = False, is_case_sensitive: bool = False,
+                                       fuzzy: bool = False) -> list:
+        """Models whose cards match the search ``values`` (AND: all, OR: any, XOR: exactly one).
 
-        A value matches a card entry that equals it or, unless ``is_case_sensitive``, that holds its words,
-        also by prefix ("mammo") or with a spelling slip ("mamography").
+        As the original, a value matches a card or config entry equal to it (case-insensitive unless
+        ``is_case_sensitive``; with ``are_keys_also_matched`` keys too), in catalogue order. ``fuzzy=True`` is
+        medigan's ranked search instead: an entry also matches when it holds the value's words, by prefix
+        ("mammo") or with a spelling slip ("mamography"), and the most relevant model comes first.
         """
-        return match_models(list(self._catalog()), values, target_values_operator, are_keys_also_matched,
-                            is_case_sensitive)
+        entries = self._original_entries()
+        configs = {e.id: model_config(e, self._distribution(e)) for e in entries}
+        return match_models(entries, values, target_values_operator, are_keys_also_matched, is_case_sensitive,
+                            fuzzy=fuzzy, configs=configs)
 
     def find_models_and_rank(self, values: list, target_values_operator: str = "AND", are_keys_also_matched: bool = False,
-                             is_case_sensitive: bool = False, metric: str = "SSIM", order: str | None = None) -> list:
+                             is_case_sensitive: bool = False, metric: str = "SSIM", order: str | None = None,
+                             fuzzy: bool = False) -> list:
         """Search as :meth:`find_matching_models_by_values`, then rank the matches as :meth:`rank_models_by_performance`."""
-        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched, is_case_sensitive)
+        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched, is_case_sensitive,
+                                                      fuzzy)
         if not matches:
             logger.warning("no model matched the values %s; adjust them to find at least one match", values)
             return []
@@ -178,13 +219,15 @@ class Generators:
                                       metric: str = "SSIM", order: str | None = None, num_samples: int = 30,
                                       output_path: str | None = None, is_gen_function_returned: bool = False,
                                       install_dependencies: bool = False, **kwargs: Any) -> Any:
-        """Generate with the best-ranked model among those matching ``values``."""
+        """Generate with the best-ranked model among those matching ``values``; when none matches and has the
+        metric, the reason is logged as an error and None returned."""
         ranked = self.find_models_and_rank(values, target_values_operator, are_keys_also_matched, is_case_sensitive,
-                                           metric, order)
-        best = next((row for row in ranked if row[metric] is not None), None)
-        if best is None:
-            raise MediganUsageError(f"no model matches the values {values} and has a {metric!r} on its card "
-                                    f"({len(ranked)} matched); change the values or the metric")
+                                           metric, order, kwargs.pop("fuzzy", False))
+        if not ranked:
+            logger.error("no model matches the values %s and has a %r on its card; change the values or the metric, "
+                         "nothing was generated", values, metric)
+            return None
+        best = ranked[0]
         logger.info("generating with %s, ranked first of %d by %s", best["model_id"], len(ranked), metric)
         return self.generate(best["model_id"], num_samples, output_path, is_gen_function_returned=is_gen_function_returned,
                              install_dependencies=install_dependencies, **kwargs)
@@ -194,12 +237,16 @@ class Generators:
                                 num_samples: int = 30, output_path: str | None = None,
                                 is_gen_function_returned: bool = False, install_dependencies: bool = False,
                                 **kwargs: Any) -> Any:
-        """Generate with the one model that matches ``values``; more or fewer matches raise MediganUsageError."""
-        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched, is_case_sensitive)
+        """Generate with the one model that matches ``values``; when more or fewer match, the matches are logged as
+        an error and None is returned, as the original did."""
+        matches = self.find_matching_models_by_values(values, target_values_operator, are_keys_also_matched, is_case_sensitive,
+                                                      kwargs.pop("fuzzy", False))
         if len(matches) != 1:
             listed = ", ".join(m.model_id for m in matches)
-            raise MediganUsageError(f"the values {values} match {len(matches)} models{': ' + listed if listed else ''}; "
-                                    "exactly one is needed: add or change values, or use find_models_rank_and_generate()")
+            logger.error("the values %s match %d models%s; exactly one is needed: add or change values, or use "
+                         "find_models_rank_and_generate(); nothing was generated", values, len(matches),
+                         ": " + listed if listed else "")
+            return None
         return self.generate(matches[0].model_id, num_samples, output_path, is_gen_function_returned=is_gen_function_returned,
                              install_dependencies=install_dependencies, **kwargs)
 
@@ -210,7 +257,7 @@ class Generators:
             self.add_model_executor(model_id)
 
     def add_model_executor(self, model_id: str | int, install_dependencies: bool = False) -> None:
-        self._refuse_install(model_id, install_dependencies)
+        self._check_install(model_id, install_dependencies)
         if not self.is_model_executor_already_added(model_id):
             from .models import load
 
@@ -234,20 +281,25 @@ class Generators:
                  **kwargs: Any) -> Any:
         """Generate ``num_samples`` samples of the model.
 
-        ``save_images=True`` writes them to ``output_path`` (default ``output/<id>/<time>``) with a manifest and
-        returns None; ``save_images=False`` returns a list with one array (H, W, C) per sample, or one
-        ``(image, mask)`` pair for models with masks. ``is_gen_function_returned=True`` returns a reusable
-        function instead; each call of it gives the run's next ``num_samples`` samples. Keyword options:
-        ``seed`` (default 0), ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate
-        every input given), ``batch_size``, ``device``, and when saving ``format``, ``resume``, ``overwrite``.
+        ``save_images=True`` writes one file per sample straight into ``output_path`` (default
+        ``output/<id>/<time>``) as the original did (``0.png``, ``1.png`` …; masks beside them as ``0_mask.png``
+        …; the manifest and run record in the hidden ``.<name>.medigan/`` folder beside it) and returns None;
+        writing into a folder that already holds files warns and replaces files of the same name.
+        ``save_images=False`` returns a list with one array (H, W, C) per sample, or one ``(image, mask)`` pair
+        for models with masks. ``is_gen_function_returned=True`` returns a reusable function instead; each call
+        of it gives the run's next ``num_samples`` samples. Keyword options: ``seed`` (default 0),
+        ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate every input given),
+        ``batch_size``, ``device``, and when saving ``format``. Other keyword arguments (the original's
+        model-specific ones, such as ``image_size`` or ``gpu_id``) go to models that understand them and are
+        ignored with a warning by the others.
         """
-        self._refuse_install(model_id, install_dependencies)
+        self._check_install(model_id, install_dependencies)
         entry = self._entry(model_id)
-        options = generate_options(entry, kwargs, saving=save_images)
+        options, model_options = generate_options(entry, kwargs, saving=save_images)
         if not save_images and output_path is not None:
-            raise MediganUsageError("output_path is only used with save_images=True; drop it to get the samples back "
-                                    "as arrays, or pass save_images=True to write them there")
-        function = GenerateFunction(self, entry, num_samples, output_path, save_images, options)
+            logger.warning("output_path %s is not used with save_images=False: the samples are returned", output_path)
+            output_path = None
+        function = GenerateFunction(self, entry, num_samples, output_path, save_images, options, model_options)
         return function if is_gen_function_returned else function()
 
     def get_generate_function(self, model_id: str | int, num_samples: int = 30, output_path: str | None = None,
@@ -302,31 +354,40 @@ class Generators:
     # -- torch and visualisation -------------------------------------------------------------------------------
     def get_as_torch_dataset(self, model_id: str | int, num_samples: int = 100, install_dependencies: bool = False,
                              transform: Any = None, **kwargs: Any) -> Any:
-        """A ``torch.utils.data.Dataset`` of ``num_samples`` samples; items ``{"sample", "mask"?, "label"?, …}``.
+        """A ``torch.utils.data.Dataset`` of ``num_samples`` samples with the original's items: ``{"sample": the
+        array as ``generate(..., save_images=False)`` returns it, "mask"?: its mask, "label"?: the condition}``.
 
-        Samples are generated when read (item i is always sample i of the run), not all up front. Options:
-        ``seed``, ``condition``, ``inputs``/``input_path``, ``device``, ``batch_size``, ``normalize``,
-        ``item_transform`` (see medigan_host.torch.SyntheticDataset).
+        ``transform`` is called as the original called it: ``transform(x, mask)`` (returning both) for models
+        with masks, ``transform(x)`` otherwise. Samples are generated when read (item i is always sample i of
+        the run), not all up front. Options: ``seed``, ``condition``, ``inputs``/``input_path``, ``device``,
+        ``batch_size``; other keyword arguments go to models that understand them (see :meth:`generate`).
         """
-        self._refuse_install(model_id, install_dependencies)
+        self._check_install(model_id, install_dependencies)
         entry = self._entry(model_id)
-        options = generate_options(entry, kwargs, saving=False, extra=("normalize", "item_transform"))
-        from .torch import SyntheticDataset
+        options, model_options = generate_options(entry, kwargs, saving=False)
+        if options.pop("trust_remote_code", None) is True:
+            raise MediganUsageError("datasets load their model in every DataLoader worker: to trust a model's downloaded "
+                                    "code there, set MEDIGAN_TRUST_REMOTE_CODE=1 instead of trust_remote_code=True")
+        from .compat_torch import OriginalDataset
 
         inputs = options.pop("inputs", None)
         count = len(inputs) if inputs is not None else num_samples
-        return SyntheticDataset(entry, count, inputs=inputs, transform=transform, **options)
+        dataset = OriginalDataset(entry, count, inputs=inputs, transform=transform, **options)
+        if model_options:
+            dataset.model_options = understood_options(dataset.source.model, model_options)
+        return dataset
 
     def get_as_torch_dataloader(self, dataset: Any = None, model_id: str | int | None = None, num_samples: int = 1000,
                                 install_dependencies: bool = False, transform: Any = None, batch_size: int = 1,
-                                shuffle: bool = False, sampler: Any = None, batch_sampler: Any = None, num_workers: int = 0,
-                                collate_fn: Any = None, pin_memory: bool = False, drop_last: bool = False,
-                                timeout: float = 0, worker_init_fn: Any = None, prefetch_factor: int | None = None,
-                                persistent_workers: bool = False, **kwargs: Any) -> Any:
+                                shuffle: bool = False, sampler: Any = None, batch_sampler: Any = None,
+                                num_workers: int | None = None, collate_fn: Any = None, pin_memory: bool = False,
+                                drop_last: bool = False, timeout: float = 0, worker_init_fn: Any = None,
+                                prefetch_factor: int | None = None, persistent_workers: bool = False,
+                                pin_memory_device: str = "", **kwargs: Any) -> Any:
         """A ``torch.utils.data.DataLoader`` over ``dataset`` or over :meth:`get_as_torch_dataset` of ``model_id``.
 
-        ``prefetch_factor`` and ``persistent_workers`` are passed on only with ``num_workers > 0``, where
-        torch >= 2.0 accepts them.
+        Defaults as the original's latest release (``num_workers=None`` is 0 workers). ``prefetch_factor`` and
+        ``persistent_workers`` are passed on only with workers, where torch >= 2.0 accepts them.
         """
         from torch.utils.data import DataLoader
 
@@ -336,19 +397,22 @@ class Generators:
             dataset = self.get_as_torch_dataset(model_id, num_samples, install_dependencies, transform, **kwargs)
         elif kwargs or model_id is not None:
             raise MediganUsageError("pass either a dataset or a model_id with its options, not both")
-        workers = {}
-        if num_workers > 0:
-            workers = {"prefetch_factor": prefetch_factor, "persistent_workers": persistent_workers}
+        workers = 0 if num_workers is None else num_workers
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+            raise MediganUsageError(f"num_workers must be None or a whole number of at least 0, got {num_workers!r}")
+        extra: dict[str, Any] = {"pin_memory_device": pin_memory_device} if pin_memory_device else {}
+        if workers > 0:
+            extra.update(prefetch_factor=prefetch_factor, persistent_workers=persistent_workers)
         elif persistent_workers or prefetch_factor not in (None, 2):
             raise MediganUsageError("prefetch_factor and persistent_workers need num_workers > 0")
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, sampler=sampler, batch_sampler=batch_sampler,
-                          num_workers=num_workers, collate_fn=collate_fn, pin_memory=pin_memory, drop_last=drop_last,
-                          timeout=timeout, worker_init_fn=worker_init_fn, **workers)
+                          num_workers=workers, collate_fn=collate_fn, pin_memory=pin_memory, drop_last=drop_last,
+                          timeout=timeout, worker_init_fn=worker_init_fn, **extra)
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False) -> None:
         """Show the model's interactive viewer (needs the visualisation module, ``medigan_host.visualize``)."""
-        self._refuse_install(model_id, install_dependencies)
+        self._check_install(model_id, install_dependencies)
         import importlib
 
         import medigan_host

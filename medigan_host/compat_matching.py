@@ -1,7 +1,8 @@
 """Matching search values against model cards in the shapes of the original library's model selector.
 
-A value matches a card entry equal to it or, unless the search is case-sensitive, an entry holding its words,
-also by prefix or with a spelling slip (the term expansion of :class:`~medigan_host.search.SearchIndex`).
+As the original, a value matches a card or config entry equal to it (case-insensitive unless asked otherwise).
+The fuzzy search also matches an entry holding the value's words, by prefix or with a spelling slip (the term
+expansion of :class:`~medigan_host.search.SearchIndex`), and orders the models by relevance.
 """
 
 from __future__ import annotations
@@ -80,31 +81,47 @@ class ModelMatchCandidate:
 
 
 def match_models(entries: Sequence[ModelEntry], values: Any, target_values_operator: str = "AND",
-                 are_keys_also_matched: bool = False, is_case_sensitive: bool = False) -> list[ModelMatchCandidate]:
-    """The candidates among ``entries`` that match the search ``values`` under the operator, most relevant first."""
+                 are_keys_also_matched: bool = False, is_case_sensitive: bool = False, *, fuzzy: bool = True,
+                 configs: Mapping[str, Any] | None = None) -> list[ModelMatchCandidate]:
+    """The candidates among ``entries`` that match the search ``values`` under the operator.
+
+    Exact (``fuzzy=False``, the original's way): a value matches an entry equal to it, in catalogue order.
+    Fuzzy: also by words, prefixes and spelling slips, most relevant first. ``configs`` (model id -> the
+    original-layout config) adds the config's selection and description entries to each card's.
+    """
     values, operator = check_search(values, target_values_operator)
     targets = [str(v) if is_case_sensitive else str(v).lower() for v in values]
     index = SearchIndex(entries)
     scores = {hit.card.id: hit.score for hit in index.search(" ".join(map(str, values))).hits}
-    accepted = {term: {t for t, _ in index.expand(term)[0]} for v in values for term in analyse(str(v))}
+    accepted = {term: {t for t, _ in index.expand(term)[0]} for v in values for term in analyse(str(v))} if fuzzy else None
     found = []
     for entry in entries:
         candidate = ModelMatchCandidate(entry.id, targets, operator, is_case_sensitive, are_keys_also_matched)
-        card = entry.card.to_dict()
+        config = (configs or {}).get(entry.id) or {}
+        searched = {"card": entry.card.to_dict(), **{k: config[k] for k in ("selection", "description") if k in config}}
+        pairs = [(key.partition(".")[2], item) for key, item in _pairs(searched)]
+        keys = [k for k in dict.fromkeys(_keys(searched)) if k not in searched]
         for value, target in zip(values, targets, strict=True):
             text = str(value)
-            for key, item in _pairs(card):
-                if value_matches(text, str(item), case_sensitive=is_case_sensitive, accepted=accepted):
+            for key, item in pairs:
+                if _matches(text, str(item), is_case_sensitive, fuzzy, accepted):
                     candidate.add_matched_entry(MatchedEntry(key, item, target))
             if are_keys_also_matched:
-                for key in dict.fromkeys(_keys(card)):
-                    if value_matches(text, key, case_sensitive=is_case_sensitive, accepted=accepted):
+                for key in keys:
+                    if _matches(text, key, is_case_sensitive, fuzzy, accepted):
                         candidate.add_matched_entry(MatchedEntry("key", key, target))
         candidate.score = scores.get(entry.id, 0.0)
         if candidate.check_if_is_match():
             found.append(candidate)
-    found.sort(key=lambda c: -c.score)
+    if fuzzy:
+        found.sort(key=lambda c: -c.score)
     return found
+
+
+def _matches(value: str, text: str, case_sensitive: bool, fuzzy: bool, accepted: Mapping[str, set[str]] | None) -> bool:
+    if not fuzzy:
+        return value == text if case_sensitive else value.lower() == text.lower()
+    return value_matches(value, text, case_sensitive=case_sensitive, accepted=accepted)
 
 
 def check_search(values: Any, operator: Any) -> tuple[list, str]:

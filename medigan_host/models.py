@@ -101,14 +101,34 @@ class Model:
     def __repr__(self) -> str:
         return f"<medigan Model {self.card.id!r} v{self.card.version} from plugin {self.entry.plugin!r} on {self.device}>"
 
-    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
-        """One sample per seed; ``condition`` is checked against the card, ``inputs`` needed for image-input models."""
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Names of the extra keyword options the generator understands (its ``options`` attribute, e.g. the
+        original medigan's ``image_size`` or ``gpu_id``); :meth:`generate` passes them on as ``options=``."""
+        declared = getattr(self.generator, "options", ())
+        if isinstance(declared, str) or not isinstance(declared, (tuple, list, set, frozenset)):
+            return ()
+        return tuple(str(name) for name in declared)
+
+    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None,
+                 options: Mapping[str, Any] | None = None) -> Samples:
+        """One sample per seed; ``condition`` is checked against the card, ``inputs`` needed for image-input models.
+
+        ``options``: extra keyword options, only those the generator declares in :attr:`options`; they reach
+        it as ``generate(seeds, condition=, inputs=, options=)`` (never passed when there are none)."""
         seeds = [int(s) for s in seeds]
         condition = check_condition(self.card, condition)
         check_inputs(self.card, inputs, len(seeds))
         where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
+        extra: dict[str, Any] = {}
+        if options:
+            unknown = sorted(set(options) - set(self.options))
+            if unknown:
+                raise MediganUsageError(f"model {self.card.id!r} does not understand the option(s) {', '.join(unknown)}; "
+                                        f"it takes: {', '.join(self.options) or 'none'}")
+            extra = {"options": dict(options)}
         try:
-            raw = call_plugin(lambda: self.generator.generate(seeds, condition=condition, inputs=inputs), where,
+            raw = call_plugin(lambda: self.generator.generate(seeds, condition=condition, inputs=inputs, **extra), where,
                               f"generating seeds {seeds[:3]}{'…' if len(seeds) > 3 else ''}")
         except MediganError:
             raise

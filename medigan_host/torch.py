@@ -110,11 +110,16 @@ class _SampleSource:
         keys = ["sample"] + (["mask"] if self.entry.card.has_masks else [])
         return keys + (["label"] if self.condition else []) + ["seed", "index"]
 
-    def items(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
+    def batches(self, indices: Sequence[int], options: Mapping[str, Any] | None = None) -> Iterator[tuple[list[int], Samples]]:
+        """``(indices, Samples)`` per model call, at most ``batch_size`` samples each; ``options`` go to the model."""
         for chunk in batches(list(indices), self.batch_size):
             inputs = None if self.inputs is None else [self.inputs[i] for i in chunk]
-            samples: Samples = self.model.generate(sample_seeds(self.seed, chunk), condition=self.condition, inputs=inputs)
+            yield chunk, self.model.generate(sample_seeds(self.seed, chunk), condition=self.condition, inputs=inputs,
+                                             options=options)
+
+    def items(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for chunk, samples in self.batches(indices):
             for row, index in enumerate(chunk):
                 item: dict[str, Any] = {"sample": to_tensor(samples.images[row], normalize=self.normalize)}
                 if samples.masks is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 import model_zoo
 import numpy as np
@@ -69,16 +68,19 @@ def test_find_matching_models_by_values(generators):
     assert isinstance(found[0], ModelMatchCandidate) and found[0].is_match
     assert {m.matching_element for m in found[0].matched_entries} == {"mammography", "calcification"}
     assert json.loads(str(found[0]))["model_id"] == "dcgan-mmg-calc-roi"
-    # beyond exact values: prefixes, word forms and misspellings
-    assert {c.model_id for c in generators.find_matching_models_by_values(["mammo"])} == model_zoo.MAMMOGRAPHY | {"mammo-breast-phantom"}
-    assert [c.model_id for c in generators.find_matching_models_by_values(["polyps"])] == ["pggan-polyp-masks"]
-    assert [c.model_id for c in generators.find_matching_models_by_values(["mamography", "INbreast"])] == ["dcgan-mmg-calc-roi"]
-    either = {c.model_id for c in generators.find_matching_models_by_values(["polyp", "nodule"], "OR")}
+    # the original's way by default: whole values only; fuzzy=True adds prefixes, word forms and misspellings
+    assert generators.find_matching_models_by_values(["mammo"]) == []
+    assert {c.model_id for c in generators.find_matching_models_by_values(["mammo"], fuzzy=True)} == \
+        model_zoo.MAMMOGRAPHY | {"mammo-breast-phantom"}
+    assert [c.model_id for c in generators.find_matching_models_by_values(["polyps"], fuzzy=True)] == ["pggan-polyp-masks"]
+    assert [c.model_id for c in generators.find_matching_models_by_values(["mamography", "INbreast"], fuzzy=True)] == \
+        ["dcgan-mmg-calc-roi"]
+    either = {c.model_id for c in generators.find_matching_models_by_values(["polyp", "nodule"], "OR", fuzzy=True)}
     assert either == {"pggan-polyp-masks", "dcgan-xray-lung-nodules"}
     only_one = {c.model_id for c in generators.find_matching_models_by_values(["mammography", "dcgan"], "xor")}
     assert "dcgan-xray-lung-nodules" in only_one and "mammo-breast-phantom" in only_one
     assert "dcgan-mmg-calc-roi" not in only_one  # has both
-    first = generators.find_matching_models_by_values(["mammography", "mass"])
+    first = generators.find_matching_models_by_values(["mammography", "mass"], fuzzy=True)
     assert first[0].model_id in {"dcgan-mmg-mass-roi", "cdcgan-mmg-masses"} and first[0].score >= first[-1].score
 
 
@@ -96,7 +98,7 @@ def test_bad_search_values(generators):
         generators.find_matching_models_by_values([])
     with pytest.raises(MediganUsageError, match="AND, OR, XOR"):
         generators.find_matching_models_by_values(["ct"], "NOT")
-    assert generators.find_matching_models_by_values("polyp")[0].model_id == "pggan-polyp-masks"  # one value
+    assert generators.find_matching_models_by_values("polyp")[0].model_id == "pggan-polyp-masks"  # one value (a tag)
 
 
 def test_rank_models_by_performance(generators, caplog):
@@ -104,8 +106,8 @@ def test_rank_models_by_performance(generators, caplog):
         ranked = generators.rank_models_by_performance(metric="FID")
     assert [r["model_id"] for r in ranked[:3]] == ["cyclegan-brain-mri-t1-t2", "dcgan-mmg-calc-roi", "dcgan-xray-lung-nodules"]
     assert ranked[1]["FID"] == 67.6 and ranked[1]["upstream_id"] == "00001_DCGAN_MMG_CALC_ROI"
-    assert ranked[-1]["FID"] is None and "ct-head-phantom" in [r["model_id"] for r in ranked]  # listed, not dropped
-    assert "different reference sets" in caplog.text
+    assert all(r["FID"] is not None for r in ranked) and "ct-head-phantom" not in [r["model_id"] for r in ranked]  # left out
+    assert "different reference sets" in caplog.text and "listed last" not in caplog.text
     assert generators.rank_models_by_performance(["00001", "00002"], "FID", "desc")[0]["model_id"] == "dcgan-mmg-mass-roi"
     assert generators.rank_models_by_performance(["00001", "00002", "00021"])[0]["model_id"] == "cyclegan-brain-mri-t1-t2"
     assert generators.rank_models_by_performance([], "FID") == []
@@ -115,10 +117,9 @@ def test_rank_models_by_performance(generators, caplog):
 def test_find_models_and_rank(generators):
     ranked = generators.find_models_and_rank(["mammography"], metric="FID")
     assert [r["model_id"] for r in ranked[:3]] == ["dcgan-mmg-calc-roi", "dcgan-mmg-mass-roi", "cdcgan-mmg-masses"]
-    assert {r["model_id"] for r in ranked[3:]} == {"cyclegan-mmg-density-optimam-mlo", "mammo-breast-phantom"}
+    assert len(ranked) == 3  # the models without a FID are left out, as the original did
     assert generators.find_models_and_rank(["xyzzy"], metric="FID") == []
-    with pytest.raises(MediganUsageError, match="has a 'FID'"):
-        generators.find_models_rank_and_generate(["phantom", "head"], metric="FID", num_samples=1)
+    assert generators.find_models_rank_and_generate(["phantom", "ct"], metric="FID", num_samples=1) is None
 
 
 def test_generate_in_memory_matches_the_engine(generators):
@@ -147,21 +148,21 @@ def test_generate_function_continues_the_run(generators):
 
 def test_generate_to_disk(generators, tmp_path, monkeypatch):
     assert generators.generate("ct-head-phantom", 3, str(tmp_path / "run"), seed=1) is None
-    manifest = (tmp_path / "run" / "manifest.jsonl").read_text().splitlines()
-    assert len(manifest) == 3 and len(list((tmp_path / "run" / "masks").iterdir())) == 3
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["0.png", "0_mask.png", "1.png", "1_mask.png",
+                                                                     "2.png", "2_mask.png"]
+    manifest = (tmp_path / ".run.medigan" / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == 3 and json.loads(manifest[0])["files"] == {"image": "0.png", "mask": "0_mask.png"}
     monkeypatch.chdir(tmp_path)
     generators.generate("mri-brain-phantom-3d", 1)
-    written = list((tmp_path / "output" / "mri-brain-phantom-3d").glob("*/images/000000.npy"))
+    written = list((tmp_path / "output" / "mri-brain-phantom-3d").glob("*/0.npy"))
     assert len(written) == 1
     gen = generators.get_generate_function("ct-head-phantom", 2, str(tmp_path / "grow"))
     gen()
     gen()
-    lines = [json.loads(line) for line in (tmp_path / "grow" / "manifest.jsonl").read_text().splitlines()]
-    assert sorted(r["index"] for r in lines) == [0, 1, 2, 3]
-    with pytest.raises(MediganUsageError, match="save_images=True"):
-        generators.generate("ct-head-phantom", 1, str(tmp_path / "x"), save_images=False)
-    with pytest.raises(medigan_host.OutputError, match="already holds a run"):
-        generators.generate("ct-head-phantom", 3, str(tmp_path / "run"), seed=1)
+    lines = [json.loads(line) for line in (tmp_path / ".grow.medigan" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["index"] for r in lines) == [0, 1, 2, 3] and len(list((tmp_path / "grow").iterdir())) == 8
+    assert len(generators.generate("ct-head-phantom", 1, str(tmp_path / "x"), save_images=False)) == 1  # path unused
+    assert not (tmp_path / "x").exists()
 
 
 def test_image_to_image_translates_every_input(generators, tmp_path):
@@ -172,31 +173,21 @@ def test_image_to_image_translates_every_input(generators, tmp_path):
     assert len(generators.generate("ct-lowdose-sim", save_images=False, input_path=str(tmp_path / "inputs.npy"))) == 2
 
 
-def test_install_dependencies_is_refused_with_the_pip_command(generators):
-    from medigan_host.frameworks import pip_command
-
-    # the plugin by its folder when the host was installed from a clone (as here), else by its package name
-    assert pip_command("numpy", "medigan-plugin-phantoms").startswith("pip install numpy ")
-    with pytest.raises(MediganUsageError, match=re.escape(f"`{pip_command('numpy', 'medigan-plugin-phantoms')}`")):
-        generators.generate("ct-head-phantom", 1, install_dependencies=True)
-    with pytest.raises(MediganUsageError, match=r"`pip install tensorflow`"):
-        generators.get_as_torch_dataset("00012", install_dependencies=True)
-    with pytest.raises(MediganUsageError, match="never installs"):
-        generators.find_model_and_generate(["haemorrhage"], install_dependencies=True)
+def test_install_dependencies_never_installs(generators, caplog):
+    with caplog.at_level(logging.WARNING, logger="medigan_host"):
+        assert len(generators.generate("ct-head-phantom", 1, save_images=False, install_dependencies=True)) == 1
+    assert "never installs" in caplog.text
+    if medigan_host.frameworks.importlib.util.find_spec("tensorflow") is None:
+        with pytest.raises(MediganUsageError, match=r"needs tensorflow.*Run `pip install \S*tensorflow"):
+            generators.get_as_torch_dataset("00012", install_dependencies=True)
 
 
 def test_find_model_and_generate(generators):
     samples = generators.find_model_and_generate(["haemorrhage"], num_samples=2, save_images=False)
     assert len(samples) == 2 and samples[0][0].dtype == np.uint16
-    with pytest.raises(MediganUsageError, match="match 2 models"):
-        generators.find_model_and_generate(["phantom", "ct"], num_samples=1, save_images=False)
-    with pytest.raises(MediganUsageError, match="match 0 models"):
-        generators.find_model_and_generate(["xyzzy"])
 
 
 def test_unknown_options_and_unsupported_methods(generators):
-    with pytest.raises(MediganUsageError, match="unknown option 'image_size'"):
-        generators.generate("ct-head-phantom", 1, save_images=False, image_size=64)
     with pytest.raises(MediganUsageError, match="give condition as a dict"):
         generators.generate("mammo-breast-phantom", 1, save_images=False, condition="c")
     for call in (lambda: generators.add_model_to_config("x", {}), lambda: generators.push_to_zenodo("x", "t"),
@@ -231,15 +222,19 @@ def test_every_installed_model_is_reachable():
     """Over whatever plugins are installed (the phantoms, and framework plugins where present), without loading any."""
     generators = Generators()
     entries = list(medigan_host.plugins.get_host().catalog)
-    assert generators.list_models() == [e.id for e in entries]
+    listed = generators.list_models()  # one model per original id: the one that id resolves to
+    assert set(listed) == {e.id for e in entries
+                           if not e.card.upstream_id or generators.get_config_by_id(e.card.upstream_id, "card.id") == e.id}
     upstream = [e.card.upstream_id for e in entries if e.card.upstream_id]
     for entry in entries:
         card = entry.card
         assert generators.get_config_by_id(card.id, "card.id") == card.id
         if card.upstream_id and upstream.count(card.upstream_id) == 1:
             assert generators.get_config_by_id(card.upstream_id, "card.id") == card.id
-        assert card.id in [c.model_id for c in generators.find_matching_models_by_values([card.modality])]
+        if card.id in listed:
+            assert card.id in [c.model_id for c in generators.find_matching_models_by_values([card.modality])]
         assert generators.get_config_by_id(card.id, "execution.framework") == card.framework
     for metric in ("FID", "SSIM"):
         ranked = generators.rank_models_by_performance(metric=metric)
-        assert sorted(r["model_id"] for r in ranked) == sorted(e.id for e in entries)
+        assert {r["model_id"] for r in ranked} >= {e.id for e in entries if e.id in listed and e.card.metric(metric) is not None}
+        assert {r["model_id"] for r in ranked} <= set(listed)

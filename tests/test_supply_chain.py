@@ -33,8 +33,9 @@ class Payload:
 
 
 # -- 1. the sources: nothing that unpickles, evaluates or installs at run time ---------------------------------------
-#: Code that ships and runs: the host, the plugins' packages and the plugin template (training scripts run offline).
-SOURCES = [REPO / "medigan_host", *sorted((REPO / "plugins").glob("*/src")), REPO / "cookiecutter-template"]
+#: Code that ships and runs: the host (and its ``medigan`` import package), the plugins' packages and the plugin
+#: template (training scripts run offline).
+SOURCES = [REPO / "medigan_host", REPO / "medigan", *sorted((REPO / "plugins").glob("*/src")), REPO / "cookiecutter-template"]
 UNPICKLERS = {("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"), ("dill", "load"), ("dill", "loads"),
               ("cloudpickle", "load"), ("cloudpickle", "loads"), ("joblib", "load"), ("marshal", "load"),
               ("marshal", "loads"), ("shelve", "open"), ("yaml", "unsafe_load"), ("jit", "load"), ("pd", "read_pickle"),

@@ -171,8 +171,9 @@ def test_compat_dataset_and_dataloader():
     assert len(dataset) == 6 and set(dataset[0]) >= {"sample", "mask"}
     loader = generators.get_as_torch_dataloader(model_id="ct-head-phantom", num_samples=6, batch_size=3, seed=1)
     batches = list(loader)  # the original passed prefetch_factor=2 with num_workers=0, which torch >= 2.0 rejects
-    assert len(batches) == 2 and batches[0]["sample"].shape == (3, 1, 256, 256) and batches[0]["mask"].shape == (3, 1, 256, 256)
-    assert torch.equal(batches[1]["sample"][0], dataset[3]["sample"])
+    # the original's items: the arrays generate(save_images=False) returns, (H, W, C), collated into tensors
+    assert len(batches) == 2 and batches[0]["sample"].shape == (3, 256, 256, 1) and batches[0]["mask"].shape == (3, 256, 256, 1)
+    assert torch.equal(batches[1]["sample"][0], torch.from_numpy(dataset[3]["sample"]))
     parallel = generators.get_as_torch_dataloader(dataset, batch_size=3, num_workers=2, prefetch_factor=1,
                                                   persistent_workers=True)
     assert torch.equal(torch.cat([b["sample"] for b in parallel]), torch.cat([b["sample"] for b in batches]))
@@ -193,11 +194,12 @@ def test_compat_over_a_pytorch_model(monkeypatch):
     assert ranked[0]["model_id"] == "dcgan-mmg-calc-roi"
     samples = generators.find_models_rank_and_generate(["mammography", "dcgan"], metric="FID", num_samples=3,
                                                        save_images=False, device="cpu")
-    assert len(samples) == 3 and samples[0].shape == (128, 128, 1) and samples[0].dtype == np.float32
+    # an original model's samples come back as the original returned them: uint8 in 0..255
+    assert len(samples) == 3 and samples[0].shape == (128, 128, 1) and samples[0].dtype == np.uint8
     again = generators.generate("00001", 3, save_images=False, device="cpu")
     assert all(np.array_equal(a, b) for a, b in zip(samples, again, strict=True))
     dataset = generators.get_as_torch_dataset("00001_DCGAN_MMG_CALC_ROI", num_samples=4, device="cpu")
-    assert torch.equal(dataset[2]["sample"], torch.from_numpy(again[2]).permute(2, 0, 1))
+    assert np.array_equal(dataset[2]["sample"], again[2])
     assert generators.get_model_executor("1").device == "cpu"
 
 
@@ -217,8 +219,8 @@ def test_installed_pytorch_plugins_through_the_compatible_api():
             raise
         first = samples[0][0] if card.has_masks else samples[0]
         assert len(samples) == 2 and first.shape == (*card.image_size, card.channels)
-        item = generators.get_as_torch_dataset(card.id, num_samples=2, device="cpu", seed=3, normalize=False)[0]
-        assert torch.equal(item["sample"], torch.from_numpy(first.astype(np.float32)).movedim(-1, 0))
+        item = generators.get_as_torch_dataset(card.id, num_samples=2, device="cpu", seed=3)[0]
+        assert np.array_equal(item["sample"], first)  # the original's items: the arrays generate() returns
         ran += 1
     if not ran:
         pytest.skip("no installed PyTorch model has its weights at hand")

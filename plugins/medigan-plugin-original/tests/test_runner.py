@@ -234,4 +234,19 @@ def test_the_original_api_runs_an_original_model_by_its_full_id(serve, shared_en
     assert len(samples) == 2 and np.array_equal(samples[0][..., 0], 255 - inputs[0, ..., 0])
     generators.generate("00003_CYCLEGAN_MMG_DENSITY_FULL", output_path=str(tmp_path / "o"), inputs=inputs,
                         trust_remote_code=True)
-    assert len(list((tmp_path / "o" / "images").iterdir())) == 2
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["0.png", "1.png"]  # the original's layout
+
+
+def test_the_original_api_passes_the_original_keyword_arguments(serve, shared_env, caplog):
+    import logging
+
+    card = get_card("00003_CYCLEGAN_MMG_DENSITY_FULL")
+    serve(card)
+    generators = medigan_host.Generators()
+    inputs = _inputs(card, 2)
+    with caplog.at_level(logging.WARNING, logger="medigan_host"):
+        samples = generators.generate("00003_CYCLEGAN_MMG_DENSITY_FULL", save_images=False, inputs=inputs,
+                                      trust_remote_code=True, translate_all_images=False, gpu_id=0, z=1)
+    assert len(samples) == 2 and np.array_equal(samples[1][..., 0], 255 - inputs[1, ..., 0])
+    assert "does not use the option(s) z;" in caplog.text  # the original function takes the others
+    assert set(generators.get_model_executor("00003").options) == set(card.extra["original"]["custom_args"])

@@ -203,12 +203,16 @@ class OriginalModel:
         latent = self.spec.get("latent")
         if self.spec.get("latent_arg") and latent:
             self.latent_shape = (int(latent),)
+        #: the original function's own keyword arguments, which callers may set (``Generators.generate(..., gpu_id=0)``)
+        self.options = tuple(self.spec.get("custom_args", {}))
 
-    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
+    def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None,
+                 options: Mapping[str, Any] | None = None) -> Samples:
         seeds = [int(s) for s in seeds]
         if getattr(self, "latent_shape", None):
-            return self.generate_from_latents(latents(seeds, self.latent_shape), condition=condition, seeds=seeds)
-        message = {"op": "generate", "seeds": seeds, "kwargs": self._condition_kwargs(condition)}
+            return self.generate_from_latents(latents(seeds, self.latent_shape), condition=condition, seeds=seeds,
+                                              options=options)
+        message = {"op": "generate", "seeds": seeds, "kwargs": {**(options or {}), **self._condition_kwargs(condition)}}
         if inputs is None:
             return self._samples(*self.worker.request(message, timeout=self.timeout), len(seeds))
         with tempfile.TemporaryDirectory(prefix="medigan-inputs-") as folder:
@@ -217,11 +221,11 @@ class OriginalModel:
             return self._samples(*self.worker.request(message, timeout=self.timeout), len(seeds))
 
     def generate_from_latents(self, z: Any, *, condition: Mapping[str, Any] | None = None,
-                              seeds: Sequence[int] | None = None) -> Samples:
+                              seeds: Sequence[int] | None = None, options: Mapping[str, Any] | None = None) -> Samples:
         z = np.asarray(z, dtype=np.float32)
         shaped = z.reshape(len(z), *self.latent_shape, *self.spec.get("latent_suffix", (1, 1)))
         message = {"op": "generate", "seeds": list(seeds) if seeds is not None else [0] * len(z),
-                   "kwargs": self._condition_kwargs(condition), "latent_arg": self.spec["latent_arg"]}
+                   "kwargs": {**(options or {}), **self._condition_kwargs(condition)}, "latent_arg": self.spec["latent_arg"]}
         return self._samples(*self.worker.request(message, [shaped], timeout=self.timeout), len(z))
 
     def _condition_kwargs(self, condition: Mapping[str, Any] | None) -> dict[str, Any]:
