@@ -39,8 +39,9 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The host and the embedded phantoms plugin, installed as a user would (no framework)."""
-    session.install(".", PHANTOMS, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
+    """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
+    Hub weights source)."""
+    session.install(".[hub]", PHANTOMS, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
     session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
 
 

@@ -26,6 +26,9 @@ _CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A Zenodo DOI; its number is the record id (``10.5281/zenodo.7031735`` → record 7031735).
 ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.([1-9][0-9]{0,11})$")
+#: A Hugging Face Hub repository id and a pinned commit of it.
+HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+HF_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -258,7 +261,8 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         return ()
     entries = [value] if isinstance(value, Mapping) else value
     if not isinstance(entries, (list, tuple)):
-        raise fail("weights", "must be a dict with url and sha256 (or doi and filename), or a list of such dicts")
+        raise fail("weights", "must be a dict with url and sha256 (or doi and filename, or hf, revision, filename and "
+                              "sha256), or a list of such dicts")
     out = []
     for i, entry in enumerate(entries):
         where = f"weights[{i}]"
@@ -266,6 +270,9 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
             raise fail("weights", f"{where} must be a dict with 'url' and 'sha256', or with 'doi' and 'filename'")
         if "doi" in entry:
             out.append(_record_weights(entry, where, fail))
+            continue
+        if "hf" in entry:
+            out.append(_hub_weights(entry, where, fail))
             continue
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
@@ -300,6 +307,32 @@ def _record_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any
         out["sha256"] = _weights_sha256(entry, where, fail)
     else:
         out.pop("sha256", None)
+    _weights_size(entry, where, fail)
+    return out
+
+
+def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a file of a Hugging Face Hub repository at a pinned commit: ``hf`` (``org/repo``),
+    ``revision`` (the commit's 40-digit sha), ``filename`` (its path in the repository) and ``sha256``; ``size`` optional."""
+    repo = entry.get("hf")
+    if not isinstance(repo, str) or not HF_REPO.match(repo.strip()):
+        raise fail("weights", f"{where}.hf must name a Hub repository like 'org/model-name', got {repo!r}")
+    for other in ("url", "doi"):
+        if other in entry:
+            raise fail("weights", f"{where} names both a Hub repository and a {other}: keep one")
+    revision = entry.get("revision")
+    if not isinstance(revision, str) or not HF_COMMIT.match(revision.strip().lower()):
+        raise fail("weights", f"{where}.revision must be the 40-digit sha of a commit of {repo} (a branch or tag such as "
+                              f"'main' can change under the card, so it is refused), got {revision!r}")
+    filename = entry.get("filename")
+    if not isinstance(filename, str) or not all(safe_filename(part) for part in filename.split("/")):
+        raise fail("weights", f"{where}.filename {filename!r} must be a path in the repository made of plain names "
+                              "(letters, digits, '.', '_', '-') separated by '/'")
+    if entry.get("sha256") is None:
+        raise fail("weights", f"{where}.sha256 is missing: pin the file's sha256 (the Hub shows it for LFS files; or run "
+                              "`sha256sum FILE`)")
+    out = {**entry, "hf": repo.strip(), "revision": revision.strip().lower(), "filename": filename,
+           "sha256": _weights_sha256(entry, where, fail)}
     _weights_size(entry, where, fail)
     return out
 
