@@ -280,11 +280,12 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         if url.startswith("package://") and not _PACKAGE_URL.match(url):
             raise fail("weights", f"{where}.url {url!r} must look like package://python_package/folder/file.safetensors: "
                                   "an importable package, then a path inside it without '.' or '..' parts")
-        sha = _weights_sha256(entry, where, fail)
+        checksum = {"sha256": _weights_sha256(entry, where, fail)} if entry.get("sha256") is not None or \
+            entry.get("md5") is None or not url.startswith(("http://", "https://")) else {"md5": _weights_md5(entry, where, fail)}
         _weights_size(entry, where, fail)
         filename = entry.get("filename") or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
         _weights_filename(filename, where, fail)
-        out.append({**entry, "url": url, "sha256": sha, "filename": filename})
+        out.append({**entry, "url": url, **checksum, "filename": filename})
     names = [e["filename"] for e in out]
     if len(set(names)) != len(names):
         raise fail("weights", f"two weights entries share a file name: {names!r}")
@@ -342,6 +343,15 @@ def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:
     if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
         raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
     return sha.lower()
+
+
+def _weights_md5(entry: Mapping[str, Any], where: str, fail) -> str:
+    """An http(s) file whose publisher gives only its md5 (as a MONAI bundle's large_files.yml does): checked against
+    it on download, its sha256 recorded then and checked on every later use."""
+    md5 = entry.get("md5")
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5.lower()):
+        raise fail("weights", f"{where}.md5 must be 32 hexadecimal digits (as published with the file), got {md5!r}")
+    return md5.lower()
 
 
 def _weights_size(entry: Mapping[str, Any], where: str, fail) -> None:

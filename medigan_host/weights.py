@@ -155,9 +155,12 @@ def placement(card: ModelCard, entry: Mapping[str, Any]) -> str:
                 f"`hf download {entry['hf']} {entry['filename']} --revision {entry['revision']}`")
     if "doi" in entry:
         sha = f", sha256 {entry['sha256']}" if entry.get("sha256") else ""
-        return (f"To use it without a download, get {entry['filename']!r}{sha}{size} from record {record_id(entry)} "
-                f"({landing_page(entry)}) and place it with `medigan cache place {card.id} FILE`, or put it in the "
+        return (f"To use it without a download, get {entry['filename']!r}{sha}{size} from {_source(entry)} "
+                f"({_page(entry)}) and place it with `medigan cache place {card.id} FILE`, or put it in the "
                 f"folder {folder}")
+    if not entry.get("sha256"):
+        return (f"To use it without a download, get {entry['filename']!r} (md5 {entry['md5']}{size}) from {entry['url']} "
+                f"and place it with `medigan cache place {card.id} FILE`, or put it in the folder {folder}")
     return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) from "
             f"{entry['url']} and place it in the folder {folder} (or `medigan cache place {card.id} FILE`)")
 
@@ -192,7 +195,7 @@ def _check_recorded(card: ModelCard, entry: Mapping[str, Any], path: Path) -> No
         path.unlink(missing_ok=True)
         _record_path(path).unlink(missing_ok=True)
         raise WeightsError(f"cached weights file {path} of model {card.id!r} has sha256 {actual}, but {expected} was "
-                           f"recorded when it was verified against record {record_id(entry)}: it was changed or corrupted "
+                           f"recorded when it was verified against {_source(entry)}: it was changed or corrupted "
                            f"on disk, so it was deleted. Run the command again to download a fresh copy (or "
                            f"`medigan fetch {card.id}`). {placement(card, entry)}")
 
@@ -209,7 +212,7 @@ def _adopt_placed(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None
                                f"deleted. {placement(card, entry)}")
     else:
         _declared_size_check(card, entry, path, size)
-        warnings.warn(f"{path} was placed by hand and could not be checked against record {record_id(entry)} ({why}); "
+        warnings.warn(f"{path} was placed by hand and could not be checked against {_source(entry)} ({why}); "
                       f"its sha256 {digest} is recorded and checked from now on", stacklevel=3)
     _write_record(path, digest)
 
@@ -221,7 +224,7 @@ def _declared_size_check(card: ModelCard, entry: Mapping[str, Any], path: Path, 
 
 
 def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress: bool | None) -> Path:
-    published = _record_file(card, entry) if "doi" in entry else None
+    published = _record_file(card, entry) if "doi" in entry or "md5" in entry else None
     headers: dict[str, str] = {}
     if "hf" in entry:
         published, headers = _hub_file(card, entry)
@@ -274,8 +277,8 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
             problem = f"has {size:,} bytes, but the card says {entry['size']:,}"
         if problem:
             tmp.unlink(missing_ok=True)
-            raise WeightsError(f"model {card.id!r}: the file {entry['filename']!r} downloaded from record "
-                               f"{record_id(entry)} ({landing_page(entry)}) {problem}: it was truncated, corrupted or "
+            raise WeightsError(f"model {card.id!r}: the file {entry['filename']!r} checked against "
+                               f"{_source(entry)} ({_page(entry)}) {problem}: it was truncated, corrupted or "
                                "replaced, so it was deleted and nothing was kept. Run the command again; if it keeps "
                                "failing, tell the plugin's authors")
         _write_record(target, digest)  # before the file: a file in place always has its record
@@ -474,6 +477,15 @@ def record_id(entry: Mapping[str, Any]) -> str:
     return match.group(1)
 
 
+def _source(entry: Mapping[str, Any]) -> str:
+    """What a file without a pinned sha256 is checked against: its DOI record, or the md5 published with its url."""
+    return f"record {record_id(entry)}" if "doi" in entry else f"the md5 published for {entry['url']}"
+
+
+def _page(entry: Mapping[str, Any]) -> str:
+    return landing_page(entry) if "doi" in entry else entry["url"]
+
+
 def landing_page(entry: Mapping[str, Any]) -> str:
     """The DOI's landing page, where a person can download the file by hand."""
     return f"https://doi.org/{entry['doi']}"
@@ -491,6 +503,8 @@ def _record_file(card: ModelCard, entry: Mapping[str, Any]) -> RecordFile:
 def _published_or_reason(card: ModelCard, entry: Mapping[str, Any]) -> tuple[RecordFile | None, str]:
     import requests
 
+    if "doi" not in entry:  # a url whose publisher gives its md5 (e.g. a MONAI bundle's large_files.yml)
+        return RecordFile(entry["url"], entry["filename"], entry["md5"], entry.get("size"), entry["url"]), ""
     record = record_id(entry)
     api = f"{zenodo_url()}/api/records/{record}"
     if is_offline():
@@ -558,14 +572,14 @@ def place_weights(card: ModelCard, source: Path, filename: str | None = None) ->
         if published is not None:
             problem = _record_mismatch(published, size, md5)
             if problem:
-                raise WeightsError(f"{source} {problem}: it is not {entry['filename']!r} of record {record_id(entry)}; "
+                raise WeightsError(f"{source} {problem}: it is not {entry['filename']!r} of {_source(entry)}; "
                                    "nothing was placed")
-            how = f"its md5 and size match record {record_id(entry)}"
+            how = f"its md5 and size match {_source(entry)}"
         else:
             if entry.get("size") and size != entry["size"]:
                 raise WeightsError(f"{source} has {size:,} bytes, but model {card.id!r}'s card says {entry['size']:,} "
                                    f"for {entry['filename']!r}; nothing was placed")
-            how = f"not checked against record {record_id(entry)} ({why}); its sha256 {digest} is recorded"
+            how = f"not checked against {_source(entry)} ({why}); its sha256 {digest} is recorded"
     target = model_folder(card) / entry["filename"]
     _copy_into_cache(card, source, target, digest, record=not entry.get("sha256"))
     return target, how

@@ -168,3 +168,25 @@ def test_hub_downloads_are_bounded_like_the_others(hub, cache, monkeypatch):
     with pytest.raises(WeightsError, match=f"more than the {len(PAYLOAD):,} bytes"):
         fetch_weights(hub_card())
     assert not any(p.is_file() for p in model_folder(hub_card()).rglob("*"))
+
+
+def test_url_with_a_published_md5_is_checked_against_it_and_its_sha256_recorded(cache):
+    """A MONAI bundle's large_files.yml publishes an md5 per file: such an entry is checked like a record's file."""
+    from medigan_host.weights_server import WeightsServer
+
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    with WeightsServer({"/model.pt": PAYLOAD}) as server:
+        model = ModelCard.from_dict(card("md5ed", weights={"url": server.url("model.pt"), "md5": md5.upper()}))
+        assert model.weights[0] == {"url": server.url("model.pt"), "md5": md5, "filename": "model.pt"}
+        path = fetch_weights(model)
+        assert path.read_bytes() == PAYLOAD
+        assert (path.parent / "model.pt.sha256").read_text().split()[0] == SHA
+        path.write_bytes(PAYLOAD[:-1] + b"\x01")  # changed on disk: caught by the recorded sha256
+        with pytest.raises(WeightsError, match="changed or corrupted on disk"):
+            fetch_weights(model)
+        server.files["/model.pt"] = PAYLOAD[:-1] + b"\x01"  # the server now sends other bytes
+        with pytest.raises(WeightsError, match=f"publishes md5 {md5}"):
+            fetch_weights(model)
+        assert not path.exists()
+    with pytest.raises(CardError, match="32 hexadecimal"):
+        ModelCard.from_dict(card("md5ed", weights={"url": "https://x.org/m.pt", "md5": "abc"}))
