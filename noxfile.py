@@ -10,7 +10,7 @@ from __future__ import annotations
 import nox
 
 #: A framework session joins this list once it has tests (pytest exits 5, a failure, when a session selects none).
-nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability"]
+nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability", "hub"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
@@ -31,6 +31,9 @@ ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-p
 ONNX_PIN = "onnx>=1.15"
 #: The ray session: the default model (ONNX) runs on Ray workers beside the phantoms.
 RAY_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
+
+#: The hub session: MONAI model-zoo bundles and Hugging Face Hub pipelines on the torch pin, against the fake servers.
+HUB_PLUGINS: list[str] = ["./plugins/medigan-plugin-monai[test]"]
 
 
 def _plugin_tests(plugins: list[str]) -> list[str]:
@@ -64,6 +67,14 @@ def _framework_session(session: nox.Session, pins: list[str], plugins: list[str]
 def torch(session: nox.Session) -> None:
     """PyTorch plugins and the host's torch pipelines, with the CPU build of torch."""
     _framework_session(session, [TORCH_PIN], TORCH_PLUGINS, "torch")
+
+
+@nox.session
+def hub(session: nox.Session) -> None:
+    """The MONAI and diffusers plugins and the Hub weights source, with the CPU build of torch (pinned first)."""
+    session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
+    session.install(".[hub]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
+    session.run("pytest", "tests/test_weights_hub.py", *_plugin_tests(HUB_PLUGINS), *session.posargs)
 
 
 @nox.session
