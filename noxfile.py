@@ -33,7 +33,7 @@ ONNX_PIN = "onnx>=1.15"
 RAY_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 
 #: The hub session: MONAI model-zoo bundles and Hugging Face Hub pipelines on the torch pin, against the fake servers.
-HUB_PLUGINS: list[str] = ["./plugins/medigan-plugin-monai[test]"]
+HUB_PLUGINS: list[str] = ["./plugins/medigan-plugin-monai[test]", "./plugins/medigan-plugin-diffusers[test]"]
 
 
 def _plugin_tests(plugins: list[str]) -> list[str]:
