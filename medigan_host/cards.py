@@ -384,3 +384,27 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def card_files(*folders: Any, env: str | None = None) -> list[Any]:
+    """The ``*.json`` card files in ``folders`` and in the folders listed in the environment variable ``env``
+    (separated by the path separator), in that order: how plugins let a user add a model by writing only a card."""
+    import os
+    from pathlib import Path
+
+    paths = [Path(f) for f in folders]
+    if env:
+        paths += [Path(p).expanduser() for p in os.environ.get(env, "").split(os.pathsep) if p.strip()]
+    return [path for folder in paths if folder.is_dir() for path in sorted(folder.glob("*.json"))]
+
+
+def read_card_file(path: Any) -> dict[str, Any]:
+    """The card in JSON file ``path`` as a dict; a CardError naming the file when it is not readable JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise CardError("card", f"{path} is not a readable JSON card ({exc}); fix or remove it") from None
+    if not isinstance(data, dict):
+        raise CardError("card", f"{path} holds {type(data).__name__}, not a card (a JSON object)")
+    return data

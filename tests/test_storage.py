@@ -65,7 +65,8 @@ def test_url_output_matches_a_local_run(scheme, reference, tmp_path):
     assert manifest_without_time(fs.cat_file(f"{root}/manifest.jsonl")) == \
         manifest_without_time((reference / "manifest.jsonl").read_text())
     names = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)}
-    assert names == {"images", "masks", "manifest.jsonl", "run.json"}  # no journal, no lock, no temporaries left
+    assert names == {"images", "masks", "manifest.jsonl", "metadata.jsonl", "run.json"}  # no journal, lock, temporaries
+    assert fs.cat_file(f"{root}/metadata.jsonl") == (reference / "metadata.jsonl").read_bytes()
 
 
 class _FailsFrom:

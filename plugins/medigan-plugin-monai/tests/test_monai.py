@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import json
 import pickle
 
 import numpy as np
@@ -171,3 +172,24 @@ def test_a_pickled_payload_is_not_loaded(site, tmp_path):
         card["weights"] = [{"url": server.url("model.pt"), "md5": hashlib.md5(planted).hexdigest(), "filename": "model.pt"}]
         with pytest.raises(WeightsError, match="only tensors are loaded"):
             runner.load(medigan_host.ModelCard.from_dict(card), "cpu")
+
+
+def test_another_bundle_is_added_by_writing_only_its_card(tmp_path, monkeypatch):
+    """A JSON card in MEDIGAN_MONAI_CARDS is a model: listed beside the others, loaded by the same runner."""
+    monkeypatch.setenv("MEDIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MEDIGAN_OFFLINE", raising=False)
+    card = tiny_ddpm()
+    card["id"] = "my-own-bundle"
+    weights = state_bytes(card["monai"]["diffusion"], 3)
+    with WeightsServer({"/model.pt": weights}) as server:
+        card["weights"] = [{"url": server.url("model.pt"), "sha256": hashlib.sha256(weights).hexdigest()}]
+        folder = tmp_path / "cards"
+        folder.mkdir()
+        (folder / "my-own-bundle.json").write_text(json.dumps(card))
+        monkeypatch.setenv("MEDIGAN_MONAI_CARDS", str(folder))
+        medigan_host.reset_host()
+        try:
+            assert medigan_host.get_card("my-own-bundle").extra["monai"]["bundle"] == "mednist_ddpm"
+            assert medigan_host.load_model("my-own-bundle", device="cpu").generate([1]).images.shape == (1, 16, 16, 1)
+        finally:
+            medigan_host.reset_host()

@@ -10,7 +10,10 @@ are Apache-2.0; the data they were trained on has its own terms (see ``data_lice
 from __future__ import annotations
 
 from medigan_host import hookimpl
+from medigan_host.cards import card_files, read_card_file
 
+#: Folders of JSON cards of more bundles (separated by the path separator): a bundle is added by writing its card.
+CARDS_ENV = "MEDIGAN_MONAI_CARDS"
 LOADER = "medigan_plugin_monai.runner:load"
 _GRID = [round(i / 10, 1) for i in range(11)]  # the bundle takes any value in [0, 1]; the card offers tenths
 
@@ -122,3 +125,5 @@ CARDS = [MEDNIST_DDPM, BRAIN_LDM]
 def medigan_register_models(register):
     for card in CARDS:
         register(card, LOADER)
+    for path in card_files(env=CARDS_ENV):
+        register(read_card_file(path), LOADER)

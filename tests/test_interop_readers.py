@@ -1,0 +1,68 @@
+"""A run folder read by other ecosystems' own loaders, for real: Hugging Face ``datasets`` (imagefolder, through the
+``metadata.jsonl`` beside the manifest) and MONAI's ``LoadImaged`` (PNG and NIfTI, orientation and channel layout)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import medigan_host
+from medigan_host.readers import read_image
+
+
+@pytest.fixture
+def png_run(tmp_path):
+    result = medigan_host.generate("ct-head-phantom", 3, tmp_path / "run", seed=4)
+    return result, tmp_path / "run"
+
+
+def test_metadata_jsonl_lists_every_image_with_file_name(png_run):
+    _, run = png_run
+    rows = [json.loads(line) for line in (run / "metadata.jsonl").read_text().splitlines()]
+    assert [r["file_name"] for r in rows] == [f"images/{i:06d}.png" for i in range(3)]
+    assert [r["index"] for r in rows] == [0, 1, 2] and all(r["model"] == "ct-head-phantom" for r in rows)
+
+
+def test_imagefolder_loads_the_run_as_it_is(png_run, tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    _, run = png_run
+    data = datasets.load_dataset("imagefolder", data_dir=str(run), split="train", cache_dir=str(tmp_path / "hf-datasets"))
+    assert len(data) == 3
+    assert {"image", "seed", "index", "condition", "model"} <= set(data.column_names)
+    by_index = {row["index"]: row for row in data}
+    for index, row in by_index.items():
+        mine = read_image(run / "images" / f"{index:06d}.png")
+        theirs = np.asarray(row["image"])
+        assert theirs.reshape(mine.shape).tolist() == mine.tolist()
+
+
+def test_other_formats_get_no_imagefolder_metadata_and_overwrite_removes_it(png_run):
+    pytest.importorskip("nibabel")
+    _, run = png_run
+    medigan_host.generate("ct-head-phantom", 2, run, seed=4, format="nifti", overwrite=True)
+    assert not (run / "metadata.jsonl").exists()
+
+
+def test_monai_loadimaged_reads_png_and_nifti_runs(png_run, tmp_path):
+    pytest.importorskip("torch")
+    transforms = pytest.importorskip("monai.transforms")
+    pytest.importorskip("nibabel")
+    _, run = png_run
+    load = transforms.Compose([transforms.LoadImaged(keys="image", image_only=True),
+                               transforms.EnsureChannelFirstd(keys="image")])
+    item = load({"image": str(run / "images" / "000001.png")})["image"]
+    mine = read_image(run / "images" / "000001.png")  # (H, W, C)
+    # MONAI's PIL reader puts width first ("spatial_dims" x, y); transposed back it is the image medigan wrote
+    assert np.asarray(item)[0].T.tolist() == mine[..., 0].tolist()
+    card = medigan_host.get_card("mri-brain-phantom-3d")
+    medigan_host.generate(card.id, 1, tmp_path / "nii", seed=2, format="nifti")
+    path = next((tmp_path / "nii").rglob("*.nii*"))
+    volume = load({"image": str(path)})["image"]
+    assert tuple(volume.shape) == (1, *card.image_size) or tuple(volume.shape)[1:] == tuple(reversed(card.image_size))
+    assert volume.meta["affine"].shape == (4, 4)
+    spacing = np.sqrt((np.asarray(volume.meta["affine"])[:3, :3] ** 2).sum(axis=0))
+    assert np.all(spacing > 0)
