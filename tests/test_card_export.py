@@ -73,3 +73,13 @@ def test_cli_export(tmp_path):
                         (("ct-head-phantom", "--format", "yaml"), "Invalid value")):
         done = run_cli("card", "export", *args)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_card_in_docs_sources_is_a_valid_card():
+    text = (REPO / "docs" / "sources.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    assert blocks
+    for block in blocks:
+        data = json.loads(block)
+        parsed = ModelCard.from_dict(data)
+        assert parsed.weights and parsed.extra["monai"]["diffusion"]["class"] == "DiffusionModelUNet"
