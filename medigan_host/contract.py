@@ -401,10 +401,12 @@ def check_conditions(model: Model, seeds: Sequence[int], make_inputs: InputsFact
 
 
 def check_weights_verifiable(card: ModelCard) -> CheckResult:
-    """Weights entries are well formed (the card guarantees url and sha256); files on this disk match their sha256.
+    """Weights entries are well formed (the card guarantees them); files on this disk match their sha256.
 
     Files shipped in a package (``package://``) or on a local path (``file://``) are verified where they lie; a
-    downloadable file is verified when it is in the cache, and otherwise when it is downloaded. Nothing is fetched.
+    downloadable file (a URL, or a DOI record's file) is verified when it is in the cache, against the card's sha256
+    or the one recorded when it was checked against its record, and otherwise when it is downloaded. Nothing is
+    fetched.
     """
     from .errors import WeightsError
     from .weights import expected_sha256, fetch_weights, model_folder, sha256_of

@@ -379,7 +379,7 @@ def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | 
                     if time.monotonic() - started > deadline:
                         raise _DownloadRefused(f"took longer than the {deadline:g} s deadline ({DEADLINE_ENV}) after "
                                                f"{received:,} bytes, so it was stopped")
-                    chunk = response.raw.read1(_DOWNLOAD_CHUNK)
+                    chunk = response.raw.read1(_DOWNLOAD_CHUNK, decode_content=True)
                     if not chunk:
                         break
                     received += len(chunk)

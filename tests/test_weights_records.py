@@ -217,3 +217,16 @@ def test_fetch_and_cache_place_commands(site, tmp_path):
         assert again.returncode == 0 and json.loads(again.stdout)[0]["status"] == "verified"
     missing = run_cli("cache", "place", "recorded-model", str(tmp_path / "nope.zip"), env=env)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+def test_contract_check_verifies_a_cached_record_file(zenodo):
+    from medigan_host.contract import check_weights_verifiable
+
+    model = record_card()
+    assert "not in the cache" in check_weights_verifiable(model).detail
+    path = fetch_weights(model)
+    result = check_weights_verifiable(model)
+    assert result.status == "PASS" and "sha256 matches" in result.detail
+    path.write_bytes(PAYLOAD[:-1] + b"!")
+    result = check_weights_verifiable(model)
+    assert result.status == "FAIL" and f"expected {SHA}" in result.detail

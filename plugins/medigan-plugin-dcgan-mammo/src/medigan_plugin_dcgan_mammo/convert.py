@@ -2,11 +2,13 @@
 
     python -m medigan_plugin_dcgan_mammo.convert MODEL ORIGINAL.zip [--output FILE]
 
-MODEL is a model id, upstream id or its number (1, 2, 5). The checkpoint is read with ``torch.load(weights_only=True)``,
-which refuses anything but tensors and plain containers, so no code inside it can run. Its generator layers are
-renamed to this plugin's network, checked against the card's architecture, and written as safetensors: by default
-into the medigan cache (with a sha256 record checked on every load), or to FILE. The output depends only on the
-checkpoint's bytes, so the printed sha256 is the same on every machine and can be published in the card.
+MODEL is a model id, upstream id or its number (1, 2, 5, 6, 8, 12). ``medigan generate`` does this by itself
+after downloading the zip from its Zenodo record; this command is for a zip or checkpoint obtained by hand.
+The checkpoint is read with ``torch.load(weights_only=True)``, which refuses anything but tensors and plain
+containers, so no code inside it can run. Its generator layers are renamed to this plugin's network, checked
+against the card's architecture, and written as safetensors: by default into the medigan cache (with a sha256
+record checked on every load), or to FILE. The output depends only on the checkpoint's bytes, so the printed
+sha256 is the same on every machine and can be published in the card.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ from medigan_host import MediganError, MediganUsageError, ModelCard, WeightsErro
 from medigan_host.atomic import write_bytes
 from medigan_host.weights import store_weights
 
-from .network import DCGANGenerator, state_mismatches
+from .network import DCGANGenerator, fitted_spec, state_mismatches
 from .specs import WEIGHTS_FILE, GeneratorSpec, UpstreamWeights
 
 #: Upstream generators are one nn.Sequential named ``main`` (00001, 00005) or ``model`` (00002).
 _UPSTREAM_KEY = re.compile(r"^(?P<seq>main|model)\.(?P<index>\d+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
-#: Layers upstream code keeps beside ``main`` that the generator's forward pass does not use.
+#: Layers upstream code keeps beside ``main``: ``first_layers`` repeats main's first blocks (shared modules), and
+#: ``embed_nn`` is the label embedding, used only by conditional generators.
 _UNUSED_PREFIXES = ("first_layers.", "embed_nn.")
+_EMBED_KEY = re.compile(r"^embed_nn\.(?P<index>\d+)\.(?P<param>weight|bias|running_mean|running_var|num_batches_tracked)$")
 
 
 def read_checkpoint(source: Path, member: str | None) -> tuple[bytes, str]:
@@ -52,10 +56,11 @@ def read_checkpoint(source: Path, member: str | None) -> tuple[bytes, str]:
 def _read(source: Path, member: str | None) -> tuple[bytes, str]:
     if zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
-            if any(n.endswith("/data.pkl") for n in names) and not any(Path(n).name == member for n in names):
+            names = [n for n in archive.namelist() if not n.endswith("/") and "__MACOSX" not in n]
+            base = Path(member).name if member else None
+            if any(n.endswith("/data.pkl") for n in names) and not any(Path(n).name == base for n in names):
                 return source.read_bytes(), str(source)  # a PyTorch checkpoint (itself a zip), not the medigan package
-            matches = [n for n in names if member and Path(n).name == member and "__MACOSX" not in n]
+            matches = [n for n in names if n == member] or [n for n in names if base and Path(n).name == base]
             if len(matches) != 1:
                 found = ", ".join(names[:12]) + (" …" if len(names) > 12 else "")
                 raise MediganUsageError(f"{source} holds {len(matches)} files named {member!r} (it holds: {found}); give the "
@@ -76,8 +81,11 @@ def load_untrusted(data: bytes, origin: str) -> Any:
 
 
 def generator_state(checkpoint: Any, origin: str) -> dict[str, torch.Tensor]:
-    """The generator's tensors: the ``generator`` entry of a training checkpoint, or a plain state dict."""
-    state = checkpoint.get("generator", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
+    """The generator's tensors: the ``generator`` (or ``generator_state_dict``) entry of a training checkpoint, or a
+    plain state dict."""
+    state = checkpoint
+    if isinstance(checkpoint, Mapping):
+        state = checkpoint.get("generator", checkpoint.get("generator_state_dict", checkpoint))
     if not isinstance(state, Mapping) or not state:
         raise WeightsError(f"{origin} holds {type(checkpoint).__name__}, not a generator state dict")
     return {str(k).removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)}
@@ -90,6 +98,10 @@ def to_network_keys(state: Mapping[str, torch.Tensor], spec: GeneratorSpec, orig
     sequences, unknown = set(), []
     for key, tensor in state.items():
         match = _UPSTREAM_KEY.match(key)
+        embedded = _EMBED_KEY.match(key) if spec.condition is not None else None
+        if embedded is not None:
+            out[f"embed.layers.{embedded['index']}.{embedded['param']}"] = tensor.float() if tensor.is_floating_point() else tensor
+            continue
         if match is None:
             if not key.startswith(_UNUSED_PREFIXES):
                 unknown.append(key)
@@ -113,7 +125,7 @@ def to_network_keys(state: Mapping[str, torch.Tensor], spec: GeneratorSpec, orig
 
 def check_fits(card: ModelCard, state: Mapping[str, torch.Tensor], spec: GeneratorSpec, origin: str) -> None:
     """Raise WeightsError unless ``state`` has exactly the card's architecture, shape for shape."""
-    problems = state_mismatches(DCGANGenerator(spec).state_dict(), dict(state))
+    problems = state_mismatches(DCGANGenerator(fitted_spec(spec, dict(state))).state_dict(), dict(state))
     if problems:
         raise WeightsError(f"{origin} does not fit model {card.id!r} ({card.upstream_id}, {card.architecture}): "
                            f"{'; '.join(problems[:4])}{'; …' if len(problems) > 4 else ''}. Is it the checkpoint of another model?")
@@ -129,33 +141,44 @@ def safetensors_bytes(card: ModelCard, state: Mapping[str, torch.Tensor], source
     return save(tensors, metadata={"medigan": json.dumps(provenance, sort_keys=True)})
 
 
-def convert(model: str | int, source: Path, output: Path | None = None) -> tuple[Path, str, int]:
-    """Convert ``source`` for ``model``; store it in the cache (or write ``output``). Returns path, sha256, size."""
-    card = get_card(model)
+def converted_bytes(card: ModelCard, source: Path) -> bytes:
+    """The safetensors file converted from ``source`` (the original zip, or the checkpoint inside it) for ``card``."""
     spec = GeneratorSpec.from_card(card)
     upstream = UpstreamWeights.from_card(card)
     data, origin = read_checkpoint(Path(source), upstream.member if upstream else None)
     state = to_network_keys(generator_state(load_untrusted(data, origin), origin), spec, origin)
     check_fits(card, state, spec, origin)
-    converted = safetensors_bytes(card, state, hashlib.sha256(data).hexdigest())
-    digest = hashlib.sha256(converted).hexdigest()
-    if output is not None:
-        try:
-            write_bytes(output, converted)
-        except OSError as exc:
-            raise WeightsError(f"cannot write {output}: {exc}") from exc
-        return output, digest, len(converted)
+    return safetensors_bytes(card, state, hashlib.sha256(data).hexdigest())
+
+
+def store_converted(card: ModelCard, source: Path) -> tuple[Path, str, int]:
+    """Convert ``source`` and store the result in the model's cache folder with its sha256 record."""
+    converted = converted_bytes(card, source)
     with tempfile.TemporaryDirectory(prefix="medigan-convert-") as scratch:
         staged = Path(scratch) / WEIGHTS_FILE
         staged.write_bytes(converted)
-        path, stored_digest = store_weights(card, staged, WEIGHTS_FILE)
-    return path, stored_digest, len(converted)
+        path, digest = store_weights(card, staged, WEIGHTS_FILE)
+    return path, digest, len(converted)
+
+
+def convert(model: str | int, source: Path, output: Path | None = None) -> tuple[Path, str, int]:
+    """Convert ``source`` for ``model``; store it in the cache (or write ``output``). Returns path, sha256, size."""
+    card = get_card(model)
+    if output is None:
+        return store_converted(card, source)
+    converted = converted_bytes(card, source)
+    digest = hashlib.sha256(converted).hexdigest()
+    try:
+        write_bytes(output, converted)
+    except OSError as exc:
+        raise WeightsError(f"cannot write {output}: {exc}") from exc
+    return output, digest, len(converted)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medigan_plugin_dcgan_mammo.convert",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="model id, upstream id or number: 1, 2 or 5")
+    parser.add_argument("model", help="model id, upstream id or number: 1, 2, 5, 6, 8 or 12")
     parser.add_argument("source", type=Path, help="the downloaded medigan zip of the model, or the checkpoint inside it")
     parser.add_argument("--output", type=Path, help="write the safetensors file here instead of the medigan cache")
     args = parser.parse_args(argv)

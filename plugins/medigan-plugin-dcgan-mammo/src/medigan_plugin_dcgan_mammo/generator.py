@@ -1,4 +1,5 @@
-"""The loader: verified safetensors weights -> a DCGAN generator in eval mode on the requested device."""
+"""The loader: the original zip from its record -> verified safetensors in the cache -> a DCGAN generator in eval
+mode on the requested device, whose output is mapped to pixels as the original generate function mapped it."""
 
 from __future__ import annotations
 
@@ -10,32 +11,35 @@ import numpy as np
 import torch
 
 from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
-from medigan_host.weights import model_folder, stored_weights
+from medigan_host.weights import stored_weights
 
-from .network import DCGANGenerator, state_mismatches
-from .specs import WEIGHTS_FILE, GeneratorSpec, UpstreamWeights
+from .network import DCGANGenerator, fitted_spec, state_mismatches
+from .specs import WEIGHTS_FILE, GeneratorSpec, PixelMapping
+
+#: Distinct stream of each seed for the class drawn when no condition is given.
+_CLASS_STREAM = 0x6D616C69
 
 
 def weights_file(card: ModelCard) -> Path:
-    """The model's verified weights: from the card's url when it declares one, else the locally converted file."""
-    if card.weights:
-        return fetch_weights(card)
+    """The model's verified safetensors weights, made on first use.
+
+    The converted file in the cache (checked against its sha256 record) is used when it is there; otherwise the
+    card's weights entry is fetched by the host (downloaded and verified, or a copy placed by hand): a safetensors
+    file is used as it is, and the original medigan zip of the model's Zenodo record is converted once into the cache.
+    """
     path = stored_weights(card, WEIGHTS_FILE)
-    if path is None:
-        raise WeightsError(missing_weights_message(card))
+    if path is not None:
+        return path
+    if not card.weights:
+        raise WeightsError(f"model {card.id!r} has no weights on this machine and its card names no source for them; "
+                           "convert an original checkpoint with `python -m medigan_plugin_dcgan_mammo.convert`")
+    original = fetch_weights(card)
+    if original.suffix == ".safetensors":  # converted weights published with their sha256 on the card
+        return original
+    from .convert import store_converted
+
+    path, _, _ = store_converted(card, original)
     return path
-
-
-def missing_weights_message(card: ModelCard) -> str:
-    """What to do when no weights are on this machine: where the original is, and the conversion command."""
-    upstream = UpstreamWeights.from_card(card)
-    number = (card.upstream_id or card.id).split("_", 1)[0]
-    source = (f"The original weights ({card.upstream_id}) are published by the medigan project at {upstream.url} "
-              f"(the file {upstream.member!r} inside that zip), without a sha256, so medigan cannot download and vouch "
-              "for them itself. Download the zip, then run" if upstream else "Obtain the original checkpoint, then run")
-    return (f"model {card.id!r} has no weights on this machine (nothing at {model_folder(card) / WEIGHTS_FILE}). {source} "
-            f"`python -m medigan_plugin_dcgan_mammo.convert {number} PATH/TO/DOWNLOADED.zip`: it loads the checkpoint "
-            "without running code from it and stores a verified safetensors file there. No random weights are used")
 
 
 def load_state(card: ModelCard, path: Path, spec: GeneratorSpec) -> DCGANGenerator:
@@ -49,7 +53,7 @@ def load_state(card: ModelCard, path: Path, spec: GeneratorSpec) -> DCGANGenerat
         raise WeightsError(f"model {card.id!r}: {path} is not a valid safetensors file ({exc}); medigan loads weights "
                            f"only as safetensors and never unpickles them. Remove it (`medigan cache clear {card.id}`) "
                            "and convert or fetch it again") from exc
-    network = DCGANGenerator(spec)
+    network = DCGANGenerator(fitted_spec(spec, state))
     problems = state_mismatches(network.state_dict(), state)
     if problems:
         raise WeightsError(f"model {card.id!r}: {path} does not fit the card's generator ({'; '.join(problems[:4])}"
@@ -58,23 +62,45 @@ def load_state(card: ModelCard, path: Path, spec: GeneratorSpec) -> DCGANGenerat
     return network
 
 
+def to_pixels(output: np.ndarray, mapping: PixelMapping) -> np.ndarray:
+    """The original generate function's pixels (uint8) from the float32 tanh output, channels last."""
+    if mapping.method == "half_shift_round":
+        scaled = np.float32(255) * (output / np.float32(2) + np.float32(0.5))
+        return np.round(scaled).astype(np.uint8)
+    scaled = np.array((output - mapping.low) / float(mapping.high - mapping.low), dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (0 + scaled * 255).astype(np.uint8)
+
+
+def class_labels(seeds: Sequence[int], condition: Mapping[str, Any] | None, values: Sequence[Any]) -> np.ndarray:
+    """The original's class label of each sample: the condition's, or drawn from each seed when none is given."""
+    if condition:
+        (value,) = condition.values()
+        return np.full(len(seeds), list(values).index(value), dtype=np.int64)
+    return np.array([np.random.default_rng([int(s), _CLASS_STREAM]).integers(len(values)) for s in seeds], dtype=np.int64)
+
+
 class MammoDCGAN:
-    """One sample per seed: latents from ``medigan_host.latents``, tanh output mapped to float32 [0, 1]."""
+    """One sample per seed: latents from ``medigan_host.latents``, pixels as the original generate function made them."""
 
     def __init__(self, card: ModelCard, device: str) -> None:
         self.card = card
         self.spec = GeneratorSpec.from_card(card)
+        self.mapping = PixelMapping.from_card(card)
         self.device = torch.device(device)
         network = load_state(card, weights_file(card), self.spec)
         network.requires_grad_(False)
         self.network = network.to(self.device).eval()
+        self.values = next(iter(card.conditions.values())) if self.spec.condition else ()
 
     def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
         z = torch.from_numpy(latents(seeds, self.spec.latent_dim)).to(self.device)
+        labels = None
+        if self.spec.condition is not None:
+            labels = torch.from_numpy(class_labels(seeds, condition, self.values)).to(self.device)
         with torch.inference_mode():
-            images = self.network(z).add_(1.0).mul_(0.5).clamp_(0.0, 1.0)
-            images = images.permute(0, 2, 3, 1).contiguous().to("cpu", torch.float32)
-        return Samples(images=np.ascontiguousarray(images.numpy()))
+            output = self.network(z, labels).permute(0, 2, 3, 1).contiguous().to("cpu", torch.float32)
+        return Samples(images=np.ascontiguousarray(to_pixels(output.numpy(), self.mapping)))
 
 
 def load(card: ModelCard, device: str) -> MammoDCGAN:
