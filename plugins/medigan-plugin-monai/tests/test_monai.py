@@ -191,5 +191,10 @@ def test_another_bundle_is_added_by_writing_only_its_card(tmp_path, monkeypatch)
         try:
             assert medigan_host.get_card("my-own-bundle").extra["monai"]["bundle"] == "mednist_ddpm"
             assert medigan_host.load_model("my-own-bundle", device="cpu").generate([1]).images.shape == (1, 16, 16, 1)
+            from medigan_host.contract import run_checks
+
+            results = run_checks("my-own-bundle", "cpu")  # the plugin contract `medigan check` runs
+            failed = [f"{r.name}: {r.detail}" for r in results if not r.passed and not r.skipped]
+            assert results and not failed, failed
         finally:
             medigan_host.reset_host()
