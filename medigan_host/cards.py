@@ -128,6 +128,11 @@ class ModelCard:
         return None
 
 
+#: Extra card field: names of conditions that take any text (e.g. a prompt); their listed values are examples.
+FREE_TEXT_FIELD = "free_text_conditions"
+#: The longest free-text condition value accepted.
+FREE_TEXT_MAX = 1000
+
 REQUIRED_FIELDS = ("id", "name", "version", "description", "framework", "modality", "image_size", "channels", "license")
 
 
@@ -183,6 +188,11 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     if shadowing:
         raise fail("extra", f"holds {', '.join(map(repr, shadowing))}, which are card fields: give them at the top level "
                             "of the card, not under extra")
+    free = extra.get(FREE_TEXT_FIELD)
+    if free is not None and (not isinstance(free, list) or not all(isinstance(k, str) and k in out["conditions"]
+                                                                    for k in free)):
+        raise fail(FREE_TEXT_FIELD, f"must list names of declared conditions whose values may be any text (their listed "
+                                    f"values are examples), got {free!r}")
     out["extra"] = extra
     return out
 
