@@ -73,8 +73,9 @@ def torch(session: nox.Session) -> None:
 def hub(session: nox.Session) -> None:
     """The MONAI and diffusers plugins and the Hub weights source, with the CPU build of torch (pinned first)."""
     session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
-    session.install(".[hub]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
-    session.run("pytest", "tests/test_weights_hub.py", *_plugin_tests(HUB_PLUGINS), *session.posargs)
+    session.install(".[hub,interop]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
+    session.run("pytest", "tests/test_weights_hub.py", "tests/test_card_export.py", "tests/test_interop_readers.py",
+                *_plugin_tests(HUB_PLUGINS), *session.posargs)
 
 
 @nox.session

@@ -124,6 +124,9 @@ def test_2d_ddpm_runs_per_seed_from_the_fake_server(site, tmp_path):
     assert not np.allclose(together[0], together[1])
     result = medigan_host.generate("tiny-mednist-ddpm", 3, tmp_path / "run", seed=7, batch_size=2)
     assert result.generated == 3 and len(sorted((tmp_path / "run").rglob("*.png"))) == 3
+    records = medigan_host.evaluate(real=tmp_path / "run" / "images", model="tiny-mednist-ddpm", n=3, seed=100,
+                                    extractor="pcanet-phantoms", metrics=("fid",), use_cache=False, device="cpu")
+    assert [r.metric for r in records] == ["fid"] and records[0].value >= 0.0  # evaluated like any model
 
 
 def test_3d_ldm_with_conditions_writes_nifti_with_the_card_spacing(site, tmp_path):
