@@ -66,3 +66,25 @@ def test_monai_loadimaged_reads_png_and_nifti_runs(png_run, tmp_path):
     assert volume.meta["affine"].shape == (4, 4)
     spacing = np.sqrt((np.asarray(volume.meta["affine"])[:3, :3] ** 2).sum(axis=0))
     assert np.all(spacing > 0)
+
+
+def test_dicom_masks_are_segmentations_referencing_their_images(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    pytest.importorskip("highdicom")
+    medigan_host.generate("ct-head-phantom", 2, tmp_path / "a", seed=1, format="dicom")
+    medigan_host.generate("ct-head-phantom", 2, tmp_path / "b", seed=1, format="dicom")
+    image = pydicom.dcmread(tmp_path / "a/images/000001.dcm")
+    seg = pydicom.dcmread(tmp_path / "a/masks/000001.dcm")
+    assert seg.SOPClassUID == "1.2.840.10008.5.1.4.1.1.66.4" and seg.SegmentationType == "BINARY"
+    referenced = seg.ReferencedSeriesSequence[0]
+    assert referenced.SeriesInstanceUID == image.SeriesInstanceUID
+    assert referenced.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == image.SOPInstanceUID
+    assert seg.StudyInstanceUID == image.StudyInstanceUID and "segmentation labels" in seg.SeriesDescription
+    card = medigan_host.get_card("ct-head-phantom")
+    named = [v for k, v in card.extra["mask_labels"].items() if k != "0"]
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == named
+    labels = read_image(tmp_path / "a/masks/000001.dcm")  # read back as the model's labels
+    record = json.loads((tmp_path / "a/manifest.jsonl").read_text().splitlines()[1])
+    expected = medigan_host.load_model("ct-head-phantom", device="cpu").generate([record["seed"]]).masks[0]
+    assert labels.shape == expected.shape and (labels == expected).all()
+    assert (tmp_path / "a/masks/000001.dcm").read_bytes() == (tmp_path / "b/masks/000001.dcm").read_bytes()
