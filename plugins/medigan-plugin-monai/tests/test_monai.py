@@ -194,9 +194,10 @@ def test_another_bundle_is_added_by_writing_only_its_card(tmp_path, monkeypatch)
         try:
             assert medigan_host.get_card("my-own-bundle").extra["monai"]["bundle"] == "mednist_ddpm"
             assert medigan_host.load_model("my-own-bundle", device="cpu").generate([1]).images.shape == (1, 16, 16, 1)
-            from medigan_host.contract import run_checks
+            from medigan_host.contract import check_model
+            from medigan_host.plugins import get_host
 
-            results = run_checks("my-own-bundle", "cpu")  # the plugin contract `medigan check` runs
+            results = check_model(get_host().catalog.get("my-own-bundle"), "cpu")  # the model checks of `medigan check`
             failed = [f"{r.name}: {r.detail}" for r in results if not r.passed and not r.skipped]
             assert results and not failed, failed
         finally:
