@@ -62,10 +62,13 @@ def test_monai_loadimaged_reads_png_and_nifti_runs(png_run, tmp_path):
     medigan_host.generate(card.id, 1, tmp_path / "nii", seed=2, format="nifti")
     path = next((tmp_path / "nii").rglob("*.nii*"))
     volume = load({"image": str(path)})["image"]
-    assert tuple(volume.shape) == (1, *card.image_size) or tuple(volume.shape)[1:] == tuple(reversed(card.image_size))
-    assert volume.meta["affine"].shape == (4, 4)
-    spacing = np.sqrt((np.asarray(volume.meta["affine"])[:3, :3] ** 2).sum(axis=0))
-    assert np.all(spacing > 0)
+    mine = read_image(path)  # (D, H, W, 1), as the model returned it
+    # channel first, then MONAI's (i, j, k) = (width, height, depth) voxel axes of the RAS+ affine
+    assert tuple(volume.shape) == (1, *reversed(card.image_size))
+    np.testing.assert_array_equal(np.asarray(volume)[0], np.transpose(mine[..., 0], (2, 1, 0)))
+    affine = np.asarray(volume.meta["affine"])
+    assert np.allclose(np.abs(np.diag(affine)[:3]), [1.0, 1.0, 1.0])  # the phantom card's 1 mm (no spacing given)
+    assert affine[0, 0] < 0 and affine[1, 1] < 0 and affine[2, 2] > 0  # i to the left, j posterior, k superior
 
 
 def test_dicom_masks_are_segmentations_referencing_their_images(tmp_path):

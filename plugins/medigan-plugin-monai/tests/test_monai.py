@@ -141,8 +141,8 @@ def test_3d_ldm_with_conditions_writes_nifti_with_the_card_spacing(site, tmp_pat
     volumes = sorted((tmp_path / "nii").rglob("*.nii*"))
     assert len(volumes) == 2
     image = nibabel.load(str(volumes[0]))
-    assert image.shape[:3] == (8, 12, 8) or image.shape[:3] == (8, 12, 8)[::-1]
-    assert sorted(np.round(image.header.get_zooms()[:3], 3)) == [1.0, 1.0, 1.5]
+    assert image.shape[:3] == (8, 12, 8)  # (width, height, depth) of the (8, 12, 8) (depth, height, width) volume
+    assert tuple(np.round(image.header.get_zooms()[:3], 3)) == (1.0, 1.0, 1.5)  # the card's spacing, depth last
     with pytest.raises(medigan_host.ConditionError, match="choose one of"):
         model.generate([0], condition={"age": 0.55})
 
