@@ -15,6 +15,8 @@
   image by SOP Instance UID, so viewers show it as a segmentation of that image. Without highdicom, and for volumes,
   masks are grey Secondary Capture images of labels. A Segmentation's required ContentDate/ContentTime are the fixed
   19700101 000000 (synthetic data has no acquisition time, and reruns stay byte-identical).
+- Volumes carry their geometry (frame of reference, orientation, pixel spacing, slice thickness, one position per
+  frame) in functional groups, matching the NIfTI writer's affine.
 - The card's optional ``spacing`` becomes ``PixelSpacing`` and the ``SliceLocationVector`` of volumes (mm from the
   first slice; 1 mm steps without it); its optional ``rescale`` becomes ``RescaleSlope`` / ``RescaleIntercept`` /
   ``RescaleType``.
@@ -83,6 +85,8 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
         ds.RescaleType = unit.upper()[:16] or "US"
     if volume and not colour:
         ds.PresentationLUTShape = "IDENTITY"
+    if volume:
+        _geometry(ds, pixels.shape[0], context, uids, pydicom.uid.generate_uid)
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     block.add_new(0x01, "UT", json.dumps({**provenance(context), "kind": kind}, sort_keys=True))
 
@@ -189,6 +193,36 @@ def _pixel_module(ds: Any, pixels: np.ndarray, colour: bool, volume: bool, conte
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<u1" if bits == 8 else "<u2").tobytes()
 
 
+def _geometry(ds: Any, frames: int, context: dict[str, Any], uids: dict[str, str], generate_uid: Any) -> None:
+    """Where each slice of a volume lies, for viewers that rebuild the volume: an axial stack in the patient
+    coordinates (LPS) of the NIfTI writer's RAS+ affine (columns towards the patient's left, rows towards posterior,
+    frames from inferior to superior), the card's spacing, one frame of reference per run."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    depth, height, width = card_spacing(context.get("card"))[-3:] if len(card_spacing(context.get("card"))) == 3 \
+        else (1.0, 1.0, 1.0)
+    ds.ContentDate, ds.ContentTime = SEG_CONTENT_DATE, SEG_CONTENT_TIME  # required with functional groups; fixed
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=["medigan-frame-of-reference", uids["study"]])
+    ds.PositionReferenceIndicator = ""
+    measures, orientation = Dataset(), Dataset()
+    measures.PixelSpacing = [_ds(height), _ds(width)]
+    measures.SliceThickness = _ds(depth)
+    measures.SpacingBetweenSlices = _ds(depth)
+    orientation.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame = []
+    for k in range(frames):
+        position, group = Dataset(), Dataset()
+        position.ImagePositionPatient = ["0", "0", _ds(k * depth)]
+        group.PlanePositionSequence = Sequence([position])
+        per_frame.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+
+
 def _ds(value: float) -> str:
     """A number as a DICOM decimal string (at most 16 characters)."""
     text = f"{value:.10g}"
@@ -196,7 +230,8 @@ def _ds(value: float) -> str:
 
 
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
-#: ContentDate/Time of Segmentations (type 1 there): fixed, so that reruns write identical bytes.
+#: ContentDate/Time of Segmentations and of volumes with functional groups (type 1 there): fixed, so that reruns
+#: write identical bytes.
 SEG_CONTENT_DATE, SEG_CONTENT_TIME = "19700101", "000000"
 _warned_no_highdicom = False
 

@@ -91,3 +91,21 @@ def test_dicom_masks_are_segmentations_referencing_their_images(tmp_path):
     expected = medigan_host.load_model("ct-head-phantom", device="cpu").generate([record["seed"]]).masks[0]
     assert labels.shape == expected.shape and (labels == expected).all()
     assert (tmp_path / "a/masks/000001.dcm").read_bytes() == (tmp_path / "b/masks/000001.dcm").read_bytes()
+
+
+def test_dicom_volumes_carry_their_geometry(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    card = medigan_host.get_card("mri-brain-phantom-3d")
+    medigan_host.generate(card.id, 1, tmp_path / "dcm", seed=3, format="dicom")
+    volume = pydicom.dcmread(tmp_path / "dcm/images/000000.dcm")
+    depth = card.image_size[0]
+    assert volume.NumberOfFrames == depth and volume.FrameOfReferenceUID
+    shared = volume.SharedFunctionalGroupsSequence[0]
+    assert [float(v) for v in shared.PlaneOrientationSequence[0].ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+    assert [float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing] == [1.0, 1.0]
+    assert float(shared.PixelMeasuresSequence[0].SliceThickness) == 1.0
+    positions = [[float(v) for v in g.PlanePositionSequence[0].ImagePositionPatient]
+                 for g in volume.PerFrameFunctionalGroupsSequence]
+    assert positions == [[0.0, 0.0, float(k)] for k in range(depth)]  # inferior to superior, 1 mm apart
+    mine = read_image(tmp_path / "dcm/images/000000.dcm")
+    assert mine.shape == (*card.image_size, 1)
