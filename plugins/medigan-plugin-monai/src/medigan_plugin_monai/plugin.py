@@ -32,10 +32,9 @@ MEDNIST_DDPM = {
     "architecture": "DDPM (Ho et al. 2020): monai.networks.nets.DiffusionModelUNet, 2-D, channels (64, 128, 128), "
                     "attention at levels 2 and 3, 1 residual block per level, 128-channel heads; DDPMScheduler, "
                     "1000 training timesteps",
-    "dataset": "MedNIST (MONAI's 64x64 collection from TCIA, the RSNA Bone Age and the NIH Chest X-ray data sets), "
-               "class 'Hand' only, intensities scaled from [0, 255] to [0, 1]",
-    "data_license": "MedNIST gathers images of TCIA, the RSNA Bone Age and the NIH Chest X-ray data sets; their "
-                    "terms apply to it (the bundle states none)",
+    "dataset": "MedNIST (MONAI's MedNISTDataset, 64x64 images in six classes), class 'Hand' only, intensities "
+               "scaled from [0, 255] to [0, 1] (the bundle's train.yaml)",
+    "data_license": "the terms of MedNIST's source data sets apply to it; the bundle states none",
     "citation": "Pinaya WHL, Graham MS, Kerfoot E, et al. Generative AI for Medical Imaging: extending the MONAI "
                 "Framework. arXiv:2307.15208, 2023",
     "doi": "10.48550/arXiv.2307.15208",
@@ -81,7 +80,6 @@ BRAIN_LDM = {
     "condition_defaults": {"gender": 0.0, "age": 0.1, "ventricular_vol": 0.2, "brain_vol": 0.4},
     "citation": "Pinaya WHL, Tudosiu PD, Dafflon J, et al. Brain imaging generation with latent diffusion models. "
                 "MICCAI Workshop on Deep Generative Models, 117-126, 2022",
-    "doi": "10.1007/978-3-031-18576-2_12",
     "metrics": {"fid": {"value": 0.0076, "reference": "UK Biobank, as published in the bundle's metadata.json"},
                 "ms_ssim": 0.6555},
     "tags": ["monai", "model-zoo", "latent-diffusion", "ldm", "3d", "brain", "mri", "t1w", "uk-biobank", "pytorch"],
