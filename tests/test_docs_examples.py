@@ -163,7 +163,8 @@ def _needs_download(command: str) -> str | None:
 
 #: Model ids the documents use (the plugins of this repository).
 _DOCUMENTED_IDS = {"ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d", "ct-lowdose-sim", "histology-ihc-dcgan",
-                   "histology-ihc-dcgan-onnx", "cdcgan-histology-ihc"}
+                   "histology-ihc-dcgan-onnx", "histology-ihc-fastgan", "histology-ihc-fastgan-onnx",
+                   "cdcgan-histology-ihc"}
 
 EXAMPLES = examples()
 
