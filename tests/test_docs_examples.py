@@ -26,7 +26,8 @@ _BLOCK = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.S | re.M)
 NOT_RUN = {
     "pip": "installs packages", "python3 -m venv": "creates an environment and installs packages",
     "python3 -m pip": "installs packages", "python -m nox": "runs the whole test suite", "python3 -m nox": "runs the whole test suite",
-    "bash .ci/run": "runs the whole test suite", "cd ": "changes folder for the lines after it, which are not run here", "pytest": "runs a plugin project's own tests after its install",
+    "bash .ci/run": "runs the whole test suite",
+    "cd ": "changes folder for the lines after it, which are not run here", "pytest": "runs a plugin project's own tests after its install",
     "python benchmarks/": "a benchmark that runs for minutes", "python plugins/": "trains or evaluates a model for minutes",
     "python training/": "trains or evaluates a model for minutes",
     "python -m medigan_plugin_dcgan_mammo.convert": "converts a checkpoint you download from Zenodo (network)",
