@@ -154,7 +154,7 @@ def _reader_files(folder: Path) -> None:
     import numpy as np
 
     import medigan_host as mg
-    from medigan_host.writers import png_bytes, to_uint
+    from medigan_host.formats.writers import png_bytes, to_uint
 
     (folder / "real").mkdir()
     for batch in mg.generate("mammo-breast-phantom", 24, seed=99, batch_size=24):

@@ -15,9 +15,9 @@ from reliability_log import case, fuzz_examples
 
 from medigan_host import CardError, MediganUsageError, ModelCard
 from medigan_host.cards import safe_filename
-from medigan_host.storage import LocalStore
+from medigan_host.formats.writers import Writer, get_writer, register_writer
+from medigan_host.generation.storage import LocalStore
 from medigan_host.weights import clear_cache, model_folder, store_weights, version_folder
-from medigan_host.writers import Writer, get_writer, register_writer
 
 FUZZ = settings(max_examples=fuzz_examples(), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

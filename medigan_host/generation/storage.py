@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
-from .frameworks import pip_command
+from .. import atomic
+from ..errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
+from ..frameworks import pip_command
 
 LOCK_FILE = ".medigan.lock"
 

@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from ._version import __version__
-from .display import card_summary, describe_view, label_colour, label_names, labels_present, mosaic, to_rgb
-from .errors import MediganError, OutputError
+from .. import atomic
+from .._version import __version__
+from ..display import card_summary, describe_view, label_colour, label_names, labels_present, mosaic, to_rgb
+from ..errors import MediganError, OutputError
 
 MARKER = "gallery.json"
 INDEX = "index.html"
@@ -72,7 +72,7 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
 def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] | None = None, seed: int = 0,
                   device: str = "auto", overwrite: bool = False) -> GalleryResult:
     """Write the gallery of ``models`` (default: every installed model) into ``output_dir``."""
-    from .plugins import get_host
+    from ..plugins import get_host
     from .visualize import require_matplotlib
 
     require_matplotlib()
@@ -95,7 +95,7 @@ def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] |
 def _gallery_files(folder: Path) -> set[str]:
     """The names in ``models/`` that the gallery recorded in ``folder`` wrote (plain file names only, so that a
     hand-edited gallery.json cannot name anything outside ``models/``)."""
-    from .cards import safe_filename
+    from ..cards import safe_filename
 
     try:
         recorded = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("models", [])
@@ -111,7 +111,7 @@ def _gallery_files(folder: Path) -> set[str]:
 
 
 def _build_entry(entry: Any, folder: Path, n: int, seed: int, device: str) -> GalleryEntry:
-    from .models import load
+    from ..models import load
     from .visualize import grid_samples
 
     card = entry.card

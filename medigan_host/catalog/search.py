@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cards import FRAMEWORKS, OUTPUTS, ModelCard
-from .errors import MediganUsageError
-from .registry import ModelEntry
+from ..cards import FRAMEWORKS, OUTPUTS, ModelCard
+from ..errors import MediganUsageError
+from ..registry import ModelEntry
 
 #: How much a term counts in each field (BM25F field weights).
 FIELD_WEIGHTS: dict[str, float] = {
@@ -368,7 +368,7 @@ def search_models(
                                  "architecture": architecture, "dataset": dataset, "outputs": outputs, "tag": tag,
                                  "license": license})
     if entries is None:
-        from .plugins import get_host
+        from ..plugins import get_host
 
         entries = get_host().catalog
     entries = list(entries)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MediganUsageError
+from ..errors import MediganUsageError
 from .writers import _mask_to_uint, card_spacing, provenance, require, to_uint
 
 PHOTOMETRIC = {1: "minisblack", 3: "rgb", 4: "rgb"}

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MediganUsageError
-from .registry import ModelEntry
+from ..errors import MediganUsageError
+from ..registry import ModelEntry
 
 #: Metrics where a lower value is better (distances between real and synthetic distributions, errors).
 LOWER_IS_BETTER = frozenset({
@@ -167,7 +167,7 @@ def rank_models(metric: str, order: str | None = None, *, models: Sequence[str |
     Filters are those of :func:`medigan_host.search_models` (``modality=``, ``framework=``, ``conditional=`` …).
     No model framework is imported.
     """
-    from .plugins import get_host
+    from ..plugins import get_host
     from .search import FILTER_FIELDS, search_models
 
     unknown = sorted(set(filters) - set(FILTER_FIELDS) - {"conditional"})

@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import MediganUsageError
-from .registry import ModelEntry
-from .search import SearchIndex, analyse
+from ..catalog.search import SearchIndex, analyse
+from ..errors import MediganUsageError
+from ..registry import ModelEntry
 
 OPERATORS = ("AND", "OR", "XOR")
 

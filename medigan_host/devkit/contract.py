@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .cards import ModelCard
-from .errors import ConditionError, FrameworkMissingError, MediganError, MediganUsageError
-from .frameworks import check_device
-from .models import Model, load
-from .plugins import PluginHost, PluginInfo, get_host
-from .registry import ModelEntry
-from .seeding import sample_seeds
+from ..cards import ModelCard
+from ..errors import ConditionError, FrameworkMissingError, MediganError, MediganUsageError
+from ..frameworks import check_device
+from ..models import Model, load
+from ..plugins import PluginHost, PluginInfo, get_host
+from ..registry import ModelEntry
+from ..seeding import sample_seeds
 
 #: Modules a plugin module must not import while it registers its models.
 HEAVY_MODULES = ("torch", "tensorflow", "keras", "onnxruntime", "jax", "jaxlib")
@@ -227,7 +227,7 @@ def _registrations(info: PluginInfo, host: PluginHost) -> tuple[list[tuple[Any, 
 
 def check_cards_valid(subject: str, staged: list[tuple[Any, Any]]) -> CheckResult:
     """Every card the plugin registers validates, and every loader is a callable or an import string."""
-    from .registry import Catalog
+    from ..registry import Catalog
 
     if not staged:
         return _fail("cards-valid", subject, "the hook registered no models",
@@ -428,8 +428,8 @@ def check_weights_verifiable(card: ModelCard) -> CheckResult:
     or the one recorded when it was checked against its record, and otherwise when it is downloaded. Nothing is
     fetched.
     """
-    from .errors import WeightsError
-    from .weights import expected_sha256, fetch_weights, model_folder, sha256_of
+    from ..errors import WeightsError
+    from ..weights import expected_sha256, fetch_weights, model_folder, sha256_of
 
     name = "weights-verifiable"
     if not card.weights:
@@ -469,7 +469,7 @@ def _bytes(path: Path) -> str:
 # -- comparing samples ------------------------------------------------------------------------------------------------
 
 def _row(samples: Any, i: int) -> Any:
-    from .samples import Samples
+    from ..samples import Samples
 
     return Samples(samples.images[i:i + 1], None if samples.masks is None else samples.masks[i:i + 1])
 

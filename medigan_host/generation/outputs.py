@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import OutputError
+from .. import atomic
+from ..errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"

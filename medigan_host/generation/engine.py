@@ -12,20 +12,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._version import __version__
-from .cards import ModelCard
-from .conditions import check_condition
-from .errors import MediganError, MediganUsageError, PluginError
-from .frameworks import check_device
-from .models import Model, check_inputs, load
+from .._version import __version__
+from ..cards import ModelCard
+from ..conditions import check_condition
+from ..errors import MediganError, MediganUsageError, PluginError
+from ..formats.writers import Writer, get_writer
+from ..frameworks import check_device
+from ..models import Model, check_inputs, load
+from ..plugins import get_host
+from ..registry import ModelEntry
+from ..samples import Samples
+from ..seeding import check_seed, sample_seeds
+from ..trust import require_trust
 from .outputs import JOURNAL, SUBFOLDERS, RunFolder
-from .plugins import get_host
-from .registry import ModelEntry
-from .samples import Samples
-from .seeding import check_seed, sample_seeds
 from .storage import Store, is_url
-from .trust import require_trust
-from .writers import Writer, get_writer
 
 DEFAULT_BATCH_SIZE = 16
 #: The most samples one run may ask for (a typo such as -n 10**23 is refused, not started).

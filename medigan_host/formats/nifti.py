@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MediganUsageError
+from ..errors import MediganUsageError
 from .writers import _mask_to_uint, card_rescale, card_spacing, provenance, require
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64)
