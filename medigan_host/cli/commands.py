@@ -317,7 +317,7 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
 def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json: bool) -> None:
     """Download and verify the weights of MODELS (and --extractor NAMEs) now, so that later runs need no network."""
     from ..errors import MediganUsageError
-    from ..evaluation.extractors import fetch_extractor_weights
+    from ..evaluation.extractors import extractor_catalog, fetch_extractor_weights
     from ..plugins import get_host
     from ..weights import expected_sha256, fetch_weights, model_folder
 
@@ -325,7 +325,7 @@ def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json:
         raise MediganUsageError("name the models to fetch, or --extractor NAME (see `medigan list`, `medigan extractors`)")
     host = get_host()
     entries = [host.catalog.get(model) for model in models]  # every name checked before any download
-    specs = [host.extractors.get(name).spec for name in _split_list(extractors)]
+    specs = [extractor_catalog(host).get(name).spec for name in _split_list(extractors)]
     done, failed = [], 0
     jobs = [(e.card, fetch_weights, "model") for e in entries]
     jobs += [(s.card, lambda card, filename, s=s: fetch_extractor_weights(s), "extractor") for s in specs]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MediganUsageError
-from .writers import _mask_to_uint, card_rescale, card_spacing, provenance, provenance_text, require, to_uint
+from .base import card_rescale, card_spacing, mask_to_uint, provenance, provenance_text, require, to_uint
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 MULTIFRAME_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
@@ -146,7 +146,7 @@ def _pixels(array: np.ndarray, kind: str) -> tuple[np.ndarray, bool]:
         if channels != 1:
             raise MediganUsageError(f"DICOM stores one label mask per sample, this model returns {channels} mask "
                                     "channels; use --format nifti or npy")
-        return _mask_to_uint(array)[..., 0], False
+        return mask_to_uint(array)[..., 0], False
     if channels == 1:
         bits = 8 if array.dtype == np.uint8 else 16
         return to_uint(array, bits)[..., 0], False

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MediganError, MediganUsageError
-from .writers import PNG_PROVENANCE_KEY, formats_extra
+from .base import PNG_PROVENANCE_KEY, formats_extra
 
 if TYPE_CHECKING:
     import numpy as np

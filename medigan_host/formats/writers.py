@@ -1,26 +1,44 @@
-"""Output formats: a small registry of writers that turn one sample's array into file bytes.
+"""Output formats: the writers that turn one sample's array into file bytes, collected from the
+``medigan_register_writers`` hook of the host's default plugin (this module) and of every plugin.
 
 Built in: ``png`` (8-bit; 16-bit for uint16 images), ``png16`` (always 16-bit), ``npy`` (the array as is), and
 the medical formats ``nifti`` / ``nifti-gz``, ``dicom`` and ``tiff`` (16-bit), whose libraries (nibabel, pydicom,
-tifffile) are imported only when a file is encoded. Plugins add formats with :func:`register_writer`.
+tifffile) are imported only when a file is encoded. Plugins add formats with the hook; a script may add one to its
+own process with :func:`register_writer`.
 """
 
 from __future__ import annotations
 
 import io
 import re
-import struct
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MediganUsageError
+from ..hookspecs import hookimpl
+from .base import (  # noqa: F401 - the shared helpers, also importable from here as before
+    PNG_PROVENANCE_KEY,
+    card_rescale,
+    card_spacing,
+    formats_extra,
+    installed,
+    mask_to_uint,
+    png_bytes,
+    provenance,
+    provenance_text,
+    require,
+    to_uint,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ..cards import ModelCard
+    from ..plugins import PluginHost
+
+#: The name the host's own writers are registered under.
+PLUGIN_NAME = "medigan-host"
 
 
 @dataclass(frozen=True)
@@ -41,105 +59,123 @@ class Writer:
     #: the largest image axis the format can hold (NIfTI-1: 16-bit signed, DICOM: 16-bit unsigned), or None
     max_axis: int | None = None
 
-    def check(self, card: ModelCard) -> None:
-        """Raise MediganUsageError if this format cannot hold the card's outputs, FrameworkMissingError if a
-        module it needs is not installed."""
+    def check(self, card: ModelCard, available: Iterable[Writer] | None = None) -> None:
+        """Raise MediganUsageError if this format cannot hold the card's outputs (naming the ``available`` formats
+        that can; by default every known one), FrameworkMissingError if a module it needs is not installed."""
+        writers = list(available if available is not None else _all_writers())
         if card.ndim not in self.ndims:
-            options = ", ".join(w.name for w in WRITERS.values() if card.ndim in w.ndims)
+            options = ", ".join(w.name for w in writers if card.ndim in w.ndims)
             raise MediganUsageError(f"format {self.name!r} cannot store {card.ndim}-D outputs of model {card.id!r}; "
                                     f"use one of: {options}")
         if self.max_axis is not None and max(card.image_size) > self.max_axis:
-            options = ", ".join(w.name for w in WRITERS.values() if card.ndim in w.ndims and
+            options = ", ".join(w.name for w in writers if card.ndim in w.ndims and
                                 (w.max_axis is None or max(card.image_size) <= w.max_axis))
             raise MediganUsageError(f"format {self.name!r} holds images of at most {self.max_axis} pixels per axis; model "
                                     f"{card.id!r} makes {'x'.join(map(str, card.image_size))}: use one of: {options}")
         for module in self.requires:
-            if not _installed(module):
+            if not installed(module):
                 from ..errors import FrameworkMissingError
 
                 raise FrameworkMissingError(f"the {self.name} format needs {module}: run `{formats_extra()}`")
 
 
-WRITERS: dict[str, Writer] = {}
+class WriterCatalog:
+    """The output formats by name, in registration order: the host's own first, then each plugin's."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Writer] = {}
+        self.plugins: dict[str, str] = {}  # format name -> the plugin that registered it
+        self.errors: list[str] = []
+
+    def add(self, writer: Any, plugin: str) -> str | None:
+        """Validate and add one writer; return a description of the problem instead when it is rejected."""
+        if not isinstance(writer, Writer):
+            return f"output format rejected: register a medigan_host.Writer, not {type(writer).__name__}"
+        problem = _invalid(writer)
+        if problem:
+            return problem
+        if writer.name in self.entries:
+            return (f"output format {writer.name!r} clashes with the one from {self.plugins[writer.name]!r}, registered "
+                    "first; skipped")
+        self.entries[writer.name] = writer
+        self.plugins[writer.name] = plugin
+        return None
+
+    def __iter__(self) -> Iterator[Writer]:
+        return iter(self.entries.values())
+
+    def get(self, name: str) -> Writer:
+        try:
+            return self.entries[name.lower()]
+        except (KeyError, AttributeError):
+            raise MediganUsageError(f"unknown output format {name!r}; choose one of: {', '.join(self.entries)}") from None
+
+
+def collect_writers(host: PluginHost) -> WriterCatalog:
+    """The host's writers, then every plugin's ``medigan_register_writers`` (in plugin-name order); problems become
+    PluginWarnings, and a plugin cannot replace a built-in format."""
+    import warnings
+
+    from ..hookcalls import DefaultPlugin, PluginWarning, collect_registrations
+
+    catalog = WriterCatalog()
+    collect_registrations(host.pm.hook.medigan_register_writers.get_hookimpls(), lambda plugin, writer: catalog.add(writer, plugin),
+                          hook="medigan_register_writers", what="writers", arguments=("writer",),
+                          report=lambda plugin, problem: catalog.errors.append(f"plugin {plugin!r}: {problem}"),
+                          defaults=[DefaultPlugin(PLUGIN_NAME, medigan_register_writers)])
+    for error in catalog.errors:
+        warnings.warn(f"medigan: {error}", PluginWarning, stacklevel=3)
+    return catalog
+
+
+def writer_catalog(host: PluginHost | None = None) -> WriterCatalog:
+    """The output formats of ``host`` (the process-wide one by default), collected once per set of plugins."""
+    if host is None:
+        from ..plugins import get_host
+
+        host = get_host()
+    return host.collected("writers", collect_writers)
+
+
+#: Formats a script added to this process with :func:`register_writer` (they take precedence, by name).
+_script_writers: dict[str, Writer] = {}
 
 
 def register_writer(writer: Writer) -> None:
-    """Add an output format (replacing one of the same name)."""
+    """Add an output format to this process (replacing one of the same name). Plugins register theirs with the
+    ``medigan_register_writers`` hook instead, so that every program that loads them has them."""
+    problem = _invalid(writer)
+    if problem:
+        raise MediganUsageError(problem)
+    _script_writers[writer.name] = writer
+
+
+def _invalid(writer: Writer) -> str | None:
+    if not isinstance(writer.name, str) or not writer.name:
+        return f"output format {writer.name!r}: its name must be non-empty text"
     if not isinstance(writer.extension, str) or not _EXTENSION.match(writer.extension):
-        raise MediganUsageError(f"output format {writer.name!r} has the file extension {writer.extension!r}: use letters "
-                                "and digits, dot-separated (e.g. 'png', 'nii.gz'), so that sample files keep plain names")
-    WRITERS[writer.name] = writer
+        return (f"output format {writer.name!r} has the file extension {writer.extension!r}: use letters "
+                "and digits, dot-separated (e.g. 'png', 'nii.gz'), so that sample files keep plain names")
+    return None
 
 
 #: A file extension that keeps ``000000.<extension>`` a plain file name on every platform.
 _EXTENSION = re.compile(r"^[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){0,3}$")
 
 
-def get_writer(name: str) -> Writer:
-    try:
-        return WRITERS[name.lower()]
-    except (KeyError, AttributeError):
-        raise MediganUsageError(f"unknown output format {name!r}; choose one of: {', '.join(WRITERS)}") from None
+def _all_writers(host: PluginHost | None = None) -> list[Writer]:
+    known = {w.name: w for w in writer_catalog(host)}
+    return list({**known, **_script_writers}.values())
 
 
-# -- PNG ---------------------------------------------------------------------------------------------
-_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, grey+alpha, RGB, RGBA)
-
-
-#: The keyword of the iTXt chunk that holds a sample's provenance as JSON (read back by readers.read_provenance).
-PNG_PROVENANCE_KEY = "medigan"
-
-
-def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None) -> bytes:
-    """Encode an (H, W, C) uint8 or uint16 array, C in 1..4, as PNG (lossless, deterministic).
-
-    ``text`` maps keywords (1-79 Latin-1 characters) to UTF-8 text, written as uncompressed iTXt chunks before the
-    image data.
-    """
-    import numpy as np
-
-    if array.ndim != 3 or array.shape[2] not in _COLOUR_TYPES or array.dtype not in (np.uint8, np.uint16):
-        raise MediganUsageError(f"PNG holds (H, W, 1-4) uint8/uint16 images, got shape {array.shape} dtype {array.dtype}; "
-                                "use --format npy")
-    height, width, channels = array.shape
-    depth = 8 if array.dtype == np.uint8 else 16
-    rows = np.ascontiguousarray(array.astype(">u2") if depth == 16 else array).reshape(height, -1)
-    raw = np.hstack([np.zeros((height, 1), np.uint8), rows.view(np.uint8).reshape(height, -1)]).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
-    texts = b"".join(chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
-                     for key, value in (text or {}).items())
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + texts + chunk(b"IDAT", zlib.compress(raw, compression))
-            + chunk(b"IEND", b""))
-
-
-def to_uint(array: np.ndarray, bits: int) -> np.ndarray:
-    """Convert images to uint8/uint16: floats in [0, 1] are scaled and rounded, integers kept or rescaled."""
-    import numpy as np
-
-    target = np.uint8 if bits == 8 else np.uint16
-    top = 255 if bits == 8 else 65535
-    if array.dtype == target:
-        return array
-    if array.dtype.kind == "f":
-        return np.rint(np.clip(array, 0.0, 1.0) * top).astype(target)
-    if array.dtype == np.uint16 and bits == 8:
-        return (array >> 8).astype(np.uint8)
-    if array.dtype == np.uint8 and bits == 16:
-        return array.astype(np.uint16) * 257
-    return array.astype(target)
-
-
-def _mask_to_uint(mask: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    top = int(mask.max()) if mask.size else 0
-    if top > 65535:
-        raise MediganUsageError(f"mask labels go up to {top}, more than PNG can hold; use --format npy")
-    return mask.astype(np.uint8 if top <= 255 else np.uint16)
+def get_writer(name: str, host: PluginHost | None = None) -> Writer:
+    """The output format ``name``: one a script registered in this process, else one of ``host``'s formats."""
+    key = name.lower() if isinstance(name, str) else name
+    if isinstance(key, str) and key in _script_writers:
+        return _script_writers[key]
+    if isinstance(key, str) and key in (catalog := writer_catalog(host)).entries:
+        return catalog.entries[key]
+    raise MediganUsageError(f"unknown output format {name!r}; choose one of: {', '.join(w.name for w in _all_writers(host))}")
 
 
 def _png_text(kind: str, context: dict) -> dict[str, str]:
@@ -152,13 +188,13 @@ def _png_text(kind: str, context: dict) -> dict[str, str]:
 
 def _encode_png(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(_mask_to_uint(array), text=_png_text(kind, context))
+        return png_bytes(mask_to_uint(array), text=_png_text(kind, context))
     return png_bytes(to_uint(array, 16 if array.dtype.name == "uint16" else 8), text=_png_text(kind, context))
 
 
 def _encode_png16(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(_mask_to_uint(array), text=_png_text(kind, context))
+        return png_bytes(mask_to_uint(array), text=_png_text(kind, context))
     return png_bytes(to_uint(array, 16), text=_png_text(kind, context))
 
 
@@ -168,85 +204,6 @@ def _encode_npy(array: np.ndarray, kind: str, context: dict) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
-
-
-register_writer(Writer("png", "png", _encode_png, (2,), "PNG, 8-bit (16-bit when the model returns uint16)"))
-register_writer(Writer("png16", "png", _encode_png16, (2,), "PNG, always 16-bit"))
-register_writer(Writer("npy", "npy", _encode_npy, (2, 3), "NumPy .npy, the array exactly as generated"))
-
-
-# -- medical formats: shared helpers ---------------------------------------------------------------------
-def formats_extra() -> str:
-    """The pip command that installs the readers and writers of the medical formats (the host's ``formats`` extra)."""
-    from ..frameworks import pip_command
-
-    return pip_command("medigan-host[formats]")
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-    import sys
-
-    if module in sys.modules:
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def require(module: str, format_name: str) -> Any:
-    """Import ``module`` for ``format_name`` or raise a FrameworkMissingError naming the extra to install."""
-    import importlib
-
-    from ..errors import FrameworkMissingError
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise FrameworkMissingError(f"the {format_name} format needs {module.split('.')[0]}: run `{formats_extra()}`") from None
-
-
-def provenance(context: dict) -> dict[str, Any]:
-    """What made a sample: model, versions, seeds, index and condition (JSON-ready; absent entries left out)."""
-    keys = ("model", "model_version", "plugin", "plugin_version", "host_version", "run_seed", "seed", "index", "condition")
-    return {"generator": "medigan", "synthetic": True, **{k: context[k] for k in keys if context.get(k) is not None}}
-
-
-def provenance_text(context: dict) -> str:
-    """One human-readable line of :func:`provenance`."""
-    text = (f"SYNTHETIC image generated by medigan: model {context.get('model')} {context.get('model_version')}, "
-            f"seed {context.get('seed')}, index {context.get('index')}, medigan-host {context.get('host_version')}")
-    if context.get("condition"):
-        text += ", condition " + ",".join(f"{k}={v}" for k, v in sorted(context["condition"].items()))
-    return text
-
-
-def card_spacing(card: ModelCard | None) -> tuple[float, ...]:
-    """Voxel size in mm, in ``image_size`` order, from the card's optional ``spacing`` field (else 1 mm)."""
-    ndim = card.ndim if card is not None else 2
-    spacing = card.extra.get("spacing") if card is not None else None
-    if spacing is None:
-        return (1.0,) * ndim
-    if not isinstance(spacing, (list, tuple)) or len(spacing) != ndim or \
-            not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in spacing):
-        raise MediganUsageError(f"model {card.id!r}: card field 'spacing' must list {ndim} positive sizes in mm "
-                                f"(one per image_size axis), got {spacing!r}; fix the card in its plugin")
-    return tuple(float(v) for v in spacing)
-
-
-def card_rescale(card: ModelCard | None) -> tuple[float, float, str] | None:
-    """``(slope, intercept, unit)`` from the card's optional ``rescale`` field: stored value * slope + intercept
-    gives the physical value (e.g. ``{"slope": 1, "intercept": -1024, "unit": "HU"}``); None when absent."""
-    rescale = card.extra.get("rescale") if card is not None else None
-    if rescale is None:
-        return None
-    numbers = isinstance(rescale, dict) and all(
-        isinstance(rescale.get(k), (int, float)) and not isinstance(rescale.get(k), bool) for k in ("slope", "intercept"))
-    if not numbers or rescale["slope"] == 0 or not isinstance(rescale.get("unit", ""), str):
-        raise MediganUsageError(f"model {card.id!r}: card field 'rescale' must be {{'slope': non-zero number, "
-                                f"'intercept': number, 'unit': text}}, got {rescale!r}; fix the card in its plugin")
-    return float(rescale["slope"]), float(rescale["intercept"]), rescale.get("unit", "") or ""
 
 
 def _encode_nifti(array: Any, kind: str, context: dict) -> bytes:
@@ -273,12 +230,17 @@ def _encode_tiff(array: Any, kind: str, context: dict) -> bytes:
     return encode(array, kind, context)
 
 
-# The encoders import their module (and nibabel / pydicom / tifffile) on first use; see docs/formats.md.
-register_writer(Writer("nifti", "nii", _encode_nifti, (2, 3), "NIfTI-1 (nibabel), images and volumes, with affine",
-                       requires=("nibabel",), max_axis=32767))
-register_writer(Writer("nifti-gz", "nii.gz", _encode_nifti_gz, (2, 3), "NIfTI-1, gzip-compressed",
-                       requires=("nibabel",), max_axis=32767))
-register_writer(Writer("dicom", "dcm", _encode_dicom, (2, 3), "DICOM secondary capture (pydicom), marked synthetic",
-                       requires=("pydicom",), max_axis=65535))
-register_writer(Writer("tiff", "tif", _encode_tiff, (2, 3), "TIFF, 16-bit (tifffile); volumes as pages",
-                       requires=("tifffile",)))
+@hookimpl
+def medigan_register_writers(register: Callable[[Writer], None]) -> None:
+    """The host's own formats, as a default plugin. The medical encoders import their module (and nibabel, pydicom,
+    tifffile) on first use; see docs/formats.md."""
+    register(Writer("png", "png", _encode_png, (2,), "PNG, 8-bit (16-bit when the model returns uint16)"))
+    register(Writer("png16", "png", _encode_png16, (2,), "PNG, always 16-bit"))
+    register(Writer("npy", "npy", _encode_npy, (2, 3), "NumPy .npy, the array exactly as generated"))
+    register(Writer("nifti", "nii", _encode_nifti, (2, 3), "NIfTI-1 (nibabel), images and volumes, with affine",
+                    requires=("nibabel",), max_axis=32767))
+    register(Writer("nifti-gz", "nii.gz", _encode_nifti_gz, (2, 3), "NIfTI-1, gzip-compressed",
+                    requires=("nibabel",), max_axis=32767))
+    register(Writer("dicom", "dcm", _encode_dicom, (2, 3), "DICOM secondary capture (pydicom), marked synthetic",
+                    requires=("pydicom",), max_axis=65535))
+    register(Writer("tiff", "tif", _encode_tiff, (2, 3), "TIFF, 16-bit (tifffile); volumes as pages", requires=("tifffile",)))
