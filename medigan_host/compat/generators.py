@@ -49,9 +49,9 @@ class Generators:
     # -- catalog ----------------------------------------------------------------------------------------------
     @staticmethod
     def _catalog():
-        from ..plugins import get_host
+        from ..api import installed_catalog
 
-        return get_host().catalog
+        return installed_catalog()
 
     def _original_entries(self) -> list[ModelEntry]:
         catalog = self._catalog()
@@ -67,9 +67,9 @@ class Generators:
 
     @staticmethod
     def _distribution(entry: ModelEntry) -> str | None:
-        from ..plugins import get_host
+        from ..api import plugin_host
 
-        info = get_host().plugins.get(entry.plugin)
+        info = plugin_host().plugins.get(entry.plugin)
         return info.distribution if info is not None else None
 
     def _check_install(self, model_id: str | int, install_dependencies: bool) -> None:

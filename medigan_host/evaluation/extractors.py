@@ -160,9 +160,9 @@ def collect_extractors(host: PluginHost) -> ExtractorCatalog:
 def extractor_catalog(host: PluginHost | None = None) -> ExtractorCatalog:
     """The extractors of ``host`` (the process-wide one by default), collected once per set of plugins."""
     if host is None:
-        from ..plugins import get_host
+        from ..api import plugin_host
 
-        host = get_host()
+        host = plugin_host()
     return host.collected("feature-extractors", collect_extractors)
 
 

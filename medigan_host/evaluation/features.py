@@ -160,12 +160,12 @@ def _run_files(run: Path) -> list[Path]:
 def _run_window(run: Path) -> Window | None:
     """The window of a run's files: its model card's ``display_range`` (stored values; DICOM files carry their own),
     else the full 16-bit range for ``png16`` runs; None where the dtype says the range."""
-    from ..plugins import get_host
+    from ..api import installed_catalog
 
     settings = json.loads((run / "run.json").read_text(encoding="utf-8")) if (run / "run.json").is_file() else {}
     if settings.get("format") in ("dicom",) or "model" not in settings:
         return None
-    card = get_host().catalog.get(settings["model"]).card
+    card = installed_catalog().get(settings["model"]).card
     declared = card_window(card)
     if declared is not None:
         return declared
@@ -248,10 +248,10 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
                  condition: dict[str, Any] | None = None, window: Window | None = None) -> ImageSet:
     """``count`` samples of an installed model, generated in memory with the run seed ``seed``; ``window`` defaults to
     the card's ``display_range``."""
+    from ..api import installed_catalog
     from ..generation.engine import generate
-    from ..plugins import get_host
 
-    entry = get_host().catalog.get(model)
+    entry = installed_catalog().get(model)
     if entry.card.ndim != 2:
         raise MediganUsageError(f"model {entry.card.id!r} makes 3-D volumes; evaluation works on 2-D images")
     if entry.card.needs_inputs:

@@ -131,9 +131,9 @@ def collect_writers(host: PluginHost) -> WriterCatalog:
 def writer_catalog(host: PluginHost | None = None) -> WriterCatalog:
     """The output formats of ``host`` (the process-wide one by default), collected once per set of plugins."""
     if host is None:
-        from ..plugins import get_host
+        from ..api import plugin_host
 
-        host = get_host()
+        host = plugin_host()
     return host.collected("writers", collect_writers)
 
 

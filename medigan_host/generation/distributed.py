@@ -1,7 +1,7 @@
 """Distributed generation on Ray: a run split into shards of consecutive sample indices, one model per actor.
 
 Each actor loads the model once, writes the files of the shards it is given through the same code path as a
-local run (:func:`medigan_host.engine.write_samples`) and commits each batch's manifest records as a journal
+local run (:func:`medigan_host.generation.writing.write_samples`) and commits each batch's manifest records as a journal
 part; the driver merges the parts into ``manifest.jsonl`` in index order. Sample *i* always gets the seed
 derived from the run seed and *i*, so the files do not depend on the number of workers.
 
@@ -102,14 +102,14 @@ class ShardWriter:
             warnings.simplefilter("ignore")
             self.restarted = bool(ray.get_runtime_context().was_current_actor_reconstructed)
         try:
+            from ..api import installed_catalog
             from ..formats.writers import get_writer
             from ..models import load
-            from ..plugins import get_host
-            from .engine import write_samples  # noqa: F401 - fail here, not in the first shard
             from .outputs import Journal
             from .storage import open_store
+            from .writing import write_samples  # noqa: F401 - fail here, not in the first shard
 
-            entry = get_host().catalog.get(spec.model)
+            entry = installed_catalog().get(spec.model)
             if (entry.card.version, entry.plugin_version) != (spec.common["model_version"], plugin_version):
                 raise PluginError(f"worker on {socket.gethostname()!r} has model {spec.model!r} version {entry.card.version} "
                                   f"from plugin {entry.plugin!r} {entry.plugin_version}, the driver has version "
@@ -126,7 +126,7 @@ class ShardWriter:
         """Write the samples ``indices``; return what was done (or the error)."""
         if self.error is not None:
             return {"error": self.error}
-        from .engine import write_samples
+        from .writing import write_samples
 
         started = time.perf_counter()
         try:

@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from ..api import installed_catalog
 from ..conditions import check_condition
 from ..errors import MediganUsageError
 from ..formats.readers import IMAGE_SUFFIXES, list_images, read_image
 from ..frameworks import check_device, import_tensorflow
 from ..generation.engine import DEFAULT_BATCH_SIZE, check_count
 from ..models import Model, load, require_inputs
-from ..plugins import get_host
 from ..registry import ModelEntry
 from ..seeding import check_seed, sample_seeds
 
@@ -50,7 +50,7 @@ def synthetic_dataset(model: str | int | ModelEntry, num_samples: int | None = N
     ``batch_size`` batches the elements (or leave batching to the caller); ``prefetch`` is the number of
     elements (batches) prepared ahead, -1 for ``tf.data.AUTOTUNE``, None for none.
     """
-    entry = model if isinstance(model, ModelEntry) else get_host().catalog.get(model)
+    entry = model if isinstance(model, ModelEntry) else installed_catalog().get(model)
     card = entry.card
     check_seed(seed)
     condition = check_condition(card, condition)

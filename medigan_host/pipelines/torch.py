@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from ..api import installed_catalog
 from ..conditions import check_condition
 from ..errors import MediganUsageError
 from ..formats.readers import IMAGE_SUFFIXES, list_images, read_image
 from ..frameworks import check_device
 from ..generation.engine import DEFAULT_BATCH_SIZE, batches, check_count
 from ..models import Model, load, require_inputs
-from ..plugins import get_host
 from ..registry import ModelEntry
 from ..samples import Samples
 from ..seeding import check_seed, sample_seeds
@@ -63,7 +63,7 @@ def _scale(dtype: np.dtype) -> float:
 
 
 def _resolve_entry(model: str | int | ModelEntry) -> ModelEntry:
-    return model if isinstance(model, ModelEntry) else get_host().catalog.get(model)
+    return model if isinstance(model, ModelEntry) else installed_catalog().get(model)
 
 
 class _SampleSource:

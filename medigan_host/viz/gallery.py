@@ -24,6 +24,7 @@ from .. import atomic
 from .._version import __version__
 from ..display import card_summary, describe_view, label_colour, label_names, labels_present, mosaic, to_rgb
 from ..errors import MediganError, OutputError
+from ..registry import Catalog
 
 MARKER = "gallery.json"
 INDEX = "index.html"
@@ -70,13 +71,15 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
 
 
 def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] | None = None, seed: int = 0,
-                  device: str = "auto", overwrite: bool = False) -> GalleryResult:
-    """Write the gallery of ``models`` (default: every installed model) into ``output_dir``."""
-    from ..plugins import get_host
+                  device: str = "auto", overwrite: bool = False, catalog: Catalog | None = None) -> GalleryResult:
+    """Write the gallery of ``models`` of ``catalog`` (default: every installed model) into ``output_dir``."""
     from .visualize import require_matplotlib
 
     require_matplotlib()
-    catalog = get_host().catalog
+    if catalog is None:
+        from ..api import installed_catalog
+
+        catalog = installed_catalog()
     entries = [catalog.get(m) for m in models] if models else list(catalog)  # unknown names fail before anything is written
     unique = list({e.card.id: e for e in entries}.values())
     folder = Path(output_dir)
