@@ -10,7 +10,7 @@ from __future__ import annotations
 import nox
 
 #: A framework session joins this list once it has tests (pytest exits 5, a failure, when a session selects none).
-nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability"]
+nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability", "hub"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
@@ -34,6 +34,9 @@ ONNX_PIN = "onnx>=1.15"
 #: The ray session: the default model (ONNX) runs on Ray workers beside the phantoms.
 RAY_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 
+#: The hub session: MONAI model-zoo bundles and Hugging Face Hub pipelines on the torch pin, against the fake servers.
+HUB_PLUGINS: list[str] = ["./plugins/medigan-plugin-monai[test]", "./plugins/medigan-plugin-diffusers[test]"]
+
 
 def _plugin_tests(plugins: list[str]) -> list[str]:
     return [f"{p.split('[')[0]}/tests" for p in plugins]  # "./plugins/x[torch]" -> "./plugins/x/tests"
@@ -41,8 +44,9 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The host and the embedded phantoms plugin, installed as a user would (no framework)."""
-    session.install(".", PHANTOMS, ORIGINAL, *TEST_DEPS)
+    """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
+    Hub weights source)."""
+    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS)
     session.run("lint-imports")  # the layer contracts of pyproject.toml [tool.importlinter]
     session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
     # its own run: its conftest.py and the host's tests/conftest.py (imported by name) cannot share one process
@@ -68,6 +72,15 @@ def _framework_session(session: nox.Session, pins: list[str], plugins: list[str]
 def torch(session: nox.Session) -> None:
     """PyTorch plugins and the host's torch pipelines, with the CPU build of torch."""
     _framework_session(session, [TORCH_PIN], TORCH_PLUGINS, "torch")
+
+
+@nox.session
+def hub(session: nox.Session) -> None:
+    """The MONAI and diffusers plugins and the Hub weights source, with the CPU build of torch (pinned first)."""
+    session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
+    session.install(".[hub,interop]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
+    session.run("pytest", "tests/test_weights_hub.py", "tests/test_card_export.py", "tests/test_interop_readers.py",
+                *_plugin_tests(HUB_PLUGINS), *session.posargs)
 
 
 @nox.session

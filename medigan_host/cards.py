@@ -26,6 +26,9 @@ _CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 #: A Zenodo DOI; its number is the record id (``10.5281/zenodo.7031735`` → record 7031735).
 ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.([1-9][0-9]{0,11})$")
+#: A Hugging Face Hub repository id and a pinned commit of it.
+HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+HF_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
@@ -148,6 +151,11 @@ class ModelCard(Mapping):
 #: The mapping keys of a card that are fields (``extra`` is not a key: its entries are).
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(ModelCard) if f.name != "extra")
 
+#: Extra card field: names of conditions that take any text (e.g. a prompt); their listed values are examples.
+FREE_TEXT_FIELD = "free_text_conditions"
+#: The longest free-text condition value accepted.
+FREE_TEXT_MAX = 1000
+
 REQUIRED_FIELDS = ("id", "name", "version", "description", "framework", "modality", "image_size", "channels", "license")
 
 
@@ -203,6 +211,11 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     if shadowing:
         raise fail("extra", f"holds {', '.join(map(repr, shadowing))}, which are card fields: give them at the top level "
                             "of the card, not under extra")
+    free = extra.get(FREE_TEXT_FIELD)
+    if free is not None and (not isinstance(free, list) or not all(isinstance(k, str) and k in out["conditions"]
+                                                                    for k in free)):
+        raise fail(FREE_TEXT_FIELD, f"must list names of declared conditions whose values may be any text (their listed "
+                                    f"values are examples), got {free!r}")
     out["extra"] = extra
     return out
 
@@ -281,7 +294,8 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         return ()
     entries = [value] if isinstance(value, Mapping) else value
     if not isinstance(entries, (list, tuple)):
-        raise fail("weights", "must be a dict with url and sha256 (or doi and filename), or a list of such dicts")
+        raise fail("weights", "must be a dict with url and sha256 (or doi and filename, or hf, revision, filename and "
+                              "sha256), or a list of such dicts")
     out = []
     for i, entry in enumerate(entries):
         where = f"weights[{i}]"
@@ -290,17 +304,21 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         if "doi" in entry:
             out.append(_record_weights(entry, where, fail))
             continue
+        if "hf" in entry:
+            out.append(_hub_weights(entry, where, fail))
+            continue
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
             raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
         if url.startswith("package://") and not _PACKAGE_URL.match(url):
             raise fail("weights", f"{where}.url {url!r} must look like package://python_package/folder/file.safetensors: "
                                   "an importable package, then a path inside it without '.' or '..' parts")
-        sha = _weights_sha256(entry, where, fail)
+        checksum = {"sha256": _weights_sha256(entry, where, fail)} if entry.get("sha256") is not None or \
+            entry.get("md5") is None or not url.startswith(("http://", "https://")) else {"md5": _weights_md5(entry, where, fail)}
         _weights_size(entry, where, fail)
         filename = entry.get("filename") or url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
         _weights_filename(filename, where, fail)
-        out.append({**entry, "url": url, "sha256": sha, "filename": filename})
+        out.append({**entry, "url": url, **checksum, "filename": filename})
     names = [e["filename"] for e in out]
     if len(set(names)) != len(names):
         raise fail("weights", f"two weights entries share a file name: {names!r}")
@@ -327,11 +345,46 @@ def _record_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any
     return out
 
 
+def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a file of a Hugging Face Hub repository at a pinned commit: ``hf`` (``org/repo``),
+    ``revision`` (the commit's 40-digit sha), ``filename`` (its path in the repository) and ``sha256``; ``size`` optional."""
+    repo = entry.get("hf")
+    if not isinstance(repo, str) or not HF_REPO.match(repo.strip()):
+        raise fail("weights", f"{where}.hf must name a Hub repository like 'org/model-name', got {repo!r}")
+    for other in ("url", "doi"):
+        if other in entry:
+            raise fail("weights", f"{where} names both a Hub repository and a {other}: keep one")
+    revision = entry.get("revision")
+    if not isinstance(revision, str) or not HF_COMMIT.match(revision.strip().lower()):
+        raise fail("weights", f"{where}.revision must be the 40-digit sha of a commit of {repo} (a branch or tag such as "
+                              f"'main' can change under the card, so it is refused), got {revision!r}")
+    filename = entry.get("filename")
+    if not isinstance(filename, str) or not all(safe_filename(part) for part in filename.split("/")):
+        raise fail("weights", f"{where}.filename {filename!r} must be a path in the repository made of plain names "
+                              "(letters, digits, '.', '_', '-') separated by '/'")
+    if entry.get("sha256") is None:
+        raise fail("weights", f"{where}.sha256 is missing: pin the file's sha256 (the Hub shows it for LFS files; or run "
+                              "`sha256sum FILE`)")
+    out = {**entry, "hf": repo.strip(), "revision": revision.strip().lower(), "filename": filename,
+           "sha256": _weights_sha256(entry, where, fail)}
+    _weights_size(entry, where, fail)
+    return out
+
+
 def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:
     sha = entry.get("sha256")
     if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
         raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
     return sha.lower()
+
+
+def _weights_md5(entry: Mapping[str, Any], where: str, fail) -> str:
+    """An http(s) file whose publisher gives only its md5 (as a MONAI bundle's large_files.yml does): checked against
+    it on download, its sha256 recorded then and checked on every later use."""
+    md5 = entry.get("md5")
+    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5.lower()):
+        raise fail("weights", f"{where}.md5 must be 32 hexadecimal digits (as published with the file), got {md5!r}")
+    return md5.lower()
 
 
 def _weights_size(entry: Mapping[str, Any], where: str, fail) -> None:
@@ -364,3 +417,27 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return value
+
+
+def card_files(*folders: Any, env: str | None = None) -> list[Any]:
+    """The ``*.json`` card files in ``folders`` and in the folders listed in the environment variable ``env``
+    (separated by the path separator), in that order: how plugins let a user add a model by writing only a card."""
+    import os
+    from pathlib import Path
+
+    paths = [Path(f) for f in folders]
+    if env:
+        paths += [Path(p).expanduser() for p in os.environ.get(env, "").split(os.pathsep) if p.strip()]
+    return [path for folder in paths if folder.is_dir() for path in sorted(folder.glob("*.json"))]
+
+
+def read_card_file(path: Any) -> dict[str, Any]:
+    """The card in JSON file ``path`` as a dict; a CardError naming the file when it is not readable JSON."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise CardError("card", f"{path} is not a readable JSON card ({exc}); fix or remove it") from None
+    if not isinstance(data, dict):
+        raise CardError("card", f"{path} holds {type(data).__name__}, not a card (a JSON object)")
+    return data

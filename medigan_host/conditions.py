@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .cards import ModelCard
+from .cards import FREE_TEXT_FIELD, FREE_TEXT_MAX, ModelCard
 from .errors import ConditionError
 
 
@@ -43,6 +43,9 @@ def check_condition(card: ModelCard, condition: Mapping[str, Any] | None) -> dic
             declared = ", ".join(sorted(card.conditions))
             raise ConditionError(f"model {card.id!r} has no condition {key!r}; its conditions are: {declared}")
         allowed = card.conditions[key]
+        if key in (card.extra.get(FREE_TEXT_FIELD) or ()):
+            out[key] = _free_text(card, key, value)
+            continue
         match = _match(value, allowed)
         if match is _NO_MATCH:
             choices = ", ".join(str(a) for a in allowed)
@@ -52,6 +55,15 @@ def check_condition(card: ModelCard, condition: Mapping[str, Any] | None) -> dic
 
 
 _NO_MATCH = object()
+
+
+def _free_text(card: ModelCard, key: str, value: Any) -> str:
+    """A free-text condition value (the card lists ``key`` under ``free_text_conditions``): any non-empty text."""
+    text = value.strip() if isinstance(value, str) else ""
+    if not text or len(text) > FREE_TEXT_MAX:
+        raise ConditionError(f"condition {key} of model {card.id!r} takes text of 1 to {FREE_TEXT_MAX} characters, e.g. "
+                             f"{key}={str(card.conditions[key][0])!r}; got {value!r}")
+    return text
 
 
 def _match(value: Any, allowed: tuple[Any, ...]) -> Any:

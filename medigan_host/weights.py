@@ -8,6 +8,11 @@ A card's ``weights`` entry says where a file comes from:
   Zenodo record, found through the record API at ``MEDIGAN_ZENODO_URL`` (default https://zenodo.org). Without a
   pinned sha256 it is checked against the md5 and size the record publishes, and the sha256 of the verified file is
   recorded beside it (``<file>.sha256``), so every later use is checked like a pinned file;
+- ``{"hf": "org/repo", "revision": "<commit sha>", "filename": "path/in/repo", "sha256": …}`` (``size``
+  optional): a file of a Hugging Face Hub repository at a pinned commit, resolved through ``huggingface_hub`` (its
+  ``HF_ENDPOINT`` for mirrors, its token for gated repositories, its ``HF_HUB_OFFLINE``). A copy already in the Hub
+  cache of ``huggingface_hub`` is used where it lies once its sha256 matches; otherwise the file is downloaded into
+  medigan's cache like every other file (same bounds, lock and verification);
 - ``file:///absolute/path``: a local copy (e.g. on a shared drive), verified where it lies, never copied or deleted;
 - ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies.
 
@@ -119,6 +124,8 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     a cache file changed on disk is caught (and deleted) before a loader reads it.
     """
     entry = weights_entry(card, filename)
+    if "hf" in entry:
+        return _fetch_hub(card, entry, progress)
     if "doi" not in entry:
         scheme = urlsplit(entry["url"]).scheme
         if scheme == "package":
@@ -163,11 +170,19 @@ def placement(card: ModelCard, entry: Mapping[str, Any]) -> str:
     """Where to put the file by hand: its name, checksum, size, source and the folder."""
     size = f", {entry['size']:,} bytes" if entry.get("size") else ""
     folder = model_folder(card)
+    if "hf" in entry:
+        return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) of "
+                f"{entry['hf']} at commit {entry['revision']} ({hub_file_url(entry)}) and place it with `medigan cache "
+                f"place {card.id} FILE --name {entry['filename']}`, or fetch it into the Hugging Face cache with "
+                f"`hf download {entry['hf']} {entry['filename']} --revision {entry['revision']}`")
     if "doi" in entry:
         sha = f", sha256 {entry['sha256']}" if entry.get("sha256") else ""
-        return (f"To use it without a download, get {entry['filename']!r}{sha}{size} from record {record_id(entry)} "
-                f"({landing_page(entry)}) and place it with `medigan cache place {card.id} FILE`, or put it in the "
+        return (f"To use it without a download, get {entry['filename']!r}{sha}{size} from {_source(entry)} "
+                f"({_page(entry)}) and place it with `medigan cache place {card.id} FILE`, or put it in the "
                 f"folder {folder}")
+    if not entry.get("sha256"):
+        return (f"To use it without a download, get {entry['filename']!r} (md5 {entry['md5']}{size}) from {entry['url']} "
+                f"and place it with `medigan cache place {card.id} FILE`, or put it in the folder {folder}")
     return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) from "
             f"{entry['url']} and place it in the folder {folder} (or `medigan cache place {card.id} FILE`)")
 
@@ -202,7 +217,7 @@ def _check_recorded(card: ModelCard, entry: Mapping[str, Any], path: Path) -> No
         path.unlink(missing_ok=True)
         _record_path(path).unlink(missing_ok=True)
         raise WeightsError(f"cached weights file {path} of model {card.id!r} has sha256 {actual}, but {expected} was "
-                           f"recorded when it was verified against record {record_id(entry)}: it was changed or corrupted "
+                           f"recorded when it was verified against {_source(entry)}: it was changed or corrupted "
                            f"on disk, so it was deleted. Run the command again to download a fresh copy (or "
                            f"`medigan fetch {card.id}`). {placement(card, entry)}")
 
@@ -219,7 +234,7 @@ def _adopt_placed(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None
                                f"deleted. {placement(card, entry)}")
     else:
         _declared_size_check(card, entry, path, size)
-        warnings.warn(f"{path} was placed by hand and could not be checked against record {record_id(entry)} ({why}); "
+        warnings.warn(f"{path} was placed by hand and could not be checked against {_source(entry)} ({why}); "
                       f"its sha256 {digest} is recorded and checked from now on", stacklevel=3)
     _write_record(path, digest)
 
@@ -231,7 +246,10 @@ def _declared_size_check(card: ModelCard, entry: Mapping[str, Any], path: Path, 
 
 
 def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress: bool | None) -> Path:
-    published = _record_file(card, entry) if "doi" in entry else None
+    published = _record_file(card, entry) if "doi" in entry or "md5" in entry else None
+    headers: dict[str, str] = {}
+    if "hf" in entry:
+        published, headers = _hub_file(card, entry)
     url = published.url if published else entry["url"]
     limit = min((s for s in (entry.get("size"), published.size if published else None) if s), default=None)
     try:
@@ -243,7 +261,7 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
     _check_room(card, entry, target, limit)
     tmp = atomic.temporary_path(target)
     try:
-        size, md5, digest = _stream(url, tmp, limit, entry["filename"], progress)
+        size, md5, digest = _stream(url, tmp, limit, entry["filename"], progress, headers)
     except _DownloadRefused as exc:
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"model {card.id!r}: the download of {url} {exc}; nothing was kept. "
@@ -281,8 +299,8 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
             problem = f"has {size:,} bytes, but the card says {entry['size']:,}"
         if problem:
             tmp.unlink(missing_ok=True)
-            raise WeightsError(f"model {card.id!r}: the file {entry['filename']!r} downloaded from record "
-                               f"{record_id(entry)} ({landing_page(entry)}) {problem}: it was truncated, corrupted or "
+            raise WeightsError(f"model {card.id!r}: the file {entry['filename']!r} checked against "
+                               f"{_source(entry)} ({_page(entry)}) {problem}: it was truncated, corrupted or "
                                "replaced, so it was deleted and nothing was kept. Run the command again; if it keeps "
                                "failing, tell the plugin's authors")
         _write_record(target, digest)  # before the file: a file in place always has its record
@@ -353,8 +371,12 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
-def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | None) -> tuple[int, str, str]:
-    """Download ``url`` into ``tmp`` within the bounds; return (size, md5, sha256) of what was written."""
+def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | None,
+            headers: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+    """Download ``url`` into ``tmp`` within the bounds; return (size, md5, sha256) of what was written.
+
+    ``headers`` go with the request (a Hub token); requests drops ``Authorization`` when a redirect leaves the host.
+    """
     import requests
 
     stall, deadline = download_limits()
@@ -364,7 +386,7 @@ def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | 
     show = sys.stderr.isatty() if progress is None else progress
     bar = None
     with requests.get(url, stream=True, timeout=(min(_CONNECT_TIMEOUT, stall), stall),
-                      headers={"Accept-Encoding": "identity"}) as response:
+                      headers={**(headers or {}), "Accept-Encoding": "identity"}) as response:
         response.raise_for_status()
         announced = response.headers.get("Content-Length", "")
         announced_size = int(announced) if announced.isdigit() else None
@@ -477,6 +499,15 @@ def record_id(entry: Mapping[str, Any]) -> str:
     return match.group(1)
 
 
+def _source(entry: Mapping[str, Any]) -> str:
+    """What a file without a pinned sha256 is checked against: its DOI record, or the md5 published with its url."""
+    return f"record {record_id(entry)}" if "doi" in entry else f"the md5 published for {entry['url']}"
+
+
+def _page(entry: Mapping[str, Any]) -> str:
+    return landing_page(entry) if "doi" in entry else entry["url"]
+
+
 def landing_page(entry: Mapping[str, Any]) -> str:
     """The DOI's landing page, where a person can download the file by hand."""
     return f"https://doi.org/{entry['doi']}"
@@ -494,6 +525,8 @@ def _record_file(card: ModelCard, entry: Mapping[str, Any]) -> RecordFile:
 def _published_or_reason(card: ModelCard, entry: Mapping[str, Any]) -> tuple[RecordFile | None, str]:
     import requests
 
+    if "doi" not in entry:  # a url whose publisher gives its md5 (e.g. a MONAI bundle's large_files.yml)
+        return RecordFile(entry["url"], entry["filename"], entry["md5"], entry.get("size"), entry["url"]), ""
     record = record_id(entry)
     api = f"{zenodo_url()}/api/records/{record}"
     if is_offline():
@@ -561,14 +594,14 @@ def place_weights(card: ModelCard, source: Path, filename: str | None = None) ->
         if published is not None:
             problem = _record_mismatch(published, size, md5)
             if problem:
-                raise WeightsError(f"{source} {problem}: it is not {entry['filename']!r} of record {record_id(entry)}; "
+                raise WeightsError(f"{source} {problem}: it is not {entry['filename']!r} of {_source(entry)}; "
                                    "nothing was placed")
-            how = f"its md5 and size match record {record_id(entry)}"
+            how = f"its md5 and size match {_source(entry)}"
         else:
             if entry.get("size") and size != entry["size"]:
                 raise WeightsError(f"{source} has {size:,} bytes, but model {card.id!r}'s card says {entry['size']:,} "
                                    f"for {entry['filename']!r}; nothing was placed")
-            how = f"not checked against record {record_id(entry)} ({why}); its sha256 {digest} is recorded"
+            how = f"not checked against {_source(entry)} ({why}); its sha256 {digest} is recorded"
     target = model_folder(card) / entry["filename"]
     _copy_into_cache(card, source, target, digest, record=not entry.get("sha256"))
     return target, how
@@ -777,8 +810,15 @@ def _entries(root: Path, model: str | None = None) -> list[Path]:
 
 
 def _entry_files(folder: Path) -> list[Path]:
-    """What ``medigan cache clear`` deletes from an entry: its files (links as links), never a subfolder."""
-    return sorted(p for p in folder.iterdir() if p.name != ENTRY_MARKER and (p.is_symlink() or p.is_file()))
+    """What ``medigan cache clear`` deletes from an entry: its files, in sub-folders too (Hub files keep their
+    repository's folders); links are listed as links and never followed."""
+    found = []
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        here = Path(current)
+        found.extend(here / d for d in dirs if (here / d).is_symlink())  # a link to a folder goes as a link
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
+        found.extend(here / f for f in files if not (here == folder and f == ENTRY_MARKER))
+    return sorted(found)
 
 
 def _stats_files(root: Path) -> list[Path]:
@@ -808,17 +848,18 @@ def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
         model, version = folder.parent.name, folder.name
         names = declared.get((model, version))
         for path in _entry_files(folder):
+            name = path.relative_to(folder).as_posix()  # Hub files keep their folders in the repository
             if path.name.endswith(RECORD_SUFFIX) and path.with_name(path.name[:-len(RECORD_SUFFIX)]).is_file():
                 continue  # listed with its file
             if atomic.is_temporary(path.name):
                 state = "partial"
-            elif names is not None and path.name in names:
+            elif names is not None and name in names:
                 state = "declared"
             elif names is not None and _record_path(path).is_file():
                 state = "local"
             else:
                 state = "stale"
-            out.append(CachedFile(model, version, path.name, path, path.lstat().st_size, state))
+            out.append(CachedFile(model, version, name, path, path.lstat().st_size, state))
     out.extend(CachedFile(STATS_FOLDER, "-", p.name, p, p.stat().st_size, "statistics") for p in _stats_files(root))
     return out
 
@@ -852,6 +893,9 @@ def clear_cache(model: str | None = None) -> list[Path]:
         removed.append(path)
     root = cache_root()
     for folder in _entries(root, model) if root.is_dir() else []:
+        for current, _dirs, _files in os.walk(folder, topdown=False, followlinks=False):
+            if Path(current) != folder:
+                _remove_if_empty(Path(current))  # sub-folders of Hub files, emptied above
         if not _entry_files(folder):
             (folder / ENTRY_MARKER).unlink(missing_ok=True)
             _remove_if_empty(folder)
@@ -879,3 +923,121 @@ def cached_model_id(query: str) -> str:
         if _MODEL_FOLDER.match(query) and (query == STATS_FOLDER or _entries(cache_root(), query)):
             return query  # a model that is no longer installed but still has files in the cache
         raise
+
+
+# -- Hugging Face Hub ----------------------------------------------------------------------------------------
+HF_ENDPOINT_ENV = "HF_ENDPOINT"
+HF_OFFLINE_ENV = "HF_HUB_OFFLINE"
+HF_DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+def hub_endpoint() -> str:
+    """The Hub asked for files: ``HF_ENDPOINT`` (a mirror, or a test server) or https://huggingface.co, read now."""
+    value = os.environ.get(HF_ENDPOINT_ENV, "").strip() or HF_DEFAULT_ENDPOINT
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise MediganUsageError(f"{HF_ENDPOINT_ENV}={value!r} is not an http(s):// URL; set it to e.g. "
+                                f"{HF_DEFAULT_ENDPOINT}, or unset it")
+    return value.rstrip("/")
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` (huggingface_hub's own switch) is set: the Hub is not asked."""
+    return os.environ.get(HF_OFFLINE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hub_file_url(entry: Mapping[str, Any]) -> str:
+    """``<endpoint>/<repo>/resolve/<commit>/<filename>``: where the Hub serves the entry's file."""
+    from urllib.parse import quote
+
+    return f"{hub_endpoint()}/{entry['hf']}/resolve/{entry['revision']}/{quote(entry['filename'])}"
+
+
+def _fetch_hub(card: ModelCard, entry: Mapping[str, Any], progress: bool | None) -> Path:
+    target = model_folder(card) / entry["filename"]
+    if target.is_file():
+        _check_cached(card, entry, target)
+        return target
+    in_hub_cache = _hub_cached(entry)
+    if in_hub_cache is not None:
+        return in_hub_cache
+    if target.exists():
+        raise WeightsError(f"{target} is in the way of model {card.id!r}'s weights file but is not a file; remove it "
+                           f"(`medigan cache clear {card.id}`) and try again")
+    if is_offline() or hub_offline():
+        switch = OFFLINE_ENV if is_offline() else HF_OFFLINE_ENV
+        raise WeightsError(f"model {card.id!r} needs {entry['filename']!r} of {entry['hf']}, which is in neither "
+                           f"medigan's nor the Hugging Face cache, and {switch} forbids downloading it. "
+                           f"{placement(card, entry)}; or unset {switch}")
+    with _download_lock(card, entry, target):
+        if target.is_file():
+            _check_cached(card, entry, target)
+            return target
+        return _download(card, entry, target, progress)
+
+
+def _hub_cache_dir() -> Path:
+    """huggingface_hub's cache folder, from ``HF_HUB_CACHE`` / ``HF_HOME`` as they are set now."""
+    if os.environ.get("HF_HUB_CACHE", "").strip():
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME", "").strip() or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", "").strip() or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def _hub_cached(entry: Mapping[str, Any]) -> Path | None:
+    """The file as huggingface_hub cached it at the pinned commit, if its sha256 matches (else None: never deleted)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(entry["hf"], entry["filename"], cache_dir=str(_hub_cache_dir()),
+                                       revision=entry["revision"])
+    except Exception:  # noqa: BLE001 - an unreadable Hub cache only means a download
+        return None
+    if not isinstance(found, str) or not Path(found).is_file():
+        return None
+    if sha256_of(Path(found)) != entry["sha256"]:
+        warnings.warn(f"{found} in the Hugging Face cache does not have the sha256 the card pins for {entry['filename']!r} "
+                      f"of {entry['hf']}; it is left alone and the file is downloaded into medigan's cache", stacklevel=3)
+        return None
+    return Path(found)
+
+
+def _hub_file(card: ModelCard, entry: Mapping[str, Any]) -> tuple[RecordFile, dict[str, str]]:
+    """Ask the Hub (through huggingface_hub) where the entry's file is and what it is: its commit, sha256 and size
+    must be the card's before a byte is downloaded. Returns the file and the headers (token) the download sends."""
+    from huggingface_hub import get_hf_file_metadata
+    from huggingface_hub.utils import build_hf_headers
+
+    url = hub_file_url(entry)
+    stall, _ = download_limits()
+    try:
+        token = os.environ.get("HF_TOKEN", "").strip() or None  # read now; None: huggingface_hub's stored login
+        meta = get_hf_file_metadata(url, token=token, timeout=min(_CONNECT_TIMEOUT, stall), endpoint=hub_endpoint())
+        headers = build_hf_headers(token=token, library_name="medigan")
+    except Exception as exc:  # noqa: BLE001 - every way the Hub can fail is reported the same way
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        hint = {401: "there is no such repository, or it is gated or private: accept its terms on the Hub and log in "
+                     "(`hf auth login`) or set HF_TOKEN",
+                403: "the repository is gated: accept its terms on the Hub with the account whose token is used",
+                404: f"the Hub has no such repository, commit or file (check hf, revision and filename on the card, "
+                     f"and {HF_ENDPOINT_ENV})"}.get(status, f"check the network (or {HF_ENDPOINT_ENV})")
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise WeightsError(f"model {card.id!r}: could not ask the Hub about {entry['filename']!r} of {entry['hf']} at "
+                           f"{url} ({type(exc).__name__}: {first}); {hint}, and run the command again. "
+                           f"{placement(card, entry)}") from exc
+    problems = []
+    if meta.commit_hash and meta.commit_hash.lower() != entry["revision"]:
+        problems.append(f"it answers commit {meta.commit_hash}, not the pinned {entry['revision']}")
+    etag = (meta.etag or "").lower()
+    if re.fullmatch(r"[0-9a-f]{64}", etag) and etag != entry["sha256"]:
+        problems.append(f"it publishes sha256 {etag}, but the card pins {entry['sha256']}")
+    if meta.size and entry.get("size") and meta.size != entry["size"]:
+        problems.append(f"it publishes {meta.size:,} bytes, but the card says {entry['size']:,}")
+    if problems:
+        raise WeightsError(f"model {card.id!r}: the Hub's {entry['filename']!r} of {entry['hf']} is not the file the card "
+                           f"pins: {'; '.join(problems)}. Nothing was downloaded; tell the plugin's authors")
+    location = urljoin(url, meta.location) if meta.location else url
+    if urlsplit(location).scheme not in ("http", "https"):
+        raise WeightsError(f"model {card.id!r}: the Hub sends {entry['filename']!r} from {location!r}, which is not an "
+                           "http(s) URL; nothing was downloaded")
+    return RecordFile(entry["hf"], entry["filename"], None, meta.size or None, location), dict(headers)

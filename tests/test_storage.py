@@ -68,7 +68,8 @@ def test_url_output_matches_a_local_run(scheme, reference, tmp_path):
         manifest_without_time((reference / "manifest.jsonl").read_text())
     names = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)}
     lock = {".medigan.lock"} if scheme == "file" else set()  # a file:// URL is its local folder, with its flock file
-    assert names == {"images", "masks", "manifest.jsonl", "run.json"} | lock  # no journal, no temporaries left
+    assert names == {"images", "masks", "manifest.jsonl", "metadata.jsonl", "run.json"} | lock  # no journal, no temporaries left
+    assert fs.cat_file(f"{root}/metadata.jsonl") == (reference / "metadata.jsonl").read_bytes()
 
 
 class _FailsFrom:

@@ -685,6 +685,41 @@ def extractors_command(as_json: bool) -> None:
     click.echo("\nget the weights once, e.g. for offline use: medigan fetch --extractor inception-v3-fid")
 
 
+@cli.group("card")
+def card_group() -> None:
+    """Model cards in other tools' forms."""
+
+
+@card_group.command("export")
+@click.argument("model", required=False)
+@click.option("--format", "fmt", type=click.Choice(["hf", "monai", "json-schema"]), required=True,
+              help="hf: a Hugging Face README.md with YAML metadata; monai: a MONAI bundle metadata.json; json-schema: "
+                   "the JSON Schema of medigan's cards (no MODEL).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout.")
+def card_export_command(model: str | None, fmt: str, output: Path | None) -> None:
+    """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json, or the JSON Schema of cards."""
+    from ..catalog.export import export_card
+    from ..errors import MediganUsageError
+
+    if (model is None) != (fmt == "json-schema"):
+        raise MediganUsageError("--format json-schema takes no MODEL" if model else f"--format {fmt} needs a MODEL: "
+                                "`medigan card export MODEL --format " + fmt + "`")
+    entry = None
+    if model is not None:
+        from ..plugins import get_host
+
+        entry = get_host().catalog.get(model)
+    text = export_card(entry.card if entry else None, fmt, plugin=entry.plugin if entry else None,
+                       plugin_version=entry.plugin_version if entry else None)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from ..atomic import write_text
+
+    write_text(output, text)
+    click.echo(f"wrote {output}", err=True)
+
+
 @cli.group("study")
 def study_group() -> None:
     """Studies over several models and evaluation settings."""

@@ -406,7 +406,9 @@ def check_conditions(model: Model, seeds: Sequence[int], make_inputs: InputsFact
                          "pass the condition to the network (e.g. one-hot encoded beside the latent vector), "
                          "or remove it from the card")
     rejected = [({"undeclared_condition": "x"}, "an undeclared condition")]
-    rejected += [({key: "not-a-declared-value"}, f"a value of {key!r} the card does not list") for key in card.conditions]
+    free = set(card.extra.get("free_text_conditions") or ())  # any text is a value of those
+    rejected += [({key: "not-a-declared-value"}, f"a value of {key!r} the card does not list") for key in card.conditions
+                 if key not in free]
     for condition, what in rejected:
         try:
             _generate(model, seeds, make_inputs, condition)  # the host's check_condition runs first

@@ -11,7 +11,12 @@
           monkeypatch.setenv("MEDIGAN_ZENODO_URL", server.base_url)
           fetch_weights(card)
 
-Both listen on 127.0.0.1 on an ephemeral port, in a background thread, and every loop they run is bounded.
+- :class:`HubServer` is a fake Hugging Face Hub: ``HEAD``/``GET /<repo>/resolve/<revision>/<filename>`` answer with
+  the headers ``huggingface_hub`` reads (``X-Repo-Commit``, ``ETag``, ``Content-Length``; for LFS files a redirect to
+  a separate "CDN" server with ``X-Linked-Etag`` (the sha256) and ``X-Linked-Size``). Point ``HF_ENDPOINT`` at
+  ``server.base_url``.
+
+All listen on 127.0.0.1 on an ephemeral port, in a background thread, and every loop they run is bounded.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class WeightsServer:
         self.requests: list[str] = []
         self.sent = 0
         self._stopping = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="medigan-weights-server", daemon=True)
 
@@ -60,6 +65,9 @@ class WeightsServer:
     def url(self, path: str) -> str:
         """The http:// URL of ``path`` on this server."""
         return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def __enter__(self) -> WeightsServer:
         self._thread.start()
@@ -172,3 +180,109 @@ class RecordServer(WeightsServer):
     @staticmethod
     def file_path(record: int | str, key: str) -> str:
         return f"/api/records/{record}/files/{key}/content"
+
+
+class HubServer(WeightsServer):
+    """A fake Hugging Face Hub (a context manager): ``repos`` maps ``"org/repo"`` to ``{commit sha: {path: bytes}}``.
+
+    ``refs`` maps ``"org/repo"`` to ``{branch: commit}`` (a branch resolves to its commit, as on the Hub). Files whose
+    name ends in one of ``lfs_suffixes`` are LFS files: the Hub answers them with a 302 to ``server.cdn`` (another
+    server, so huggingface_hub stops there and reads the metadata of the redirect) carrying ``X-Linked-Etag`` = the
+    sha256 and ``X-Linked-Size``; other files are served directly with their git blob sha1 as ``ETag``. Unknown
+    repositories, revisions and files get a 404 with the ``X-Error-Code`` the Hub sends. ``gated`` lists
+    repositories that answer 401 unless the request carries ``Authorization: Bearer <token>``. The CDN is a
+    :class:`WeightsServer` whose misbehaviours apply to ``/lfs/<sha256>`` paths.
+    """
+
+    LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".onnx", ".h5", ".msgpack", ".ts")
+
+    def __init__(self, repos: Mapping[str, Mapping[str, Mapping[str, bytes]]], *,
+                 refs: Mapping[str, Mapping[str, str]] | None = None, lfs_suffixes: tuple[str, ...] | None = None,
+                 gated: Mapping[str, str] | None = None, **options) -> None:
+        super().__init__(**options)
+        self.repos = {repo: {rev: dict(files) for rev, files in revisions.items()} for repo, revisions in repos.items()}
+        self.refs = {repo: dict(branches) for repo, branches in (refs or {}).items()}
+        self.lfs_suffixes = tuple(lfs_suffixes if lfs_suffixes is not None else self.LFS_SUFFIXES)
+        self.gated = dict(gated or {})
+        self.cdn = WeightsServer()
+        for revisions in self.repos.values():
+            for files in revisions.values():
+                for name, data in files.items():
+                    if self.is_lfs(name):
+                        self.cdn.files[self.lfs_path(data)] = data
+
+    @property
+    def base_url(self) -> str:
+        """What ``HF_ENDPOINT`` is set to for this server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def is_lfs(self, name: str) -> bool:
+        return name.endswith(self.lfs_suffixes)
+
+    @staticmethod
+    def lfs_path(data: bytes) -> str:
+        return f"/lfs/{hashlib.sha256(data).hexdigest()}"
+
+    def __enter__(self) -> HubServer:
+        self.cdn.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        super().__exit__(kind, error, tb)
+        self.cdn.__exit__(kind, error, tb)
+
+    def resolve(self, path: str, authorization: str | None) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of the Hub's answer to ``/<org>/<repo>/resolve/<revision>/<file>``."""
+        from urllib.parse import unquote
+
+        parts = path.split("/")
+        if len(parts) < 6 or parts[0] or parts[3] != "resolve":
+            return 404, {"X-Error-Code": "EntryNotFound"}, b""
+        repo, revision, name = f"{parts[1]}/{parts[2]}", unquote(parts[4]), unquote("/".join(parts[5:]))
+        if repo not in self.repos:
+            return 401, {"X-Error-Code": "RepoNotFound"}, b""  # the Hub answers 401 for unknown repositories
+        if repo in self.gated and authorization != f"Bearer {self.gated[repo]}":
+            return 401, {"X-Error-Code": "GatedRepo", "X-Error-Message": "Access to this repository is restricted"}, b""
+        commit = self.refs.get(repo, {}).get(revision, revision)
+        files = self.repos[repo].get(commit)
+        if files is None:
+            return 404, {"X-Error-Code": "RevisionNotFound"}, b""
+        data = files.get(name)
+        if data is None:
+            return 404, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": commit}, b""
+        headers = {"X-Repo-Commit": commit}
+        if self.is_lfs(name):
+            sha = hashlib.sha256(data).hexdigest()
+            headers.update({"Location": self.cdn.url(self.lfs_path(data)), "ETag": f'"{sha}"', "X-Linked-Etag": f'"{sha}"',
+                            "X-Linked-Size": str(len(data)), "Content-Length": "0"})
+            return 302, headers, b""
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+        headers.update({"ETag": f'"{blob}"', "Content-Length": str(len(data))})
+        return 200, headers, data
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        hub = self
+
+        class HubHandler(_handler(self)):
+            def do_HEAD(self) -> None:  # noqa: N802 - the name http.server dispatches to
+                self._answer(body=False)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._answer(body=True)
+
+            def _answer(self, body: bool) -> None:
+                path = self.path.split("?", 1)[0]
+                hub.requests.append(f"{self.command} {path}")
+                status, headers, data = hub.resolve(path, self.headers.get("Authorization"))
+                self.send_response(status)
+                headers.setdefault("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                if body and data:
+                    try:
+                        self._send(data)
+                    except OSError:
+                        self.close_connection = True
+
+        return HubHandler

@@ -10,7 +10,13 @@
 - UIDs are derived from the run (model, version, run seed, condition), the kind and the sample index: a
   rerun writes byte-identical files, one study per run with one series for images and one for masks.
   No dates or times are written.
-- Masks go into their own series ("... segmentation labels") as grey Secondary Capture images of labels.
+- Masks go into their own series ("... segmentation labels"). A 2-D mask is a DICOM Segmentation (highdicom, when
+  installed): one segment per label the card names in ``mask_labels`` (else per label present), referencing its
+  image by SOP Instance UID, so viewers show it as a segmentation of that image. Without highdicom, and for volumes,
+  masks are grey Secondary Capture images of labels. A Segmentation's required ContentDate/ContentTime are the fixed
+  19700101 000000 (synthetic data has no acquisition time, and reruns stay byte-identical).
+- Volumes carry their geometry (frame of reference, orientation, pixel spacing, slice thickness, one position per
+  frame) in functional groups, matching the NIfTI writer's affine.
 - The card's optional ``spacing`` becomes ``PixelSpacing`` and the ``SliceLocationVector`` of volumes (mm from the
   first slice; 1 mm steps without it); its optional ``rescale`` becomes ``RescaleSlope`` / ``RescaleIntercept`` /
   ``RescaleType`` (a ``value_encoding`` of "HU + 1024" means slope 1, intercept -1024, type HU), and its
@@ -70,6 +76,10 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
 
     pixels, colour = _pixels(array, kind)
     volume = pixels.ndim == (4 if colour else 3)
+    if kind == "mask" and not volume:
+        seg = _segmentation(pixels, context)
+        if seg is not None:
+            return seg
     sop_class = _sop_class(volume, colour, pixels.dtype)
     uids = _uids(context, kind, pydicom.uid.generate_uid)
 
@@ -99,6 +109,8 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
         ds.WindowCenterWidthExplanation = "display_range of the model card"
     if volume and not colour:
         ds.PresentationLUTShape = "IDENTITY"
+    if volume:
+        _geometry(ds, pixels.shape[0], context, uids, pydicom.uid.generate_uid)
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     record = {**provenance(context), "kind": kind}
     if rescale is not None and card_rescale(context.get("card")) is None:  # derived from value_encoding: see readers
@@ -235,7 +247,127 @@ def _pixel_module(ds: Any, pixels: np.ndarray, colour: bool, volume: bool, conte
     ds.PixelData = np.ascontiguousarray(pixels, dtype="<u1" if bits == 8 else "<u2").tobytes()
 
 
+def _geometry(ds: Any, frames: int, context: dict[str, Any], uids: dict[str, str], generate_uid: Any) -> None:
+    """Where each slice of a volume lies, for viewers that rebuild the volume: an axial stack in the patient
+    coordinates (LPS) of the NIfTI writer's RAS+ affine (columns towards the patient's left, rows towards posterior,
+    frames from inferior to superior), the card's spacing, one frame of reference per run."""
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    depth, height, width = card_spacing(context.get("card"))[-3:] if len(card_spacing(context.get("card"))) == 3 \
+        else (1.0, 1.0, 1.0)
+    ds.ContentDate, ds.ContentTime = SEG_CONTENT_DATE, SEG_CONTENT_TIME  # required with functional groups; fixed
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=["medigan-frame-of-reference", uids["study"]])
+    ds.PositionReferenceIndicator = ""
+    measures, orientation = Dataset(), Dataset()
+    measures.PixelSpacing = [_ds(height), _ds(width)]
+    measures.SliceThickness = _ds(depth)
+    measures.SpacingBetweenSlices = _ds(depth)
+    orientation.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    shared = Dataset()
+    shared.PixelMeasuresSequence = Sequence([measures])
+    shared.PlaneOrientationSequence = Sequence([orientation])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    per_frame = []
+    for k in range(frames):
+        position, group = Dataset(), Dataset()
+        position.ImagePositionPatient = ["0", "0", _ds(k * depth)]
+        group.PlanePositionSequence = Sequence([position])
+        per_frame.append(group)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+
+
 def _ds(value: float) -> str:
     """A number as a DICOM decimal string (at most 16 characters)."""
     text = f"{value:.10g}"
     return text if len(text) <= 16 else f"{value:.6e}"
+
+
+SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
+#: ContentDate/Time of Segmentations and of volumes with functional groups (type 1 there): fixed, so that reruns
+#: write identical bytes.
+SEG_CONTENT_DATE, SEG_CONTENT_TIME = "19700101", "000000"
+_warned_no_highdicom = False
+
+
+def _segmentation(labels: np.ndarray, context: dict[str, Any]) -> bytes | None:
+    """A DICOM Segmentation of the 2-D label mask ``labels`` (H, W) referencing its image; None without highdicom."""
+    global _warned_no_highdicom
+    try:
+        import highdicom as hd
+    except ImportError:
+        if not _warned_no_highdicom:
+            import warnings
+
+            warnings.warn("highdicom is not installed: DICOM masks are written as Secondary Capture label images; "
+                          "`pip install highdicom` writes them as DICOM Segmentations", stacklevel=3)
+            _warned_no_highdicom = True
+        return None
+    import pydicom
+    from pydicom.filebase import DicomBytesIO
+
+    card = context.get("card")
+    source = pydicom.dcmread(DicomBytesIO(encode(np.zeros((*labels.shape, 1), np.uint8), "image", context)))
+    named = {int(k): str(v) for k, v in ((card.extra.get("mask_labels") or {}) if card is not None else {}).items()
+             if str(k).isdigit() and int(k) > 0}
+    present = sorted(int(v) for v in np.unique(labels) if v > 0)
+    numbers = sorted(set(named) | set(present)) or [1]
+    if numbers != list(range(1, len(numbers) + 1)):  # segment numbers must run 1..K: map labels onto them
+        mapping = {label: i + 1 for i, label in enumerate(numbers)}
+        labels = np.vectorize(lambda v: mapping.get(int(v), 0), otypes=[np.uint16])(labels)
+    else:
+        mapping = {label: label for label in numbers}
+    category = hd.sr.CodedConcept("91723000", "SCT", "Anatomical Structure")
+    algorithm = hd.AlgorithmIdentificationSequence(name="medigan", version=str(context.get("host_version"))[:64],
+                                                   family=hd.sr.CodedConcept("123110", "DCM", "Artificial Intelligence"))
+    descriptions = [hd.seg.SegmentDescription(
+        segment_number=mapping[label], segment_label=named.get(label, f"label {label}")[:64],
+        segmented_property_category=category, segmented_property_type=category,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC, algorithm_identification=algorithm)
+        for label in numbers]
+    uids = _uids(context, "mask", pydicom.uid.generate_uid)
+    model = str(context.get("model"))
+    seg = hd.seg.Segmentation(
+        source_images=[source], pixel_array=labels.astype(np.uint16)[None],
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
+        series_instance_uid=uids["series"], series_number=2, sop_instance_uid=uids["instance"],
+        instance_number=int(context.get("index", 0)) + 1, manufacturer="medigan", manufacturer_model_name=model[:64],
+        software_versions=f"medigan-host {context.get('host_version')}"[:64], device_serial_number="synthetic",
+        series_description=f"synthetic {model} segmentation labels"[:64], omit_empty_frames=False)
+    for keyword in ("SeriesDate", "SeriesTime", "InstanceCreationDate", "InstanceCreationTime"):
+        if keyword in seg:
+            setattr(seg, keyword, "")  # no dates or times: a rerun writes the same bytes
+    # The Segmentation IOD requires a content date and time (type 1); synthetic data has none, so a fixed one
+    seg.ContentDate, seg.ContentTime = SEG_CONTENT_DATE, SEG_CONTENT_TIME
+    seg.PatientOrientation = ""
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            del item.ContributionDateTime
+    dimension = pydicom.uid.generate_uid(entropy_srcs=["medigan-dimension", uids["series"]])
+    for item in [*seg.get("DimensionOrganizationSequence", []), *seg.get("DimensionIndexSequence", [])]:
+        if "DimensionOrganizationUID" in item:
+            item.DimensionOrganizationUID = dimension
+    seg.ImageComments = provenance_text(context)[:10240]
+    block = seg.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
+    segments = {str(number): label for label, number in mapping.items()}  # read back as the model's own labels
+    block.add_new(0x01, "UT", json.dumps({**provenance(context), "kind": "mask", "segment_labels": segments},
+                                         sort_keys=True))
+    buffer = io.BytesIO()
+    seg.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def segmentation_labels(dataset: Any) -> np.ndarray:
+    """The (H, W) label map of a DICOM Segmentation written by :func:`encode`: each pixel the label its segment names
+    (``label N`` or the card's ``mask_labels`` order), 0 where no segment covers it."""
+    frames = dataset.pixel_array
+    frames = frames[None] if frames.ndim == 2 else frames
+    try:
+        recorded = json.loads(dataset.private_block(PRIVATE_GROUP, PRIVATE_CREATOR)[0x01].value)["segment_labels"]
+    except (KeyError, ValueError, TypeError):
+        recorded = {}
+    out = np.zeros(frames.shape[1:], dtype=np.uint16)
+    for frame, group in zip(frames, dataset.PerFrameFunctionalGroupsSequence, strict=True):
+        number = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        out[frame > 0] = int(recorded.get(str(number), number))
+    return out

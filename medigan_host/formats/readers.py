@@ -157,6 +157,10 @@ def _read_dicom(path: Path) -> np.ndarray:
     if "PixelData" not in dataset:
         raise MediganUsageError(f"{str(path)!r} is a DICOM file without pixel data (e.g. a report or a structured "
                                 "document); give image files")
+    if str(dataset.get("SOPClassUID", "")) == "1.2.840.10008.5.1.4.1.1.66.4":  # a Segmentation: its label map
+        from .dicom import segmentation_labels
+
+        return segmentation_labels(dataset)[..., None]
     try:
         pixels = dataset.pixel_array
     except Exception as exc:

@@ -6,6 +6,8 @@ Layout::
     DIR/manifest.jsonl    one JSON line per finished sample: files, sha256, seed, condition, versions, time
     DIR/images/000000.png
     DIR/masks/000000.png  when the model returns masks
+    DIR/metadata.jsonl    runs in an image format: one line per sample with ``file_name`` (and its seed, index,
+                          condition and model), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads it
     DIR/.medigan-journal/ manifest parts of a run in progress (distributed runs, stores without appends)
 
 ``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.storage`). Each sample file is written atomically
@@ -29,6 +31,9 @@ from ..errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"
+#: The metadata file of a Hugging Face ``imagefolder`` data set, beside the manifest.
+IMAGEFOLDER_METADATA = "metadata.jsonl"
+_IMAGEFOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
@@ -154,6 +159,8 @@ class RunFolder:
                 if target is not None and target.split("/", 1)[0] in SUBFOLDERS and self.store.is_file(target):
                     self.store.remove(target)
         self.store.remove(MANIFEST)
+        if self.store.exists(IMAGEFOLDER_METADATA):
+            self.store.remove(IMAGEFOLDER_METADATA)
         self.store.remove_tree(JOURNAL)
         self.store.remove(RUN_FILE)
         for sub in SUBFOLDERS:  # samples written but never listed (a run killed mid-batch), in any format
@@ -198,15 +205,25 @@ class RunFolder:
 
         Killed half-way, a later start does it again; records that got in twice are dropped by the resume."""
         parts = self.journal.parts()
-        if not parts:
-            self.store.remove_tree(JOURNAL)
-            return
-        if self.store.appendable:
-            for part in parts:
-                self.store.append_text(MANIFEST, self.store.read_bytes(part).decode("utf-8"))
-        else:
-            self.store.write_chunks(MANIFEST, _complete_lines(self.store, [MANIFEST, *parts]))
+        if parts:
+            if self.store.appendable:
+                for part in parts:
+                    self.store.append_text(MANIFEST, self.store.read_bytes(part).decode("utf-8"))
+            else:
+                self.store.write_chunks(MANIFEST, _complete_lines(self.store, [MANIFEST, *parts]))
         self.store.remove_tree(JOURNAL)
+        self._write_imagefolder_metadata()
+
+    def _write_imagefolder_metadata(self) -> None:
+        """``metadata.jsonl`` from the manifest, for image formats; removed for formats imagefolder cannot read."""
+        if not self.store.exists(MANIFEST):
+            return
+        records = sorted(parse_manifest(self.store.iter_lines(MANIFEST)), key=lambda r: r["index"])
+        rows = list(imagefolder_rows(records))
+        if rows and len(rows) == len(records):
+            self.store.write_chunks(IMAGEFOLDER_METADATA, ((json.dumps(row) + "\n").encode("utf-8") for row in rows))
+        elif self.store.exists(IMAGEFOLDER_METADATA):
+            self.store.remove(IMAGEFOLDER_METADATA)
 
     def _keep_in_manifest(self, finished: set[int]) -> None:
         """Rewrite the manifest (atomically, streaming) with one line per finished sample and nothing else."""
@@ -236,6 +253,24 @@ class RunFolder:
             except OSError:
                 return False
         return True
+
+
+def imagefolder_rows(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One ``metadata.jsonl`` row per record whose image is in a format ``imagefolder`` reads: ``file_name`` (the
+    image, relative to the run folder), ``mask_file_name`` (models with masks), index, seed, model, model_version
+    and the condition as JSON text (the same type in every row, whatever the condition holds)."""
+    for record in records:
+        files = record.get("files") if isinstance(record.get("files"), dict) else {}
+        image = files.get("image")
+        if not isinstance(image, str) or not image.lower().endswith(_IMAGEFOLDER_SUFFIXES):
+            continue
+        row = {"file_name": image}
+        if isinstance(files.get("mask"), str):
+            row["mask_file_name"] = files["mask"]
+        row.update(index=record["index"], seed=record.get("seed"), model=record.get("model"),
+                   model_version=record.get("model_version"),
+                   condition=json.dumps(record.get("condition"), sort_keys=True))
+        yield row
 
 
 def _complete_lines(store: Store, files: list[str]) -> Iterator[bytes]:

@@ -1,0 +1,1 @@
+"""Hugging Face Hub diffusers pipelines as medigan models, described by cards alone."""

@@ -1,0 +1,85 @@
+"""`medigan card export`: the JSON Schema of cards (published as docs/card.schema.json), a Hugging Face model card
+read back by huggingface_hub, and a MONAI metadata.json."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import REPO, card, run_cli
+
+from medigan_host import ModelCard
+from medigan_host.catalog.export import card_json_schema, hf_model_card, monai_metadata
+from medigan_host.plugins import get_host
+
+MEASURED = card("measured", metrics={"fid": {"value": 12.5, "n": 1000}, "kid": 0.01}, dataset="CBIS-DDSM",
+                license="Apache-2.0", tags=["gan"], conditions={"lesion": ["benign", "malignant"]}, citation="A B. 2024",
+                doi="10.1/x")
+
+
+def test_the_published_schema_is_the_generated_one():
+    assert json.loads((REPO / "docs" / "card.schema.json").read_text()) == card_json_schema()
+
+
+def test_every_installed_card_follows_the_schema_and_bad_ones_do_not():
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(card_json_schema())
+    cards = [entry.card.to_dict() for entry in get_host().catalog]
+    assert cards
+    for data in cards + [MEASURED]:
+        assert not list(validator.iter_errors(data)), data["id"]
+    pinned = {"hf": "org/repo", "revision": "a" * 40, "filename": "unet/x.safetensors", "sha256": "b" * 64}
+    assert not list(validator.iter_errors(card("hubbed", weights=[pinned])))
+    for bad in (card("Bad Id"), card("x", framework="caffe"), card("x", image_size=[8]),
+                card("x", weights={**pinned, "revision": "main"}), card("x", weights={"url": "https://a.org/w.pt"}),
+                {k: v for k, v in card("x").items() if k != "license"}):
+        assert list(validator.iter_errors(bad)), bad
+
+
+def test_hf_model_card_is_read_back_by_huggingface_hub():
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    text = hf_model_card(ModelCard.from_dict(MEASURED), plugin="medigan-plugin-x")
+    parsed = huggingface_hub.ModelCard(text)
+    assert parsed.data.license == "apache-2.0"
+    assert parsed.data.pipeline_tag == "unconditional-image-generation"
+    assert "medical-imaging" in parsed.data.tags
+    results = {r.metric_type: r.metric_value for r in parsed.data.eval_results}
+    assert results == {"fid": 12.5, "kid": 0.01}
+    assert "`lesion`: benign, malignant" in parsed.text
+    other = huggingface_hub.ModelCard(hf_model_card(ModelCard.from_dict(card("odd", license="Custom terms v2"))))
+    assert other.data.license == "other" and other.data.license_name == "Custom terms v2"
+
+
+def test_monai_metadata_has_the_fields_of_its_schema():
+    meta = monai_metadata(ModelCard.from_dict(MEASURED))
+    for key in ("version", "monai_version", "pytorch_version", "numpy_version", "required_packages_version", "task",
+                "description", "authors", "copyright", "network_data_format", "changelog"):
+        assert key in meta, key
+    pred = meta["network_data_format"]["outputs"]["pred"]
+    assert pred["spatial_shape"] == [8, 8] and pred["num_channels"] == 1
+    assert meta["network_data_format"]["inputs"]["condition"]["channel_def"] == {"0": "lesion"}
+    assert meta["eval_metrics"] == {"fid": 12.5, "kid": 0.01} and meta["license"] == "Apache-2.0"
+
+
+def test_cli_export(tmp_path):
+    done = run_cli("card", "export", "ct-head-phantom", "--format", "monai")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["version"]
+    done = run_cli("card", "export", "ct-head-phantom", "--format", "hf", "-o", str(tmp_path / "README.md"))
+    assert done.returncode == 0 and (tmp_path / "README.md").read_text().startswith("---\n")
+    schema = run_cli("card", "export", "--format", "json-schema")
+    assert json.loads(schema.stdout) == card_json_schema()
+    for args, words in ((("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
+                        (("ct-head-phantom", "--format", "yaml"), "Invalid value")):
+        done = run_cli("card", "export", *args)
+        assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_card_in_docs_sources_is_a_valid_card():
+    text = (REPO / "docs" / "sources.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```json\n")[1:]]
+    assert blocks
+    for block in blocks:
+        data = json.loads(block)
+        parsed = ModelCard.from_dict(data)
+        assert parsed.weights and parsed.extra["monai"]["diffusion"]["class"] == "DiffusionModelUNet"
