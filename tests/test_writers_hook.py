@@ -91,3 +91,19 @@ def test_register_writer_still_adds_a_format_to_this_process():
             mg.register_writer(Writer("badscript", "x y", _raw, (2,), ""))
     finally:
         writers._script_writers.pop("scriptfmt", None)
+
+
+class WrongCall:
+    @hookimpl
+    def medigan_register_writers(self, register):
+        register(Writer("wrongcall", "wc", _raw, (2,), ""), "an extra argument")
+
+
+def test_a_register_call_with_the_wrong_arguments_fails_that_hook_only():
+    register_plugin(WrongCall(), name="wrong-call")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        catalog = writer_catalog()
+    assert "wrongcall" not in catalog.entries and "png" in catalog.entries
+    assert any("'wrong-call'" in str(w.message) and "medigan_register_writers raised TypeError" in str(w.message)
+               for w in caught)

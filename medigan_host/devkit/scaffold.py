@@ -25,7 +25,7 @@ _CONDITION_SPEC = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*=\s*(.+?)\s*$")
 
 def template_dir() -> Path:
     """The bundled template: inside the installed package, or at the root of a source checkout."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the medigan_host package (this module is in its devkit/)
     for candidate in (here / TEMPLATE_NAME, here.parent / TEMPLATE_NAME):
         if (candidate / "cookiecutter.json").is_file():
             return candidate
