@@ -105,6 +105,18 @@ def claim_folder(card: ModelCard) -> Path:
     return folder
 
 
+def _make_parent(card: ModelCard, target: Path) -> None:
+    """Create ``target``'s folder inside the model's entry; each sub-folder medigan creates (Hub files keep their
+    repository's folders) gets the entry marker too, so ``cache clear`` deletes only sub-folders medigan made."""
+    folder = claim_folder(card)
+    current = folder
+    for part in target.parent.relative_to(folder).parts:
+        current = current / part
+        if not current.is_dir():
+            current.mkdir()
+            atomic.write_text(current / ENTRY_MARKER, f"medigan weights cache folder of model {card.id}\n")
+
+
 def sha256_of(path: Path) -> str:
     """The hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -253,7 +265,7 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
     url = published.url if published else entry["url"]
     limit = min((s for s in (entry.get("size"), published.size if published else None) if s), default=None)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(card, target)
     except OSError as exc:
         raise WeightsError(f"cannot create the weights cache folder {target.parent}: {exc}; set {CACHE_ENV} to a "
                            "writable folder") from exc
@@ -687,7 +699,7 @@ def _package_file(card: ModelCard, entry: Mapping[str, Any]) -> Path:
         return resource
     target = model_folder(card) / entry["filename"]  # a zipped install: keep a verified copy in the cache
     if not target.is_file() or sha256_of(target) != entry["sha256"]:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(card, target)
         atomic.write_bytes(target, resource.read_bytes())
     return target
 
@@ -715,6 +727,7 @@ def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *
     """Copy ``source`` to ``target`` atomically, checking the copy's sha256; with ``record``, record it beside."""
     folder = claim_folder(card)  # every caller stores into the model's folder, which becomes medigan's own
     try:
+        _make_parent(card, target)  # Hub files keep their repository's sub-folders
         tmp = atomic.temporary_path(target)
         try:
             shutil.copyfile(source, tmp)
@@ -816,8 +829,9 @@ def _entry_files(folder: Path) -> list[Path]:
     for current, dirs, files in os.walk(folder, followlinks=False):
         here = Path(current)
         found.extend(here / d for d in dirs if (here / d).is_symlink())  # a link to a folder goes as a link
-        dirs[:] = [d for d in dirs if not (here / d).is_symlink()]
-        found.extend(here / f for f in files if not (here == folder and f == ENTRY_MARKER))
+        # only sub-folders medigan created (they hold the marker too); anything else is not its layout
+        dirs[:] = [d for d in dirs if not (here / d).is_symlink() and (here / d / ENTRY_MARKER).is_file()]
+        found.extend(here / f for f in files if f != ENTRY_MARKER)
     return sorted(found)
 
 
@@ -894,8 +908,10 @@ def clear_cache(model: str | None = None) -> list[Path]:
     root = cache_root()
     for folder in _entries(root, model) if root.is_dir() else []:
         for current, _dirs, _files in os.walk(folder, topdown=False, followlinks=False):
-            if Path(current) != folder:
-                _remove_if_empty(Path(current))  # sub-folders of Hub files, emptied above
+            here = Path(current)
+            if here != folder and (here / ENTRY_MARKER).is_file() and {p.name for p in here.iterdir()} == {ENTRY_MARKER}:
+                (here / ENTRY_MARKER).unlink(missing_ok=True)  # a sub-folder medigan made for Hub files, emptied above
+                _remove_if_empty(here)
         if not _entry_files(folder):
             (folder / ENTRY_MARKER).unlink(missing_ok=True)
             _remove_if_empty(folder)
@@ -956,6 +972,7 @@ def _fetch_hub(card: ModelCard, entry: Mapping[str, Any], progress: bool | None)
     target = model_folder(card) / entry["filename"]
     if target.is_file():
         _check_cached(card, entry, target)
+        claim_folder(card)
         return target
     in_hub_cache = _hub_cached(entry)
     if in_hub_cache is not None:
@@ -968,6 +985,7 @@ def _fetch_hub(card: ModelCard, entry: Mapping[str, Any], progress: bool | None)
         raise WeightsError(f"model {card.id!r} needs {entry['filename']!r} of {entry['hf']}, which is in neither "
                            f"medigan's nor the Hugging Face cache, and {switch} forbids downloading it. "
                            f"{placement(card, entry)}; or unset {switch}")
+    claim_folder(card)
     with _download_lock(card, entry, target):
         if target.is_file():
             _check_cached(card, entry, target)

@@ -65,7 +65,7 @@ def test_cli_export(tmp_path):
     done = run_cli("card", "export", "ct-head-phantom", "--format", "monai")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["version"]
-    done = run_cli("card", "export", "ct-head-phantom", "--format", "hf", "-o", str(tmp_path / "README.md"))
+    done = run_cli("card", "export", "ct-head-phantom", "--format", "hf", "--output-file", str(tmp_path / "README.md"))
     assert done.returncode == 0 and (tmp_path / "README.md").read_text().startswith("---\n")
     schema = run_cli("card", "export", "--format", "json-schema")
     assert json.loads(schema.stdout) == card_json_schema()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import REPO
@@ -97,6 +98,8 @@ def _why_not_run(command: str) -> str | None:
     for word, why in NETWORK.items():
         if word in command:
             return why
+    if re.search(r"~/Downloads/", command):
+        return "places a file the reader downloaded (network)"
     if PLACEHOLDERS.search(command):
         return "names a placeholder the reader fills in"
     if " --engine ray" in command:
@@ -118,6 +121,9 @@ def _missing(command: str) -> str | None:
         module = FRAMEWORK_PACKAGES.get(card.framework, (None,))[0]
         if module and importlib.util.find_spec(module) is None:
             return f"needs {card.framework} for {model!r}, not installed here"
+    download = _needs_download(command)
+    if download:
+        return download
     if command.startswith(("medigan show", "medigan gallery")) and importlib.util.find_spec("matplotlib") is None:
         return "needs matplotlib (the viz extra)"
     if command.startswith("medigan new") and importlib.util.find_spec("cookiecutter") is None:
@@ -125,9 +131,40 @@ def _missing(command: str) -> str | None:
     return None
 
 
+#: Commands that load a model (and so need its weights); the others read cards only.
+_LOADING = ("generate", "show", "gallery", "evaluate", "fetch", "study")
+
+
+def _needs_download(command: str) -> str | None:
+    """Why a command that loads an installed model needs the network here: its weights come from a record, the Hub
+    or a URL and are not in a cache the examples can use (``MEDIGAN_OFFLINE=1``). None when nothing is downloaded."""
+    from medigan_host.errors import MediganError
+    from medigan_host.plugins import get_host
+
+    words = shlex.split(command)
+    if len(words) < 2 or words[0] != "medigan" or words[1] not in _LOADING:
+        return None
+    if "~/" in command:
+        return "names a file the reader downloaded (network)"
+    catalog = get_host().catalog
+    named = [words[2]] if len(words) > 2 and not words[2].startswith("-") else []  # the MODEL argument
+    named += [value for option, value in zip(words, words[1:], strict=False) if option == "--models"]
+    for token in (w for word in named for w in word.split(",")):
+        try:
+            card = catalog.get(token).card
+        except (MediganError, LookupError):
+            continue
+        remote = [e["filename"] for e in card.weights
+                  if "doi" in e or "hf" in e or urlsplit(e.get("url", "")).scheme in ("http", "https")]
+        if remote:
+            return f"downloads the weights of {card.id} ({remote[0]}; network)"
+    return None
+
+
 #: Model ids the documents use (the plugins of this repository).
 _DOCUMENTED_IDS = {"ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d", "ct-lowdose-sim", "histology-ihc-dcgan",
-                   "histology-ihc-dcgan-onnx", "cdcgan-histology-ihc"}
+                   "histology-ihc-dcgan-onnx", "histology-ihc-fastgan", "histology-ihc-fastgan-onnx",
+                   "cdcgan-histology-ihc"}
 
 EXAMPLES = examples()
 
@@ -141,28 +178,34 @@ def folders(tmp_path_factory):
     def folder(document: Path) -> Path:
         if document not in made:
             made[document] = tmp_path_factory.mktemp(document.stem.lower())
-            _reader_files(made[document])
+            (made[document] / "home").mkdir()
+            writes = " ".join(e.command + " " for e in EXAMPLES if e.document == document and not e.after_cd
+                              and _why_not_run(e.command) is None)
+            _reader_files(made[document], writes)
         return made[document]
 
     folder.cache = cache  # type: ignore[attr-defined]
     return folder
 
 
-def _reader_files(folder: Path) -> None:
+def _reader_files(folder: Path, writes: str) -> None:
     """What the docs assume the reader has: real images in real/ (PNG files), CT slices in slices.npy, and a run in
-    synthetic/ (of the breast phantom, like the real images; the README's quick start writes one there)."""
+    synthetic/ (of the breast phantom, like the real images; the README's quick start writes one there). A folder
+    that the document's own run examples write (``-o real/`` in ``writes``) is left for them to make."""
     import numpy as np
 
     import medigan_host as mg
     from medigan_host.formats.writers import png_bytes, to_uint
 
-    (folder / "real").mkdir()
-    for batch in mg.generate("mammo-breast-phantom", 24, seed=99, batch_size=24):
-        for i, image in enumerate(batch.images):
-            (folder / "real" / f"real_{i:03d}.png").write_bytes(png_bytes(to_uint(image, 8)))
+    if not re.search(r"-o real/?\s", writes):
+        (folder / "real").mkdir()
+        for batch in mg.generate("mammo-breast-phantom", 24, seed=99, batch_size=24):
+            for i, image in enumerate(batch.images):
+                (folder / "real" / f"real_{i:03d}.png").write_bytes(png_bytes(to_uint(image, 8)))
     slices = next(iter(mg.generate("ct-head-phantom", 16, seed=5, batch_size=16))).images
     np.save(folder / "slices.npy", slices)
-    mg.generate("mammo-breast-phantom", 24, folder / "synthetic", seed=1)
+    if not re.search(r"-o synthetic/?\s", writes):
+        mg.generate("mammo-breast-phantom", 24, folder / "synthetic", seed=1)
 
 
 def test_the_examples_are_found():
@@ -199,8 +242,10 @@ def test_example_runs_as_written(example, folders):
 
 
 def _run(command: str, cwd: Path, cache: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
+    (cwd / "home").mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("MEDIGAN_PLUGINS", "DISPLAY", "WAYLAND_DISPLAY")}
-    env.update({"MEDIGAN_CACHE_DIR": str(cache), "MEDIGAN_OFFLINE": "1", "MPLBACKEND": "Agg",
+    # a home of its own: examples that write to ~/src or read ~/.config write nothing outside the test's folder
+    env.update({"HOME": str(cwd / "home"), "MEDIGAN_CACHE_DIR": str(cache), "MEDIGAN_OFFLINE": "1", "MPLBACKEND": "Agg",
                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])})
     return subprocess.run(command, shell=True, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, timeout=600,
                           executable="/bin/bash")

@@ -11,7 +11,7 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.onnx
 
-DEFAULT_MODEL = "histology-ihc-dcgan-onnx"
+DEFAULT_MODEL = "histology-ihc-fastgan-onnx"
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def test_readme_command_writes_sixteen_patches(tmp_path):
     files = sorted((out / "images").iterdir())
     assert [f.name for f in files] == [f"{i:06d}.png" for i in range(16)]
     first = np.asarray(Image.open(files[0]))
-    assert first.shape == (64, 64, 3) and first.dtype == np.uint8 and first.std() > 10
+    assert first.shape == (128, 128, 3) and first.dtype == np.uint8 and first.std() > 10
     records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert [r["index"] for r in records] == list(range(16)) and all(r["model"] == DEFAULT_MODEL for r in records)
     again = run_cli("generate", DEFAULT_MODEL, "-n", "16", "-o", str(tmp_path / "again"), "--device", "cpu")

@@ -3,6 +3,7 @@ extractor plugins, and clear errors; all with the NumPy extractor that ships wit
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -120,6 +121,8 @@ def test_usage_errors_exit_2_with_a_clear_message(image_sets, cache, args, messa
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.torch  # the torch extractors' weights: checked once torch is there to load them
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs PyTorch (the torch session)")
 def test_an_extractor_without_published_weights_asks_for_a_file(image_sets, cache):
     result = run_cli("evaluate", "--fake", str(image_sets / "fake/images"), "--real", str(image_sets / "real/images"),
                      "--extractor", "radimagenet-resnet50", env=_env(cache))
@@ -231,6 +234,8 @@ def test_evaluate_rejects_volumes(cache, tmp_path):
         evaluate(real=folder, fake=folder, metrics=("fid",))
 
 
+@pytest.mark.torch  # the torch extractors' weights: checked once torch is there to load them
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs PyTorch (the torch session)")
 def test_offline_says_which_file_to_place_where(cache, monkeypatch):
     monkeypatch.setenv("MEDIGAN_OFFLINE", "1")
     with pytest.raises(WeightsError) as error:

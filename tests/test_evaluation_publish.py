@@ -4,6 +4,7 @@ weights from the CLI, the study with skipped cells, KID's subset size and memori
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -182,6 +183,8 @@ def test_a_missing_framework_is_reported_before_any_download(cache, monkeypatch)
     assert not (cache / "inception-v3-fid").exists()
 
 
+@pytest.mark.torch  # the torch extractors' weights: checked once torch is there to load them
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs PyTorch (the torch session)")
 def test_a_missing_extractor_weights_file_is_called_an_extractor(cache, monkeypatch):
     monkeypatch.setenv("MEDIGAN_OFFLINE", "1")
     with pytest.raises(WeightsError) as error:
@@ -232,6 +235,8 @@ def test_study_skips_invalid_combinations_with_a_note_in_table_csv_json_and_plot
         assert (out / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.torch  # the torch extractors' weights: checked once torch is there to load them
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs PyTorch (the torch session)")
 def test_study_takes_extractor_weights_by_name(runs, cache, tmp_path):
     copy = tmp_path / "pcanet-copy.npz"
     shutil.copyfile(mg.fetch_weights(load_extractor("pcanet-phantoms").spec.card), copy)

@@ -11,7 +11,7 @@ import pytest
 from conftest import card
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
-from medigan_host.weights import cached_files, model_folder, place_weights
+from medigan_host.weights import ENTRY_MARKER, cached_files, clear_cache, model_folder, place_weights
 from medigan_host.weights_server import HubServer
 
 pytest.importorskip("huggingface_hub")
@@ -87,6 +87,12 @@ def test_hub_file_is_downloaded_verified_and_reused(hub, cache):
     assert listed == {WEIGHTS: "declared"}
     config = hub_card("unet/config.json", CONFIG_SHA)  # a plain (non-LFS) file is served by the Hub itself
     assert fetch_weights(config).read_bytes() == CONFIG
+    mine = model_folder(model) / "notes"  # a folder medigan did not make inside its entry is not its to delete
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    assert sorted(p.relative_to(model_folder(model)).as_posix() for p in clear_cache(model.id)) == [
+        "unet/config.json", WEIGHTS]
+    assert not (model_folder(model) / "unet").exists() and (mine / "keep.txt").read_text() == "mine"
 
 
 def test_hub_that_publishes_another_sha256_is_refused_before_downloading(hub, cache):
@@ -103,7 +109,7 @@ def test_replaced_bytes_are_caught_by_the_sha256_and_nothing_is_kept(hub, cache)
     with pytest.raises(WeightsError, match="has sha256 .* but the card says"):
         fetch_weights(model)
     folder = model_folder(model) / "unet"
-    assert not folder.exists() or list(folder.iterdir()) == []
+    assert not folder.exists() or [p for p in folder.iterdir() if p.name != ENTRY_MARKER] == []
 
 
 def test_hub_answering_another_commit_is_refused(hub, cache, monkeypatch):
@@ -167,7 +173,7 @@ def test_hub_downloads_are_bounded_like_the_others(hub, cache, monkeypatch):
     hub.cdn.endless_limit = 4 * len(PAYLOAD)
     with pytest.raises(WeightsError, match=f"more than the {len(PAYLOAD):,} bytes"):
         fetch_weights(hub_card())
-    assert not any(p.is_file() for p in model_folder(hub_card()).rglob("*"))
+    assert not any(p.is_file() and p.name != ENTRY_MARKER for p in model_folder(hub_card()).rglob("*"))
 
 
 def test_url_with_a_published_md5_is_checked_against_it_and_its_sha256_recorded(cache):

@@ -46,6 +46,12 @@ EXAMPLES = {
     "extractors": "medigan extractors --json",
     "study": "medigan study fid --models ct-head-phantom,mammo-breast-phantom --real real_images/ -n 50",
     "study fid": "medigan study fid --models ct-head-phantom,mammo-breast-phantom --real real_images/ -n 50",
+    "card": "medigan card export ct-head-phantom --format hf --output-file README.md",
+    "card export": "medigan card export ct-head-phantom --format hf --output-file README.md",
+    "env": "medigan env create 00019",
+    "env create": "medigan env create 00019",
+    "env list": "medigan env list --json",
+    "env remove": "medigan env remove 00019",
 }
 
 
@@ -695,7 +701,8 @@ def card_group() -> None:
 @click.option("--format", "fmt", type=click.Choice(["hf", "monai", "json-schema"]), required=True,
               help="hf: a Hugging Face README.md with YAML metadata; monai: a MONAI bundle metadata.json; json-schema: "
                    "the JSON Schema of medigan's cards (no MODEL).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file, not stdout.")
+@click.option("--output-file", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (replaced atomically), not stdout.")
 def card_export_command(model: str | None, fmt: str, output: Path | None) -> None:
     """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json, or the JSON Schema of cards."""
     from ..catalog.export import export_card

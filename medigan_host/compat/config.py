@@ -32,8 +32,8 @@ def model_config(entry: ModelEntry, distribution: str | None = None) -> dict[str
         "base": list(run.get("base_args", ["model_file", "num_samples", "output_path", "save_images"])),
         "custom": dict(run.get("custom_args", {}))}}
     latent = card.extra.get("latent_size", deep_get(card.extra, "generator.latent_dim", case_sensitive=True))
-    if latent is None and run.get("latent_arg"):
-        latent = run.get("latent")
+    if latent is None:
+        latent = run.get("latent")  # original-code cards: the latent size their original config declared
     if isinstance(latent, int) and not isinstance(latent, bool):  # the original's sign of a latent-vector model
         generate_method["input_latent_vector_size"] = latent
     size = dict(zip(("depth", "height", "width") if card.ndim == 3 else ("height", "width"), card.image_size, strict=True))

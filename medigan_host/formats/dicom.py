@@ -340,6 +340,7 @@ def _segmentation(labels: np.ndarray, context: dict[str, Any]) -> bytes | None:
     # The Segmentation IOD requires a content date and time (type 1); synthetic data has none, so a fixed one
     seg.ContentDate, seg.ContentTime = SEG_CONTENT_DATE, SEG_CONTENT_TIME
     seg.PatientOrientation = ""
+    seg.SyntheticData = "YES"  # (0008,001C): masks say so too
     for item in seg.get("ContributingEquipmentSequence", []):
         if "ContributionDateTime" in item:
             del item.ContributionDateTime

@@ -1,4 +1,5 @@
-"""The trained histology DCGAN: registration, the per-seed contract, stain colours, and PyTorch = ONNX."""
+"""The trained histology models (64x64 DCGAN, 128x128 FastGAN-style): registration, the per-seed contract, stain
+colours, and PyTorch = ONNX."""
 
 from __future__ import annotations
 
@@ -18,12 +19,18 @@ PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 #: Mean and standard deviation of each RGB channel of scikit-image's ihc.png (the training image), in [0, 1].
 IHC_MEAN_RGB = np.array([0.695, 0.627, 0.565])
 IHC_STD_RGB = np.array([0.147, 0.196, 0.250])
+#: (PyTorch card, ONNX card, files of both, image size) of each shipped model.
+MODELS = [
+    pytest.param(plugin.TORCH_ID, plugin.ONNX_ID, (plugin.SAFETENSORS, plugin.ONNX), 64, id="dcgan"),
+    pytest.param(plugin.FASTGAN_TORCH_ID, plugin.FASTGAN_ONNX_ID, (plugin.FASTGAN_SAFETENSORS, plugin.FASTGAN_ONNX), 128,
+                 id="fastgan"),
+]
 
 
 def test_both_cards_are_registered_without_heavy_imports():
     info = {p.name: p for p in medigan_host.list_plugins()}["histology_dcgan"]
     assert info.status == "ok", info.errors
-    assert info.models == [plugin.TORCH_ID, plugin.ONNX_ID]
+    assert info.models == [plugin.TORCH_ID, plugin.ONNX_ID, plugin.FASTGAN_TORCH_ID, plugin.FASTGAN_ONNX_ID]
     probe = ("import sys, medigan_host\nmedigan_host.list_models()\nmedigan_host.get_card('histology-ihc-dcgan-onnx')\n"
              "print(sorted(m for m in ('torch', 'onnxruntime', 'tensorflow', 'safetensors') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
@@ -31,25 +38,28 @@ def test_both_cards_are_registered_without_heavy_imports():
     assert result.stdout.split()[-1] == "[]"
 
 
-def test_cards_record_the_shipped_files():
-    for card_id, entry in ((plugin.TORCH_ID, plugin.SAFETENSORS), (plugin.ONNX_ID, plugin.ONNX)):
+@pytest.mark.parametrize(("torch_id", "onnx_id", "files", "size"), MODELS)
+def test_cards_record_the_shipped_files(torch_id, onnx_id, files, size):
+    for card_id, entry in zip((torch_id, onnx_id), files, strict=True):
         card = medigan_host.get_card(card_id)
         (weights,) = card.weights
         path = PLUGIN_ROOT / "src" / plugin.PACKAGE / "weights" / entry["filename"]
         data = path.read_bytes()
         assert weights["sha256"] == hashlib.sha256(data).hexdigest() and weights["size"] == len(data)
         assert weights["url"] == f"package://{plugin.PACKAGE}/weights/{entry['filename']}"
+        assert card.image_size == (size, size)
         fid = card.metric("fid")
         assert fid["n"] >= 100 and fid["value"] > 0 and fid["real_vs_real"] > 0 and "held-out" in fid["reference"]
 
 
 @pytest.mark.onnx
-def test_onnx_model_follows_the_contract_and_the_stain_colours():
+@pytest.mark.parametrize(("torch_id", "onnx_id", "files", "size"), MODELS)
+def test_onnx_model_follows_the_contract_and_the_stain_colours(torch_id, onnx_id, files, size):
     pytest.importorskip("onnxruntime")
-    model = medigan_host.load_model(plugin.ONNX_ID, device="cpu")
+    model = medigan_host.load_model(onnx_id, device="cpu")
     seeds = list(range(100, 164))
     images = model.generate(seeds).images
-    assert images.shape == (64, 64, 64, 3) and images.dtype == np.float32
+    assert images.shape == (64, size, size, 3) and images.dtype == np.float32
     one_by_one = np.concatenate([model.generate([s]).images for s in seeds[:4]])
     assert np.allclose(images[:4], one_by_one, atol=1e-5, rtol=0)
     # a trained model paints the slide's colours (pinkish-white stroma, brown DAB, blue nuclei), not grey noise
@@ -63,22 +73,24 @@ def test_onnx_model_follows_the_contract_and_the_stain_colours():
 
 @pytest.mark.torch
 @pytest.mark.onnx
-def test_onnx_export_gives_the_pytorch_images():
+@pytest.mark.parametrize(("torch_id", "onnx_id", "files", "size"), MODELS)
+def test_onnx_export_gives_the_pytorch_images(torch_id, onnx_id, files, size):
     pytest.importorskip("torch")
     pytest.importorskip("safetensors")
     pytest.importorskip("onnxruntime")
     seeds = [medigan_host.sample_seed(0, i) for i in range(65)]  # what `medigan generate --seed 0 -n 65` uses
-    torch_images = medigan_host.load_model(plugin.TORCH_ID, device="cpu").generate(seeds).images
-    onnx_images = medigan_host.load_model(plugin.ONNX_ID, device="cpu").generate(seeds).images
-    assert torch_images.shape == onnx_images.shape == (65, 64, 64, 3)
+    torch_images = medigan_host.load_model(torch_id, device="cpu").generate(seeds).images
+    onnx_images = medigan_host.load_model(onnx_id, device="cpu").generate(seeds).images
+    assert torch_images.shape == onnx_images.shape == (65, size, size, 3)
     assert float(np.abs(torch_images - onnx_images).max()) <= 1e-4
 
 
 @pytest.mark.torch
-def test_torch_model_is_per_seed_and_in_eval_mode():
+@pytest.mark.parametrize(("torch_id", "onnx_id", "files", "size"), MODELS)
+def test_torch_model_is_per_seed_and_in_eval_mode(torch_id, onnx_id, files, size):
     pytest.importorskip("torch")
     pytest.importorskip("safetensors")
-    model = medigan_host.load_model(plugin.TORCH_ID, device="cpu")
+    model = medigan_host.load_model(torch_id, device="cpu")
     assert not model.generator.net.training
     together = model.generate([5, 6, 7]).images
     assert np.allclose(together, np.concatenate([model.generate([s]).images for s in (5, 6, 7)]), atol=1e-5, rtol=0)
@@ -99,6 +111,25 @@ def test_training_is_reproducible_by_seed(tmp_path):
         assert result.returncode == 0, result.stderr
         digests.append(hashlib.sha256((out / "generator.safetensors").read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_fastgan_checkpoint_is_the_shorter_run(tmp_path):
+    """Training is reproducible by seed, and the checkpoint of step K is what a K-iteration run ships."""
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("skimage")
+    pytest.importorskip("PIL")
+    script = str(PLUGIN_ROOT / "training" / "train_fastgan.py")
+    for iterations, out in ((2, tmp_path / "long"), (1, tmp_path / "short")):
+        result = subprocess.run([sys.executable, script, "--iterations", str(iterations), "--seed", "3", "--batch-size", "2",
+                                 "--checkpoint-every", "1", "--out", str(out)], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    checkpoint = (tmp_path / "long" / "checkpoints" / "generator-00001.safetensors").read_bytes()
+    assert checkpoint == (tmp_path / "short" / "generator.safetensors").read_bytes()
+    assert checkpoint != (tmp_path / "long" / "generator.safetensors").read_bytes()
+    assert (tmp_path / "long" / "training.json").is_file() and (tmp_path / "long" / "samples.png").is_file()
 
 
 def test_plugin_module_is_light():

@@ -44,15 +44,16 @@ def held_out_mask(shape: tuple[int, int] = (512, 512)) -> np.ndarray:
     return mask
 
 
-def patch_corners(held_out: bool, shape: tuple[int, int] = (512, 512)) -> np.ndarray:
-    """Top-left corners (y, x) of every 64x64 window entirely inside the training part, or inside one held-out tile."""
+def patch_corners(held_out: bool, shape: tuple[int, int] = (512, 512), size: int = PATCH) -> np.ndarray:
+    """Top-left corners (y, x) of every ``size`` x ``size`` window entirely inside the training part, or inside one
+    held-out tile."""
     mask = held_out_mask(shape)
     inside = mask if held_out else ~mask
     # integral image: a window is valid when all of its pixels are in ``inside``
     table = np.pad(inside.astype(np.int32).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    ys, xs = np.mgrid[0:shape[0] - PATCH + 1, 0:shape[1] - PATCH + 1]
-    counts = table[ys + PATCH, xs + PATCH] - table[ys, xs + PATCH] - table[ys + PATCH, xs] + table[ys, xs]
-    valid = counts == PATCH * PATCH
+    ys, xs = np.mgrid[0:shape[0] - size + 1, 0:shape[1] - size + 1]
+    counts = table[ys + size, xs + size] - table[ys, xs + size] - table[ys + size, xs] + table[ys, xs]
+    valid = counts == size * size
     return np.stack([ys[valid], xs[valid]], axis=1)
 
 
@@ -61,9 +62,9 @@ def to_unit(image: np.ndarray) -> np.ndarray:
     return (image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1).copy()
 
 
-def crops(image: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """(N, 64, 64, 3) uint8 patches at the given corners."""
-    return np.stack([image[y:y + PATCH, x:x + PATCH] for y, x in corners])
+def crops(image: np.ndarray, corners: np.ndarray, size: int = PATCH) -> np.ndarray:
+    """(N, size, size, 3) uint8 patches at the given corners."""
+    return np.stack([image[y:y + size, x:x + size] for y, x in corners])
 
 
 def dihedral(patches: np.ndarray, codes: np.ndarray) -> np.ndarray:

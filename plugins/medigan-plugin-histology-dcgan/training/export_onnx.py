@@ -1,8 +1,10 @@
 """Export the trained generator to ONNX and check that onnxruntime gives the same images as PyTorch.
 
     python training/export_onnx.py training/output/generator.safetensors --out training/output/generator.onnx
+    python training/export_onnx.py --model fastgan training/output-fastgan/generator.safetensors --out fastgan.onnx
 
-The graph takes ``z`` (N, 100) float32 and returns ``images`` (N, 3, 64, 64) in [-1, 1] (tanh), batch size dynamic;
+The graph takes ``z`` (N, latent_dim) float32 (100 for the DCGAN, 1024 for the FastGAN-style network) and returns
+``images`` (N, 3, H, W) in [-1, 1] (tanh; 64x64 for the DCGAN, 128x128 for the other), batch size dynamic;
 the medigan ONNX runner maps it to (N, 64, 64, 3) float32 in [0, 1] as the card's ``onnx`` section says. The legacy
 TorchScript exporter is used (``dynamo=False``) with all weights inside the one file (``external_data=False``);
 eval-mode batch norm is folded into the convolutions. Prints and saves (``export.json``) the largest difference to
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from medigan_plugin_histology_dcgan.generator import LATENT_DIM, Generator
+from medigan_plugin_histology_dcgan import fastgan, generator
 from safetensors.torch import load_file
 
 OPSET = 17
@@ -31,11 +33,14 @@ def file_facts(path: Path) -> dict:
     return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def export(weights: Path, out: Path) -> dict:
-    net = Generator()
+NETWORKS = {"dcgan": generator.Generator, "fastgan": fastgan.Generator}
+
+
+def export(weights: Path, out: Path, model: str = "dcgan") -> dict:
+    net = NETWORKS[model]()
     net.load_state_dict(load_file(str(weights)))
     net.eval()
-    example = torch.zeros(2, LATENT_DIM)
+    example = torch.zeros(2, net.latent_dim)
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose
@@ -49,7 +54,7 @@ def compare(net: torch.nn.Module, onnx_file: Path, n: int = 256) -> dict:
     """Largest |difference| between PyTorch and onnxruntime on [0, 1] images of ``n`` random latents."""
     import onnxruntime as ort
 
-    z = np.random.default_rng(0).standard_normal((n, LATENT_DIM)).astype(np.float32)
+    z = np.random.default_rng(0).standard_normal((n, net.latent_dim)).astype(np.float32)
     with torch.inference_mode():
         reference = ((net(torch.from_numpy(z)) + 1) * 0.5).clamp(0, 1).numpy()
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
@@ -63,8 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("weights", type=Path, help="generator.safetensors written by train.py")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .onnx file")
+    parser.add_argument("--model", choices=sorted(NETWORKS), default="dcgan", help="which network the weights are of")
     args = parser.parse_args()
-    report = export(args.weights, args.out)
+    report = export(args.weights, args.out, args.model)
     report["files"] = [file_facts(args.weights), file_facts(args.out)]
     (args.out.parent / "export.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

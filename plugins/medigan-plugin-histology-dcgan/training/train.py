@@ -73,7 +73,7 @@ def recalibrate_batch_norm(generator: nn.Module, batches: int, batch_size: int, 
             module.momentum = None  # cumulative average
     generator.train()
     for _ in range(batches):
-        generator(torch.randn(batch_size, LATENT_DIM, generator=rng))
+        generator(torch.randn(batch_size, generator.latent_dim, generator=rng))
     for module in generator.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.momentum = 0.1

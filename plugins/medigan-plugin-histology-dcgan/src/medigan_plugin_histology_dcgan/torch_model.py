@@ -1,4 +1,5 @@
-"""PyTorch loader of ``histology-ihc-dcgan``: the shipped safetensors weights (sha256-verified on every load), eval mode."""
+"""PyTorch loader of ``histology-ihc-dcgan`` and ``histology-ihc-fastgan``: the shipped safetensors weights
+(sha256-verified on every load), eval mode."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from safetensors.torch import load_file
 
 from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
 
-from .generator import LATENT_DIM, Generator
+from . import fastgan, generator
+
+#: The network of each PyTorch card.
+NETWORKS = {"histology-ihc-dcgan": generator.Generator, "histology-ihc-fastgan": fastgan.Generator}
 
 
 class TorchGenerator:
-    """medigan generator object: per-seed latents -> Generator -> float32 (N, 64, 64, 3) images in [0, 1]."""
+    """medigan generator object: per-seed latents -> network -> float32 (N, H, W, 3) images in [0, 1]."""
 
     def __init__(self, card: ModelCard, device: str = "cpu") -> None:
         self.device = torch.device(device)
-        self.net = Generator()
+        self.net = NETWORKS[card.id]()
+        #: Explicit latents (interpolation, the latent explorer): ``generate(seeds)`` feeds ``latents(seeds, latent_shape)``.
+        self.latent_shape = (self.net.latent_dim,)
         path = fetch_weights(card)
         try:
             state = load_file(str(path), device="cpu")  # safetensors: tensors only, never code
@@ -30,20 +36,17 @@ class TorchGenerator:
         self.net.eval().to(self.device)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
-        """Latents (N, 100) -> images (N, 64, 64, 3) float32 in [0, 1]."""
+        """Latents (N, latent_dim) -> images (N, H, W, 3) float32 in [0, 1]."""
         with torch.inference_mode():
             out = self.net(torch.from_numpy(z).to(self.device))
             out = out.add(1.0).mul_(0.5).clamp_(0.0, 1.0).permute(0, 2, 3, 1)
             return out.contiguous().cpu().numpy()
 
-    #: Explicit latents (interpolation, the latent explorer): ``generate(seeds)`` feeds ``latents(seeds, LATENT_DIM)``.
-    latent_shape = (LATENT_DIM,)
-
     def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
-        return Samples(images=self.forward(latents(seeds, LATENT_DIM)))
+        return Samples(images=self.forward(latents(seeds, self.latent_shape)))
 
     def generate_from_latents(self, z: np.ndarray, *, condition: Mapping[str, Any] | None = None) -> Samples:
-        """One image per latent row of ``z`` (N, 100)."""
+        """One image per latent row of ``z`` (N, latent_dim)."""
         return Samples(images=self.forward(np.ascontiguousarray(z, dtype=np.float32)))
 
 

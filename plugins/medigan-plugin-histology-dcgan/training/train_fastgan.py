@@ -1,0 +1,188 @@
+"""Train the 128x128 FastGAN-style histology generator on crops of scikit-image's ihc.png, on the CPU, by seed.
+
+    python training/train_fastgan.py --out training/output-fastgan          # the shipped model's settings
+    python training/train_fastgan.py --iterations 4 --out /some/dir         # a smoke test
+
+Recipe: the generator of ``medigan_plugin_histology_dcgan.fastgan`` (upsample + 3x3 convolution stages, batch norm,
+leaky ReLU, skip-layer excitation) against a spectrally normalised discriminator with two heads: a patch head (8x8
+logits, each seeing about 46 pixels) and a global head (one logit for the whole 128x128 patch). Hinge loss,
+Adam (lr 2e-4, betas 0.5/0.999) for both, batch 8 of random 128x128 crops of the training part of the image
+(never touching a held-out tile) with random dihedral flips/rotations. DiffAugment (Zhao et al. 2020: colour,
+translation by up to 1/8, cutout of 1/2) is applied to every image the discriminator sees, real or generated.
+An exponential moving average (EMA) of the generator weights (decay 0.999) is what is saved; its batch-norm
+statistics are re-estimated over 10 batches of 32 latents at every checkpoint.
+
+Every ``--checkpoint-every`` iterations it writes ``checkpoints/generator-STEP.safetensors`` and
+``checkpoints/samples-STEP.png``; nothing depends on the total number of iterations, so the checkpoint of step K
+is byte for byte what ``--iterations K`` writes as ``generator.safetensors`` (same seed, threads and torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
+from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, LATENT_DIM, Generator  # noqa: E402
+from train import init_weights, recalibrate_batch_norm, save_grid, update_ema  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PREVIEW_SEED = 7
+
+
+class Discriminator(nn.Module):
+    """128 -> 64 -> 32 -> 16 -> 8 (patch logits) -> 4 -> 1 (global logit); spectral norm on every convolution."""
+
+    def __init__(self, width: int = 24) -> None:
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        layers: list[nn.Module] = []
+        c_in = CHANNELS
+        for c_out in (width, width * 2, width * 4, width * 8):
+            layers += [sn(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2)]
+            c_in = c_out
+        self.body = nn.Sequential(*layers)
+        self.patch = sn(nn.Conv2d(c_in, 1, 3, 1, 1))
+        self.whole = nn.Sequential(sn(nn.Conv2d(c_in, c_in, 4, 2, 1)), nn.LeakyReLU(0.2), sn(nn.Conv2d(c_in, 1, 4, 1, 0)))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.body(x)
+        return self.patch(features), self.whole(features)
+
+
+def diff_augment(x: torch.Tensor) -> torch.Tensor:
+    """DiffAugment 'color,translation,cutout' (Zhao et al. 2020), differentiable, the same for real and generated."""
+    n, _, h, w = x.shape
+    x = x + (torch.rand(n, 1, 1, 1) - 0.5)  # brightness
+    mean = x.mean(dim=1, keepdim=True)
+    x = (x - mean) * (torch.rand(n, 1, 1, 1) * 2) + mean  # saturation
+    mean = x.mean(dim=[1, 2, 3], keepdim=True)
+    x = (x - mean) * (torch.rand(n, 1, 1, 1) + 0.5) + mean  # contrast
+    # translation by up to 1/8 of the size, zero padding
+    shift = int(h * 0.125 + 0.5)
+    ty = torch.randint(-shift, shift + 1, (n, 1, 1))
+    tx = torch.randint(-shift, shift + 1, (n, 1, 1))
+    gb, gy, gx = torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij")
+    gy = torch.clamp(gy + ty + 1, 0, h + 1)
+    gx = torch.clamp(gx + tx + 1, 0, w + 1)
+    x = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)[gb, gy, gx].permute(0, 3, 1, 2)
+    # cutout of a square half the size
+    size = int(h * 0.5 + 0.5)
+    oy = torch.randint(0, h + (1 - size % 2), (n, 1, 1))
+    ox = torch.randint(0, w + (1 - size % 2), (n, 1, 1))
+    gb, gy, gx = torch.meshgrid(torch.arange(n), torch.arange(size), torch.arange(size), indexing="ij")
+    gy = torch.clamp(gy + oy - size // 2, 0, h - 1)
+    gx = torch.clamp(gx + ox - size // 2, 0, w - 1)
+    mask = torch.ones(n, h, w)
+    mask[gb, gy, gx] = 0
+    return x * mask.unsqueeze(1)
+
+
+def hinge(logits: tuple[torch.Tensor, torch.Tensor], real: bool) -> torch.Tensor:
+    sign = 1.0 if real else -1.0
+    return sum(torch.relu(1 - sign * t).mean() for t in logits)
+
+
+@torch.no_grad()
+def snapshot(ema: nn.Module, seed: int) -> nn.Module:
+    """A copy of the EMA generator with batch-norm statistics re-estimated for its own weights, in eval mode."""
+    frozen = copy.deepcopy(ema)
+    recalibrate_batch_norm(frozen, batches=10, batch_size=32, seed=seed + 1)
+    return frozen
+
+
+def save(generator: nn.Module, path: Path, grid: Path) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # one metadata key only: safetensors writes several in no fixed order, and the file must be reproducible byte for byte
+    save_file({k: v.contiguous() for k, v in generator.state_dict().items()}, str(path), {"format": "pt"})
+    with torch.no_grad():
+        save_grid(generator(torch.randn(32, LATENT_DIM, generator=torch.Generator().manual_seed(PREVIEW_SEED))).numpy(), grid)
+
+
+def train(args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(args.seed)
+
+    image = load_ihc()
+    corners = patch_corners(held_out=False, size=IMAGE_SIZE)
+    generator, critic = Generator(), Discriminator()
+    generator.apply(init_weights)
+    critic.apply(init_weights)
+    ema = copy.deepcopy(generator).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.999))
+
+    log: list[dict] = []
+    started = time.perf_counter()
+    for step in range(1, args.iterations + 1):
+        picks = corners[rng.integers(0, len(corners), args.batch_size)]
+        patches = np.stack([to_unit(p) for p in crops(image, picks, IMAGE_SIZE)])
+        real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, args.batch_size)))
+
+        fake = generator(torch.randn(args.batch_size, LATENT_DIM))
+        loss_d = hinge(critic(diff_augment(real)), True) + hinge(critic(diff_augment(fake.detach())), False)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        patch, whole = critic(diff_augment(fake))
+        loss_g = -patch.mean() - whole.mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        update_ema(ema, generator, step, args.ema_decay)
+
+        if step % 25 == 0 or step == args.iterations:
+            entry = {"step": step, "loss_d": round(loss_d.item(), 4), "loss_g": round(loss_g.item(), 4),
+                     "seconds": round(time.perf_counter() - started, 1)}
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+        if args.checkpoint_every and step % args.checkpoint_every == 0 and step != args.iterations:
+            save(snapshot(ema, args.seed), args.out / "checkpoints" / f"generator-{step:05d}.safetensors",
+                 args.out / "checkpoints" / f"samples-{step:05d}.png")
+
+    final = snapshot(ema, args.seed)
+    seconds = time.perf_counter() - started
+    save(final, args.out / "generator.safetensors", args.out / "samples.png")
+    settings = {k: v for k, v in vars(args).items() if k != "out"}  # where it was written is no setting
+    summary = {"settings": settings, "seconds": round(seconds, 1), "torch": torch.__version__,
+               "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
+               "training_crops": int(len(corners)), "parameters": sum(p.numel() for p in generator.parameters()),
+               "log": log}
+    (args.out / "training.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {args.iterations} iterations in {seconds:.0f} s; wrote {args.out / 'generator.safetensors'}")
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads; part of what makes a run reproducible")
+    parser.add_argument("--checkpoint-every", type=int, default=250, help="write a checkpoint this often (0: never)")
+    parser.add_argument("--out", type=Path, default=HERE / "output-fastgan")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    train(parse_args())
