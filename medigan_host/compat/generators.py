@@ -61,7 +61,7 @@ class Generators:
         return self._original_cache[1]
 
     def _entry(self, model_id: str | int) -> ModelEntry:
-        """The model, as :func:`~medigan_host.compat_config.original_entries` shows it when it is one of those."""
+        """The model, as :func:`~medigan_host.compat.config.original_entries` shows it when it is one of those."""
         entry = self._catalog().get(model_id)
         return next((e for e in self._original_entries() if e.id == entry.id), entry)
 

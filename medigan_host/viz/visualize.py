@@ -263,7 +263,7 @@ def visualize(model_id: str | int, slider_grouper: int = 10, auto_close: bool = 
     """The latent explorer of the original medigan (``Generators.visualize``): sliders over groups of latent dimensions.
 
     Opens a window and blocks until it is closed; ``auto_close=True`` builds the explorer, draws it once and closes it
-    (also without a display), returning the :class:`~medigan_host.explorer.LatentExplorer` for scripts and tests.
+    (also without a display), returning the :class:`~medigan_host.viz.explorer.LatentExplorer` for scripts and tests.
     """
     from ..api import load_model
     from .explorer import LatentExplorer
