@@ -136,9 +136,9 @@ def test_output_format_extensions_cannot_escape_the_folder(extension, name):
             assert get_writer(writer.name) is writer
             assert safe_filename(f"000000.{extension}") and "/" not in extension and "\\" not in extension
         finally:
-            from medigan_host import writers
+            from medigan_host.formats import writers
 
-            writers.WRITERS.pop(writer.name, None)
+            writers._script_writers.pop(writer.name, None)
         held = "accepted extensions make plain file names"
     case("path safety: output file names", "extensions of output formats a plugin registers", held)
 
