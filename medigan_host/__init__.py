@@ -39,7 +39,7 @@ _LAZY = {
     "Ranking": "catalog.ranking", "rank_models": "catalog.ranking",
     "Samples": "samples",
     "SearchResults": "catalog.search", "search_models": "catalog.search",
-    "latents": "seeding", "sample_seed": "seeding",
+    "fixed_batches": "seeding", "latents": "seeding", "sample_seed": "seeding",
     "fetch_weights": "weights",
     "Writer": "formats.writers", "register_writer": "formats.writers",
 }
@@ -48,7 +48,7 @@ __all__ = [
     "CardError", "ConditionError", "DeviceError", "ENTRY_POINT_GROUP", "FrameworkMissingError", "Generators",
     "MediganError", "MediganUsageError", "Model", "ModelCard", "OutputError", "OutputLockedError", "PluginError",
     "PluginInfo", "PluginWarning", "Ranking", "RunResult", "Samples", "SearchResults", "UnknownModelError",
-    "WeightsError", "Writer", "__version__", "evaluate", "fetch_weights", "generate", "get_card", "hookimpl", "hookspec",
+    "WeightsError", "Writer", "__version__", "evaluate", "fetch_weights", "fixed_batches", "generate", "get_card", "hookimpl", "hookspec",
     "latents", "list_extractors", "list_models", "list_plugins", "load_model", "rank_models", "register_plugin", "register_writer",
     "reset_host", "sample_seed", "search_models", "unregister_plugin",
 ]
@@ -89,5 +89,5 @@ if TYPE_CHECKING:
         unregister_plugin,
     )
     from .samples import Samples
-    from .seeding import latents, sample_seed
+    from .seeding import fixed_batches, latents, sample_seed
     from .weights import fetch_weights

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -45,3 +45,33 @@ def latents(seeds: Sequence[int], shape: int | Sequence[int], dtype: str = "floa
     for row, seed in enumerate(seeds):
         out[row] = np.random.default_rng(int(seed)).standard_normal(dims, dtype=np.float64).astype(dtype, copy=False)
     return out
+
+
+def fixed_batches(fn: Callable[..., np.ndarray], *arrays: np.ndarray, size: int = 16) -> np.ndarray:
+    """``fn(*chunks)`` over the rows of ``arrays`` (each of the same length N) in calls of exactly ``size`` rows, the
+    results' rows joined in order: ``fn`` sees a batch of ``size`` whatever N is, the last one padded with zero rows
+    whose results are dropped.
+
+    Deep-learning frameworks pick CPU and GPU kernels by batch shape, and two kernels can differ in the last bits
+    of a float; called this way, a sample's pixels depend only on its own inputs, so a run's images are the same
+    for every ``--batch-size``, as medigan promises. The cost is at most ``size - 1`` padded rows per call.
+    """
+    import numpy as np
+
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}")
+    n = len(arrays[0]) if arrays else 0
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"the arrays have {sorted({len(a) for a in arrays})} rows; fixed_batches needs one length")
+    parts = []
+    for start in range(0, n, size):
+        chunks = []
+        for array in arrays:
+            chunk = np.asarray(array[start:start + size])
+            if len(chunk) < size:
+                chunk = np.concatenate([chunk, np.zeros((size - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+            chunks.append(chunk)
+        parts.append(np.asarray(fn(*chunks))[:min(size, n - start)])
+    if not parts:
+        return np.asarray(fn(*(np.asarray(a) for a in arrays)))
+    return np.concatenate(parts)

@@ -59,9 +59,10 @@ class Faulty:
 
 @hookimpl
 def medigan_register_models(register):
-    for mode in ("dies-once", "dies-always", "fails-when-flagged"):
+    for mode in ("dies-once", "dies-always", "fails-when-flagged", "remote-code"):
         register({"id": mode, "name": mode, "version": "1.0.0", "description": "d", "framework": "numpy",
-                  "modality": "ct", "image_size": [8, 8], "channels": 1, "license": "MIT"},
+                  "modality": "ct", "image_size": [8, 8], "channels": 1, "license": "MIT",
+                  **({"remote_code": True} if mode == "remote-code" else {})},
                  lambda card, device, mode=mode: Faulty(mode))
 '''
 
@@ -155,6 +156,16 @@ def test_default_onnx_model_on_ray_matches_a_local_run(ray_cluster, tmp_path):
         pytest.skip(f"{model} is not installed")
     medigan_host.generate(model, 24, tmp_path / "local", seed=2, device="cpu")
     medigan_host.generate(model, 24, tmp_path / "run", seed=2, device="cpu", engine="ray", workers=2)
+    assert_same_run(tmp_path / "run", tmp_path / "local")
+
+
+@pytest.mark.ray
+def test_trust_in_a_models_code_reaches_the_workers(ray_cluster, tmp_path):
+    with pytest.raises(MediganUsageError, match="--trust-remote-code"):
+        medigan_host.generate("remote-code", 8, tmp_path / "refused", engine="ray", workers=2)
+    assert not (tmp_path / "refused" / "images").exists()
+    medigan_host.generate("remote-code", 8, tmp_path / "local", trust_remote_code=True)
+    medigan_host.generate("remote-code", 8, tmp_path / "run", engine="ray", workers=2, trust_remote_code=True)
     assert_same_run(tmp_path / "run", tmp_path / "local")
 
 

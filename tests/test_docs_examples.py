@@ -26,6 +26,7 @@ _BLOCK = re.compile(r"^```(?:bash|sh|shell|console)\n(.*?)^```", re.S | re.M)
 NOT_RUN = {
     "pip": "installs packages", "python3 -m venv": "creates an environment and installs packages",
     "python3 -m pip": "installs packages", "python -m nox": "runs the whole test suite", "python3 -m nox": "runs the whole test suite",
+    "bash .ci/run": "runs the whole test suite",
     "cd ": "changes folder for the lines after it, which are not run here", "pytest": "runs a plugin project's own tests after its install",
     "python benchmarks/": "a benchmark that runs for minutes", "python plugins/": "trains or evaluates a model for minutes",
     "python training/": "trains or evaluates a model for minutes",
@@ -108,22 +109,25 @@ def _why_not_run(command: str) -> str | None:
 
 
 def _missing(command: str) -> str | None:
-    """What this environment lacks for the models the command names (a plugin or a framework), or None."""
-    import medigan_host as mg
+    """What this environment lacks for the models the command names (a plugin, a framework, weights from the
+    network), or None."""
+    from medigan_host.errors import MediganError
     from medigan_host.frameworks import FRAMEWORK_PACKAGES
+    from medigan_host.plugins import get_host
 
-    installed = {card.id: card for card in mg.list_models()}
-    named = {word for token in shlex.split(command) for word in token.split(",")}
-    for model in sorted(named & _DOCUMENTED_IDS):
-        card = installed.get(model)
-        if card is None:
+    catalog = get_host().catalog
+    for model in _named_models(command):
+        try:
+            card = catalog.get(model).card
+        except (MediganError, LookupError):
             return f"needs the model {model!r}, whose plugin is not installed here"
         module = FRAMEWORK_PACKAGES.get(card.framework, (None,))[0]
         if module and importlib.util.find_spec(module) is None:
             return f"needs {card.framework} for {model!r}, not installed here"
-    download = _needs_download(command)
-    if download:
-        return download
+        remote = [e["filename"] for e in card.weights
+                  if "doi" in e or "hf" in e or urlsplit(e.get("url", "")).scheme in ("http", "https")]
+        if remote and command.split()[1] in _LOADING:
+            return f"downloads the weights of {card.id} ({remote[0]}; network)"
     if command.startswith(("medigan show", "medigan gallery")) and importlib.util.find_spec("matplotlib") is None:
         return "needs matplotlib (the viz extra)"
     if command.startswith("medigan new") and importlib.util.find_spec("cookiecutter") is None:
@@ -135,36 +139,15 @@ def _missing(command: str) -> str | None:
 _LOADING = ("generate", "show", "gallery", "evaluate", "fetch", "study")
 
 
-def _needs_download(command: str) -> str | None:
-    """Why a command that loads an installed model needs the network here: its weights come from a record, the Hub
-    or a URL and are not in a cache the examples can use (``MEDIGAN_OFFLINE=1``). None when nothing is downloaded."""
-    from medigan_host.errors import MediganError
-    from medigan_host.plugins import get_host
-
+def _named_models(command: str) -> list[str]:
+    """The models a `medigan` command names: its MODEL argument (commands that take one) and `--models` lists."""
     words = shlex.split(command)
-    if len(words) < 2 or words[0] != "medigan" or words[1] not in _LOADING:
-        return None
-    if "~/" in command:
-        return "names a file the reader downloaded (network)"
-    catalog = get_host().catalog
-    named = [words[2]] if len(words) > 2 and not words[2].startswith("-") else []  # the MODEL argument
+    if len(words) < 2 or words[0] != "medigan" or words[1] not in (*_LOADING, "info", "interpolate"):
+        return []
+    named = [words[2]] if len(words) > 2 and not words[2].startswith("-") and words[1] != "study" else []
     named += [value for option, value in zip(words, words[1:], strict=False) if option == "--models"]
-    for token in (w for word in named for w in word.split(",")):
-        try:
-            card = catalog.get(token).card
-        except (MediganError, LookupError):
-            continue
-        remote = [e["filename"] for e in card.weights
-                  if "doi" in e or "hf" in e or urlsplit(e.get("url", "")).scheme in ("http", "https")]
-        if remote:
-            return f"downloads the weights of {card.id} ({remote[0]}; network)"
-    return None
+    return [model for word in named for model in word.split(",") if model]
 
-
-#: Model ids the documents use (the plugins of this repository).
-_DOCUMENTED_IDS = {"ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d", "ct-lowdose-sim", "histology-ihc-dcgan",
-                   "histology-ihc-dcgan-onnx", "histology-ihc-fastgan", "histology-ihc-fastgan-onnx",
-                   "cdcgan-histology-ihc"}
 
 EXAMPLES = examples()
 

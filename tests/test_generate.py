@@ -317,6 +317,25 @@ def test_latents_are_per_seed():
     assert not np.array_equal(batch[0], batch[1])
 
 
+def test_fixed_batches_calls_with_one_shape_and_keeps_rows_in_order():
+    shapes = []
+
+    def network(z, labels):
+        shapes.append((z.shape, labels.shape))
+        return z.sum(axis=1) * 10 + labels  # a row's result depends only on that row
+
+    z = medigan_host.latents(range(37), 3)
+    labels = np.arange(37)
+    out = medigan_host.fixed_batches(network, z, labels, size=16)
+    assert shapes == [((16, 3), (16,))] * 3  # 16 + 16 + 5, the last padded with zero rows
+    np.testing.assert_array_equal(out, z.sum(axis=1) * 10 + labels)
+    assert medigan_host.fixed_batches(lambda x: x * 2, np.ones((1, 2)), size=4).shape == (1, 2)
+    with pytest.raises(ValueError, match="one length"):
+        medigan_host.fixed_batches(network, z, labels[:5])
+    with pytest.raises(ValueError, match="at least 1"):
+        medigan_host.fixed_batches(network, z, labels, size=0)
+
+
 def test_list_models_filters():
     ids = {c.id for c in medigan_host.list_models(modality="CT")}
     assert {"ct-head-phantom", "ct-lowdose-sim"} <= ids and "mammo-breast-phantom" not in ids

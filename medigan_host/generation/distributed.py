@@ -115,7 +115,7 @@ class ShardWriter:
                                   f"from plugin {entry.plugin!r} {entry.plugin_version}, the driver has version "
                                   f"{spec.common['model_version']} from {plugin_version}; install the same plugins on every node")
             self.spec = spec
-            self.model = load(entry, spec.device)
+            self.model = load(entry, spec.device, trust_remote_code=spec.trust_remote_code)
             self.store = open_store(url)
             self.writer = get_writer(spec.format)
             self.journal = Journal(self.store)

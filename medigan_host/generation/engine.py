@@ -164,7 +164,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
               "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
     run = {**common, "seed": seed, "n": n, "format": writer.name, "inputs_sha256": _fingerprint(inputs)}
-    spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common)
+    spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common, trust_remote_code)
     worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
         store = folder.store

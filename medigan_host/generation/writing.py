@@ -31,6 +31,8 @@ class WriteSpec:
     device: str
     #: Fields repeated in every manifest record: model, versions, plugin, host version, condition.
     common: dict[str, Any]
+    #: The user's trust in code that comes with the model, checked on the driver; workers load with it too.
+    trust_remote_code: bool = False
 
 
 def batches(indices: Iterable[int], batch_size: int) -> Iterator[list[int]]:

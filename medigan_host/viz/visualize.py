@@ -161,7 +161,8 @@ def samples_figure(card: Any, samples: Samples, title: str, *, condition: Mappin
     ax.set_axis_off()
     _legend(ax, card, samples.masks)
     notes = "; ".join(filter(None, [describe_view(card), _window_note(card, samples.images)]))
-    ax.set_title(title + (f"\n{notes}" if notes else ""), fontsize=10)
+    fits = max(20, int(img_w * 11))  # characters of 10-pt text over the grid's width: a long title wraps, not overlaps
+    ax.set_title("\n".join(textwrap.fill(part, fits) for part in (title, notes) if part), fontsize=10)
     draw_card(fig.add_subplot(grid[0, 1]), card, condition)
     return fig
 

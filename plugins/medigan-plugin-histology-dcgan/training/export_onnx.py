@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from medigan_plugin_histology_dcgan import fastgan, generator
+from medigan_plugin_histology_dcgan.torch_model import NETWORKS
 from safetensors.torch import load_file
 
 OPSET = 17
@@ -32,8 +32,6 @@ def file_facts(path: Path) -> dict:
     data = path.read_bytes()
     return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
-
-NETWORKS = {"dcgan": generator.Generator, "fastgan": fastgan.Generator}
 
 
 def export(weights: Path, out: Path, model: str = "dcgan") -> dict:

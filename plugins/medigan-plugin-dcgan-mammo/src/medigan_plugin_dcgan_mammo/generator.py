@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
+from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, fixed_batches, latents
 from medigan_host.weights import stored_weights
 
 from .network import DCGANGenerator, fitted_spec, state_mismatches
@@ -94,13 +94,18 @@ class MammoDCGAN:
         self.values = next(iter(card.conditions.values())) if self.spec.condition else ()
 
     def generate(self, seeds: Sequence[int], *, condition: Mapping[str, Any] | None = None, inputs: Any = None) -> Samples:
-        z = torch.from_numpy(latents(seeds, self.spec.latent_dim)).to(self.device)
-        labels = None
-        if self.spec.condition is not None:
-            labels = torch.from_numpy(class_labels(seeds, condition, self.values)).to(self.device)
+        z = latents(seeds, self.spec.latent_dim)
+        if self.spec.condition is None:
+            output = fixed_batches(self._forward, z)  # one batch shape for every run: the batch size changes no bits
+        else:
+            output = fixed_batches(self._forward, z, class_labels(seeds, condition, self.values))
+        return Samples(images=np.ascontiguousarray(to_pixels(output, self.mapping)))
+
+    def _forward(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         with torch.inference_mode():
-            output = self.network(z, labels).permute(0, 2, 3, 1).contiguous().to("cpu", torch.float32)
-        return Samples(images=np.ascontiguousarray(to_pixels(output.numpy(), self.mapping)))
+            output = self.network(torch.from_numpy(z).to(self.device),
+                                  None if labels is None else torch.from_numpy(labels).to(self.device))
+            return output.permute(0, 2, 3, 1).contiguous().to("cpu", torch.float32).numpy()
 
 
 def load(card: ModelCard, device: str) -> MammoDCGAN:

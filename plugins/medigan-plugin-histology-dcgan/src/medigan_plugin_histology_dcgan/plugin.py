@@ -94,6 +94,7 @@ CARDS = [
         "description": _DESCRIPTION + f"Runs on PyTorch; {ONNX_ID} is the same network on onnxruntime.",
         "framework": "pytorch",
         "weights": [{**SAFETENSORS, "url": f"package://{PACKAGE}/weights/{SAFETENSORS['filename']}"}],
+        "network": "dcgan",
         "tags": [*_COMMON["tags"], "pytorch", "safetensors"],
     },
     {
@@ -210,6 +211,7 @@ CARDS += [
         "description": _FASTGAN_DESCRIPTION + f"Runs on PyTorch; {FASTGAN_ONNX_ID} is the same network on onnxruntime.",
         "framework": "pytorch",
         "weights": [{**FASTGAN_SAFETENSORS, "url": f"package://{PACKAGE}/weights/{FASTGAN_SAFETENSORS['filename']}"}],
+        "network": "fastgan",
         "tags": [*_FASTGAN_COMMON["tags"], "pytorch", "safetensors"],
     },
     {

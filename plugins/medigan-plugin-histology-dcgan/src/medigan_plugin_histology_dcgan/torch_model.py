@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from medigan_host import ModelCard, Samples, WeightsError, fetch_weights, latents
+from medigan_host import CardError, ModelCard, Samples, WeightsError, fetch_weights, fixed_batches, latents
 
 from . import fastgan, generator
 
-#: The network of each PyTorch card.
-NETWORKS = {"histology-ihc-dcgan": generator.Generator, "histology-ihc-fastgan": fastgan.Generator}
+#: The networks a PyTorch card of this plugin may name in its ``network`` field.
+NETWORKS = {"dcgan": generator.Generator, "fastgan": fastgan.Generator}
 
 
 class TorchGenerator:
@@ -23,7 +23,11 @@ class TorchGenerator:
 
     def __init__(self, card: ModelCard, device: str = "cpu") -> None:
         self.device = torch.device(device)
-        self.net = NETWORKS[card.id]()
+        network = card.extra.get("network")
+        if network not in NETWORKS:
+            raise CardError(f"model {card.id!r}: its card names the network {network!r}, which this plugin does not "
+                               f"build (it builds {', '.join(sorted(NETWORKS))}); reinstall medigan-plugin-histology-dcgan")
+        self.net = NETWORKS[network]()
         #: Explicit latents (interpolation, the latent explorer): ``generate(seeds)`` feeds ``latents(seeds, latent_shape)``.
         self.latent_shape = (self.net.latent_dim,)
         path = fetch_weights(card)
@@ -36,7 +40,11 @@ class TorchGenerator:
         self.net.eval().to(self.device)
 
     def forward(self, z: np.ndarray) -> np.ndarray:
-        """Latents (N, latent_dim) -> images (N, H, W, 3) float32 in [0, 1]."""
+        """Latents (N, latent_dim) -> images (N, H, W, 3) float32 in [0, 1], in calls of a fixed batch shape
+        (``fixed_batches``), so that the batch size never changes an image's bits."""
+        return fixed_batches(self._forward, z)
+
+    def _forward(self, z: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             out = self.net(torch.from_numpy(z).to(self.device))
             out = out.add(1.0).mul_(0.5).clamp_(0.0, 1.0).permute(0, 2, 3, 1)
