@@ -17,8 +17,8 @@ nox.options.error_on_missing_interpreters = True
 PHANTOMS = "./plugins/medigan-plugin-phantoms"
 #: The original library's 23 models (cards, record fetch, isolated environments, worker); its tests need no framework.
 ORIGINAL = "./plugins/medigan-plugin-original"
-TEST_DEPS = ["pytest>=8", "hypothesis>=6", "pillow>=10", "cookiecutter>=2.5", "matplotlib>=3.7", "fsspec>=2023.1",
-             "nibabel>=5", "pydicom>=3", "tifffile>=2023.7"]
+#: The test dependencies, declared once: the host's `test` extra in pyproject.toml.
+TEST_DEPS: list[str] = nox.project.load_toml("pyproject.toml")["project"]["optional-dependencies"]["test"]
 #: The CPU wheel of torch; any other spec pulls a multi-GB CUDA build.
 TORCH_PIN = "torch==2.13.0"
 TENSORFLOW_PIN = "tensorflow-cpu>=2.16"
@@ -46,7 +46,8 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
     Hub weights source)."""
-    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS, "scipy>=1.10")  # scipy: the reference FID formula in the metric tests
+    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS)
+    session.run("lint-imports")  # the layer contracts of pyproject.toml [tool.importlinter]
     session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
     # its own run: its conftest.py and the host's tests/conftest.py (imported by name) cannot share one process
     session.run("pytest", f"{ORIGINAL}/tests", *session.posargs)

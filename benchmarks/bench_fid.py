@@ -76,7 +76,7 @@ def make_weights(path: Path, images: Path) -> None:
 
     from medigan_host.evaluation.inception import FIDInceptionV3
     from medigan_host.evaluation.preprocess import preprocess
-    from medigan_host.readers import list_images, read_image
+    from medigan_host.formats.readers import list_images, read_image
 
     torch.manual_seed(0)
     network = FIDInceptionV3()

@@ -142,7 +142,7 @@ def bench_throughput(settings: Settings) -> dict[str, Any]:
 MEMORY_CHILD = '''
 import json, sys, time
 import medigan_host
-from medigan_host.distributed import peak_rss_mib
+from medigan_host.generation.distributed import peak_rss_mib
 
 n, out, workers = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 started = time.perf_counter()

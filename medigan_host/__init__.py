@@ -30,18 +30,18 @@ _LAZY = {
     "get_card": "api", "list_models": "api", "load_model": "api",
     "ModelCard": "cards",
     "Generators": "compat",
-    "RunResult": "engine", "generate": "engine",
+    "RunResult": "generation.engine", "generate": "generation.engine",
     "evaluate": "evaluation.evaluate", "list_extractors": "evaluation.extractors",
     "hookimpl": "hookspecs", "hookspec": "hookspecs",
     "Model": "models",
     "ENTRY_POINT_GROUP": "plugins", "PluginInfo": "plugins", "PluginWarning": "plugins", "list_plugins": "plugins",
     "register_plugin": "plugins", "reset_host": "plugins", "unregister_plugin": "plugins",
-    "Ranking": "ranking", "rank_models": "ranking",
+    "Ranking": "catalog.ranking", "rank_models": "catalog.ranking",
     "Samples": "samples",
-    "SearchResults": "search", "search_models": "search",
+    "SearchResults": "catalog.search", "search_models": "catalog.search",
     "fixed_batches": "seeding", "latents": "seeding", "sample_seed": "seeding",
     "fetch_weights": "weights",
-    "Writer": "writers", "register_writer": "writers",
+    "Writer": "formats.writers", "register_writer": "formats.writers",
 }
 
 __all__ = [
@@ -70,10 +70,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .api import get_card, list_models, load_model
     from .cards import ModelCard
-    from .compat import Generators
-    from .engine import RunResult, generate
+    from .catalog.ranking import Ranking, rank_models
+    from .catalog.search import SearchResults, search_models
+    from .compat.generators import Generators
     from .evaluation.evaluate import evaluate
     from .evaluation.extractors import list_extractors
+    from .formats.writers import Writer, register_writer
+    from .generation.engine import RunResult, generate
     from .hookspecs import hookimpl, hookspec
     from .models import Model
     from .plugins import (
@@ -85,9 +88,6 @@ if TYPE_CHECKING:
         reset_host,
         unregister_plugin,
     )
-    from .ranking import Ranking, rank_models
     from .samples import Samples
-    from .search import SearchResults, search_models
     from .seeding import fixed_batches, latents, sample_seed
     from .weights import fetch_weights
-    from .writers import Writer, register_writer

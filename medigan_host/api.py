@@ -1,4 +1,8 @@
-"""The Python API: list models, read their cards, load them, generate."""
+"""The Python API: list models, read their cards, load them, generate.
+
+With the ``medigan`` command, the only code that reaches for the process-wide plugin host: features take the
+:class:`~medigan_host.registry.Catalog` (or host) they work on, and their public functions default to
+:func:`installed_catalog` / :func:`plugin_host` when none is given."""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ from typing import Any
 
 from .cards import ModelCard
 from .models import Model, load
-from .plugins import get_host
+from .plugins import PluginHost, get_host
+from .registry import Catalog
 
 
 def list_models(**filters: Any) -> list[ModelCard]:
@@ -41,3 +46,13 @@ def load_model(model: str | int, device: str = "auto", *, trust_remote_code: boo
 
     ``trust_remote_code=True`` lets models whose card says ``remote_code: true`` run the code downloaded with them."""
     return load(get_host().catalog.get(model), device, trust_remote_code=trust_remote_code)
+
+
+def plugin_host() -> PluginHost:
+    """The process-wide plugin host (the installed plugins and those registered in this process)."""
+    return get_host()
+
+
+def installed_catalog() -> Catalog:
+    """The models of the process-wide plugin host."""
+    return get_host().catalog

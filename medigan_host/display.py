@@ -1,6 +1,6 @@
 """Images for the eye: samples scaled to 8-bit RGB per the card, masks overlaid in colour, volumes as mid slices.
 
-NumPy only; the figures (matplotlib) are built in :mod:`medigan_host.visualize`, the HTML in :mod:`medigan_host.gallery`.
+NumPy only; the figures (matplotlib) are built in :mod:`medigan_host.viz.visualize`, the HTML in :mod:`medigan_host.viz.gallery`.
 """
 
 from __future__ import annotations

@@ -82,9 +82,9 @@ def require_env(card: ModelCard) -> Path:
 def env_card(model: str | int) -> ModelCard:
     """The card ``medigan env`` acts on: ``model``'s, or, when a native model answers to that original id, the card of
     the same upstream model that declares an environment."""
-    from .plugins import get_host
+    from .api import installed_catalog
 
-    catalog = get_host().catalog
+    catalog = installed_catalog()
     card = catalog.get(model).card
     if "environment" in card.extra or not card.upstream_id:
         return card

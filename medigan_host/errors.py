@@ -18,17 +18,15 @@ class MediganUsageError(MediganError, ValueError):
 class UnknownModelError(MediganUsageError, LookupError):
     """No installed model has the requested id."""
 
-    def __init__(self, model: str, suggestions: list[str], available: int) -> None:
+    def __init__(self, model: str, suggestions: list[str], available: int, *, empty_hint: str | None = None) -> None:
         self.model = model
         self.suggestions = suggestions
         if suggestions:
             hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
         elif available:
             hint = "run `medigan list` to see the installed models."
-        else:
-            from .plugins import no_models_hint
-
-            hint = f"{no_models_hint()}."
+        else:  # no models at all: the catalog's hint (install a plugin …) when it has one
+            hint = f"{empty_hint or 'no models are installed: install a plugin, then run `medigan list`'}."
         super().__init__(f"unknown model {model!r}: {hint}")
 
 

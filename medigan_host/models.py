@@ -11,6 +11,7 @@ from .cards import ModelCard
 from .conditions import check_condition
 from .errors import MediganError, MediganUsageError, PluginError
 from .frameworks import missing_module_error, require_framework, resolve_device
+from .protocols import Generator, LatentGenerator, satisfies
 from .registry import Loader, ModelEntry
 from .samples import Samples, check_samples
 from .trust import require_trust
@@ -25,7 +26,7 @@ def call_timeout() -> float | None:
     value = os.environ.get(CALL_TIMEOUT_ENV, "").strip()
     if not value:
         return None
-    from .plugins import parse_seconds
+    from .hookcalls import parse_seconds
 
     seconds = parse_seconds(value)
     if seconds is None:
@@ -40,7 +41,7 @@ def call_plugin(call: Callable[[], T], where: str, doing: str) -> T:
     Anything else it raises (``SystemExit``, ``KeyboardInterrupt`` …) and overrunning ``MEDIGAN_CALL_TIMEOUT``
     become a :class:`PluginError`: that model's failure, never the host's.
     """
-    from .plugins import call_each_with_timeout
+    from .hookcalls import call_each_with_timeout
 
     ((kind, value),) = call_each_with_timeout([call], call_timeout(), "medigan model call")
     if kind == "value":
@@ -142,6 +143,8 @@ class Model:
     @property
     def latent_shape(self) -> tuple[int, ...] | None:
         """The per-sample latent shape of a model that accepts explicit latents, else None."""
+        if not satisfies(self.generator, LatentGenerator):  # the optional latent interface (medigan_host.protocols)
+            return None
         shape = getattr(self.generator, "latent_shape", None)
         if shape is None or not callable(getattr(self.generator, "generate_from_latents", None)):
             return None
@@ -239,6 +242,7 @@ def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = F
         raise (missing or PluginError(f"{where}: its loader failed: {exc}; reinstall the plugin")) from exc
     except Exception as exc:
         raise PluginError(f"{where}: its loader failed on device {concrete!r}: {type(exc).__name__}: {exc}") from exc
-    if not callable(getattr(generator, "generate", None)):
-        raise PluginError(f"{where}: its loader returned {type(generator).__name__}, which has no generate(seeds, ...) method")
+    if not satisfies(generator, Generator) or not callable(getattr(generator, "generate", None)):
+        raise PluginError(f"{where}: its loader returned {type(generator).__name__}, which has no generate(seeds, ...) method "
+                          "(see medigan_host.protocols.Generator)")
     return Model(entry, generator, concrete)

@@ -2,19 +2,18 @@
 
 A plugin that fails to import, fails in its hook, or registers an invalid or clashing card is reported
 (as a :class:`PluginWarning` and in ``medigan plugins``) and skipped; every other plugin keeps working.
-Plugins are imported, and their hooks called, one after another in a daemon worker thread that may spend at most
-``MEDIGAN_PLUGIN_TIMEOUT`` seconds (default 10; 0 runs them in the calling thread without a limit) on each, so a
-plugin that hangs is reported as timed out and cannot keep ``medigan list`` waiting, nor the process alive.
+Plugins are imported, and their hooks called, by :mod:`medigan_host.hookcalls`: one after another, each under
+``MEDIGAN_PLUGIN_TIMEOUT`` seconds, so a plugin that hangs is reported as timed out and cannot keep ``medigan list``
+waiting, nor the process alive. Features keep what they collect from the plugins (extractors, writers) with
+:meth:`PluginHost.collected`, so that registering or removing a plugin refreshes it.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
-import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -22,19 +21,24 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .hookcalls import (
+    DEFAULT_TIMEOUT,
+    TIMEOUT_ENV,
+    PluginWarning,
+    call_each_with_timeout,
+    collect_registrations,
+    parse_seconds,
+    plugin_timeout,
+)
 from .registry import Catalog
+
+__all__ = ["DEFAULT_TIMEOUT", "ENTRY_POINT_GROUP", "PLUGINS_ENV", "TIMEOUT_ENV", "PluginHost", "PluginInfo", "PluginWarning",
+           "call_each_with_timeout", "get_host", "list_plugins", "no_models_hint", "parse_seconds", "plugin_timeout",
+           "register_plugin", "reset_host", "unregister_plugin"]
 
 ENTRY_POINT_GROUP = "medigan.plugins"
 #: Comma-separated plugin names (entry-point or distribution names) to load; unset loads all, empty loads none.
 PLUGINS_ENV = "MEDIGAN_PLUGINS"
-#: Seconds to wait for a plugin's import, and again for its hook, before it is skipped as hung.
-TIMEOUT_ENV = "MEDIGAN_PLUGIN_TIMEOUT"
-DEFAULT_TIMEOUT = 10.0
-
-
-class PluginWarning(UserWarning):
-    """A plugin was skipped or one of its models was rejected."""
-
 
 @dataclass
 class PluginInfo:
@@ -74,7 +78,7 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._catalog: Catalog | None = None
-        self._extractors: Any = None  # an evaluation.extractors.ExtractorCatalog, collected on first use
+        self._collected: dict[str, Any] = {}  # what features collected from the plugins, by key (see collected())
         self._lock = threading.RLock()
         if load_entry_points:
             self._load_entry_points()
@@ -126,7 +130,8 @@ class PluginHost:
             if not info.loaded:
                 del self.plugins[name]
                 raise ValueError(f"plugin {name!r} could not be registered: {'; '.join(info.errors)}")
-            self._catalog = self._extractors = None
+            self._catalog = None
+            self._collected.clear()
             return name
 
     def unregister(self, name: str) -> None:
@@ -137,7 +142,8 @@ class PluginHost:
             if self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
             del self.plugins[name]
-            self._catalog = self._extractors = None
+            self._catalog = None
+            self._collected.clear()
 
     def _add(self, plugin: object, info: PluginInfo) -> None:
         self.plugins[info.name] = info
@@ -163,133 +169,36 @@ class PluginHost:
                 self._catalog = self._collect()
             return self._catalog
 
-    @property
-    def extractors(self) -> Any:
-        """The feature extractors of the host and the loaded plugins (an ``ExtractorCatalog``, collected on first use)."""
+    def collected(self, key: str, build: Callable[[PluginHost], Any]) -> Any:
+        """What ``build(self)`` collects from the plugins (a feature's registry: extractors, writers), built on first
+        use and kept until a plugin is registered or unregistered."""
         with self._lock:
-            if self._extractors is None:
-                from .evaluation.extractors import collect_extractors
-
-                self._extractors = collect_extractors(self)
-            return self._extractors
+            if key not in self._collected:
+                self._collected[key] = build(self)
+            return self._collected[key]
 
     def _collect(self) -> Catalog:
-        catalog = Catalog()
+        catalog = Catalog(empty_hint=no_models_hint)
         for info in self.plugins.values():
             info.models.clear()
             info.model_errors.clear()
-        impls = sorted(self.pm.hook.medigan_register_models.get_hookimpls(), key=lambda i: i.plugin_name)
-        staged: list[list[tuple[Any, Any]]] = [[] for _ in impls]
-        outcomes = call_each_with_timeout([functools.partial(impl.function, register=_stager(cards))
-                                           for impl, cards in zip(impls, staged, strict=True)],
-                                          plugin_timeout(), "medigan plugin hook")
-        for impl, (kind, value), registered in zip(impls, outcomes, staged, strict=True):
-            info = self.plugins[impl.plugin_name]
-            if kind == "timeout":
-                info.model_errors.append(f"medigan_register_models timed out after {value:g} s; none of its models "
-                                         f"were registered. Fix or uninstall the plugin, or raise {TIMEOUT_ENV} if it is only slow")
-                continue
-            if kind == "error":
-                info.model_errors.append(f"medigan_register_models raised {type(value).__name__}: {value}; "
-                                         "none of its models were registered")
-                continue
-            for card, loader in registered:
-                problem = catalog.add(card, loader, plugin=info.name, plugin_version=info.version)
-                if problem:
-                    info.model_errors.append(problem)
-                else:
-                    info.models.append(catalog.last_id)
+
+        def accept(plugin: str, card: Any, loader: Any) -> str | None:
+            info = self.plugins[plugin]
+            problem = catalog.add(card, loader, plugin=plugin, plugin_version=info.version)
+            if not problem:
+                info.models.append(catalog.last_id)
+            return problem
+
+        def report(plugin: str, problem: str) -> None:
+            self.plugins[plugin].model_errors.append(problem)
+
+        collect_registrations(self.pm.hook.medigan_register_models.get_hookimpls(), accept, hook="medigan_register_models",
+                              what="models", arguments=("card", "loader"), report=report)
         for info in self.plugins.values():
             for error in info.errors:
                 warnings.warn(f"medigan plugin {info.name!r}: {error}", PluginWarning, stacklevel=3)
         return catalog
-
-
-def _stager(staged: list[tuple[Any, Any]]) -> Callable[[Any, Any], None]:
-    """The ``register`` callback handed to a hook: it only records; cards are checked once the hook returned."""
-    return lambda card, loader: staged.append((card, loader))
-
-
-def parse_seconds(value: str) -> float | None:
-    """A limit in seconds written as text: a finite number of 0 or more, else None."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
-
-
-def plugin_timeout() -> float | None:
-    """``MEDIGAN_PLUGIN_TIMEOUT`` in seconds (default 10); None (no limit, no thread) when it is 0."""
-    value = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not value:
-        return DEFAULT_TIMEOUT
-    seconds = parse_seconds(value)
-    if seconds is None:
-        warnings.warn(f"{TIMEOUT_ENV}={value!r} is not a number of seconds (0 for no limit); using {DEFAULT_TIMEOUT:g}",
-                      PluginWarning, stacklevel=3)
-        return DEFAULT_TIMEOUT
-    return seconds or None
-
-
-#: What one call ended with: ("value", result), ("error", exception) or ("timeout", seconds).
-Outcome = tuple[str, Any]
-
-
-def call_each_with_timeout(calls: Sequence[Callable[[], Any]], timeout: float | None, name: str) -> list[Outcome]:
-    """Run ``calls`` one after another in a daemon worker thread, each for at most ``timeout`` seconds.
-
-    The caller sleeps until the worker is done or the running call overruns: one thread per batch, not per call,
-    keeps start-up fast. An overrunning call is reported as a timeout and abandoned (the thread is a daemon, so it
-    never keeps the process alive); a fresh worker carries on with the next call. ``timeout=None`` runs the calls in
-    the calling thread.
-    """
-    if timeout is None:
-        return [_outcome(call) for call in calls]
-    results: list[Outcome | None] = [None] * len(calls)
-    changed = threading.Condition()
-    progress = {"index": 0, "since": 0.0, "worker": 0}  # the call being run, since when, by which worker
-
-    def work(start: int, worker: int) -> None:
-        for index in range(start, len(calls)):
-            with changed:
-                if progress["worker"] != worker:
-                    return
-                progress["index"], progress["since"] = index, time.monotonic()
-            outcome = _outcome(calls[index])
-            with changed:
-                if progress["worker"] != worker:  # abandoned: a late result must not overwrite the timeout
-                    return
-                results[index] = outcome
-        with changed:
-            if progress["worker"] == worker:
-                progress["index"] = len(calls)
-                changed.notify_all()
-
-    start = 0
-    while start < len(calls):
-        with changed:
-            progress.update(index=start, since=time.monotonic(), worker=progress["worker"] + 1)
-            threading.Thread(target=work, args=(start, progress["worker"]), name=name, daemon=True).start()
-            while progress["index"] < len(calls):
-                remaining = progress["since"] + timeout - time.monotonic()
-                if remaining <= 0:
-                    break
-                changed.wait(remaining)
-            else:
-                break
-            stuck = progress["index"]
-            results[stuck] = ("timeout", timeout)
-            progress["worker"] += 1  # abandon the stuck worker
-        start = stuck + 1
-    return [outcome if outcome is not None else ("timeout", timeout) for outcome in results]
-
-
-def _outcome(call: Callable[[], Any]) -> Outcome:
-    try:
-        return ("value", call())
-    except BaseException as exc:  # noqa: BLE001 - a broken plugin (sys.exit, KeyboardInterrupt …) must not stop the host
-        return ("error", exc)
 
 
 def _norm(name: str) -> str:

@@ -66,9 +66,11 @@ def _preferred(entries: Iterable[ModelEntry]) -> ModelEntry | None:
 class Catalog:
     """Registered models by id, in registration order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, empty_hint: Callable[[], str] | None = None) -> None:
         self._entries: dict[str, ModelEntry] = {}
         self.last_id: str = ""
+        #: What to do when there are no models at all (the plugin host says: install a plugin, or widen MEDIGAN_PLUGINS).
+        self.empty_hint = empty_hint
 
     def add(self, card: Any, loader: Loader, *, plugin: str, plugin_version: str | None = None) -> str | None:
         """Validate and add one model; return a description of the problem instead when it is rejected.
@@ -122,7 +124,8 @@ class Catalog:
             return found
         if lowered in self._entries:
             return self._entries[lowered]
-        raise UnknownModelError(query, self.suggest(query), len(self._entries))
+        raise UnknownModelError(query, self.suggest(query), len(self._entries),
+                                empty_hint=self.empty_hint() if self.empty_hint and not self._entries else None)
 
     def suggest(self, query: str, limit: int = 3) -> list[str]:
         """The ids (or upstream ids) closest to ``query``."""

@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, card, run_cli
 
 from medigan_host import ModelCard
-from medigan_host.card_export import card_json_schema, hf_model_card, monai_metadata
+from medigan_host.catalog.export import card_json_schema, hf_model_card, monai_metadata
 from medigan_host.plugins import get_host
 
 MEASURED = card("measured", metrics={"fid": {"value": 12.5, "n": 1000}, "kid": 0.01}, dataset="CBIS-DDSM",

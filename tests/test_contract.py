@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 
 from medigan_host import MediganUsageError
-from medigan_host.contract import MODEL_CHECKS, PLUGIN_CHECKS, all_passed, resolve_target, run_checks
+from medigan_host.devkit.contract import MODEL_CHECKS, PLUGIN_CHECKS, all_passed, resolve_target, run_checks
 
 #: A plugin with one 8x8 model whose generator's behaviour is set per test: {flaw} picks the flaw.
 FLAWED_PLUGIN = '''

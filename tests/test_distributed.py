@@ -19,9 +19,9 @@ import pytest
 
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganError, MediganUsageError
-from medigan_host.distributed import MAX_RESTARTS, shard_ranges
 from medigan_host.frameworks import pip_command
-from medigan_host.outputs import JOURNAL
+from medigan_host.generation.distributed import MAX_RESTARTS, shard_ranges
+from medigan_host.generation.outputs import JOURNAL
 from medigan_host.plugins import reset_host
 
 MODEL = "ct-head-phantom"  # images and masks

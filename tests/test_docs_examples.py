@@ -178,7 +178,7 @@ def _reader_files(folder: Path, writes: str) -> None:
     import numpy as np
 
     import medigan_host as mg
-    from medigan_host.writers import png_bytes, to_uint
+    from medigan_host.formats.writers import png_bytes, to_uint
 
     if not re.search(r"-o real/?\s", writes):
         (folder / "real").mkdir()

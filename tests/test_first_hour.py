@@ -11,7 +11,7 @@ from conftest import REPO, run_cli
 
 import medigan_host as mg
 from medigan_host.cards import ModelCard
-from medigan_host.contract import all_passed, run_checks
+from medigan_host.devkit.contract import all_passed, run_checks
 from medigan_host.errors import FrameworkMissingError, MediganUsageError
 from medigan_host.frameworks import TORCH_CPU_INDEX, pip_command, require_framework
 
@@ -182,7 +182,7 @@ def test_pillow_is_in_the_formats_extra_the_errors_name():
         import tomli as tomllib
     extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert any(req.lower().startswith("pillow") for req in extras["formats"])
-    from medigan_host.writers import formats_extra
+    from medigan_host.formats.writers import formats_extra
 
     assert "[formats]" in formats_extra()
 
@@ -343,7 +343,7 @@ def test_dicom_of_an_hu_card_carries_its_rescale_and_window_and_every_file_says_
 def test_a_file_copied_out_of_its_run_keeps_its_provenance(fmt, tmp_path):
     import shutil
 
-    from medigan_host.readers import read_image, read_provenance
+    from medigan_host.formats.readers import read_image, read_provenance
 
     if fmt == "tiff":
         pytest.importorskip("tifffile")
@@ -363,8 +363,8 @@ def test_a_file_copied_out_of_its_run_keeps_its_provenance(fmt, tmp_path):
 
 def test_pillow_sees_the_png_text_chunks_and_foreign_files_have_no_provenance(tmp_path):
     image_module = pytest.importorskip("PIL.Image")
-    from medigan_host.readers import read_provenance
-    from medigan_host.writers import png_bytes
+    from medigan_host.formats.readers import read_provenance
+    from medigan_host.formats.writers import png_bytes
 
     mg.generate("mammo-breast-phantom", 1, tmp_path / "run")
     with image_module.open(tmp_path / "run" / "images" / "000000.png") as image:
@@ -376,7 +376,7 @@ def test_pillow_sees_the_png_text_chunks_and_foreign_files_have_no_provenance(tm
 
 def test_medigan_dicom_of_an_hu_card_reads_back_as_generated(tmp_path):
     pytest.importorskip("pydicom")
-    from medigan_host.readers import read_image
+    from medigan_host.formats.readers import read_image
 
     mg.generate("ct-head-phantom", 1, tmp_path / "run", seed=2, format="dicom")
     stored = next(iter(mg.generate("ct-head-phantom", 1, seed=2))).images[0]

@@ -17,8 +17,8 @@ from conftest import card, run_cli
 
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganUsageError, hookimpl
-from medigan_host.readers import read_image
-from medigan_host.writers import formats_extra, get_writer, to_uint
+from medigan_host.formats.readers import read_image
+from medigan_host.formats.writers import formats_extra, get_writer, to_uint
 
 nibabel = pytest.importorskip("nibabel")
 pydicom = pytest.importorskip("pydicom")

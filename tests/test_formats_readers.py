@@ -11,9 +11,9 @@ from conftest import run_cli
 
 import medigan_host
 from medigan_host import MediganError, MediganUsageError
-from medigan_host.inputs import read_inputs
-from medigan_host.readers import IMAGE_SUFFIXES, image_suffix, list_images, read_image
-from medigan_host.writers import formats_extra, png_bytes
+from medigan_host.formats.readers import IMAGE_SUFFIXES, image_suffix, list_images, read_image
+from medigan_host.formats.writers import formats_extra, png_bytes
+from medigan_host.generation.inputs import read_inputs
 
 
 def test_suffixes_and_listing(tmp_path):

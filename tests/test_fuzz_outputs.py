@@ -19,7 +19,7 @@ from reliability_log import case, fuzz_examples
 
 import medigan_host
 from medigan_host import OutputError
-from medigan_host.outputs import iter_manifest
+from medigan_host.generation.outputs import iter_manifest
 
 MODEL, N, SEED = "ct-head-phantom", 4, 7
 FUZZ = settings(max_examples=fuzz_examples(), deadline=None, derandomize=True, database=None,

@@ -15,9 +15,9 @@ from reliability_log import case, fuzz_examples
 
 from medigan_host import CardError, MediganUsageError, ModelCard
 from medigan_host.cards import safe_filename
-from medigan_host.storage import LocalStore
+from medigan_host.formats.writers import Writer, get_writer, register_writer
+from medigan_host.generation.storage import LocalStore
 from medigan_host.weights import clear_cache, model_folder, store_weights, version_folder
-from medigan_host.writers import Writer, get_writer, register_writer
 
 FUZZ = settings(max_examples=fuzz_examples(), deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -136,9 +136,9 @@ def test_output_format_extensions_cannot_escape_the_folder(extension, name):
             assert get_writer(writer.name) is writer
             assert safe_filename(f"000000.{extension}") and "/" not in extension and "\\" not in extension
         finally:
-            from medigan_host import writers
+            from medigan_host.formats import writers
 
-            writers.WRITERS.pop(writer.name, None)
+            writers._script_writers.pop(writer.name, None)
         held = "accepted extensions make plain file names"
     case("path safety: output file names", "extensions of output formats a plugin registers", held)
 

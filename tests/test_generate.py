@@ -23,7 +23,7 @@ from medigan_host import (
     UnknownModelError,
     hookimpl,
 )
-from medigan_host.outputs import RunFolder
+from medigan_host.generation.outputs import RunFolder
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ from reliability_log import case
 
 import medigan_host
 from medigan_host import OutputError, OutputLockedError
-from medigan_host.outputs import RunFolder
+from medigan_host.generation.outputs import RunFolder
 from medigan_host.weights import ENTRY_MARKER, cached_files, clear_cache
 
 MODEL = "ct-head-phantom"
@@ -311,7 +311,7 @@ def test_read_only_output_folders_are_one_line_errors(tmp_path, tmpfs):
 
 WRITER_PLUGIN = GOOD_PLUGIN.format(ids=["writer-host"]) + '''
 import sys
-from medigan_host.writers import Writer, register_writer
+from medigan_host.formats.writers import Writer, register_writer
 
 def _text(array, kind, context):
     return "not bytes"
@@ -352,7 +352,7 @@ def test_writers_that_cannot_hold_or_break_are_one_line_errors(site, tmp_path):
 # -- 9: disk full while appending the manifest ------------------------------------------------------------------
 def test_disk_full_while_appending_the_manifest_leaves_no_partial_line(tmp_path, tmpfs):
     from medigan_host.errors import DiskFullError
-    from medigan_host.storage import LocalStore
+    from medigan_host.generation.storage import LocalStore
 
     disk = tmp_path / "disk"
     tmpfs(disk, "size=64k")
@@ -469,8 +469,8 @@ def test_dicom_body_part_is_a_valid_code_string():
     from conftest import card as card_dict
 
     from medigan_host.cards import ModelCard
-    from medigan_host.dicom_format import BODY_PARTS
-    from medigan_host.writers import get_writer
+    from medigan_host.formats.dicom import BODY_PARTS
+    from medigan_host.formats.writers import get_writer
 
     image = np.zeros((8, 8, 1), np.float32)
     for anatomy, expected in (("Breast", "BREAST"), ("head and neck", "HEADNECK"), ("any", None),
@@ -518,7 +518,7 @@ def test_a_refused_run_leaves_no_lock(tmp_path):
 
 HOLD_LOCK = """
 import sys, time
-from medigan_host.outputs import RunFolder
+from medigan_host.generation.outputs import RunFolder
 folder = RunFolder(sys.argv[1]).__enter__()
 print("ready", flush=True)
 time.sleep(600)
@@ -527,10 +527,10 @@ time.sleep(600)
 
 @posix_only
 def test_workers_stop_writing_once_their_driver_is_gone(tmp_path):
-    from medigan_host.distributed import check_driver_alive
-    from medigan_host.engine import WriteSpec, write_samples
-    from medigan_host.storage import FsspecStore, LocalStore
-    from medigan_host.writers import get_writer
+    from medigan_host.formats.writers import get_writer
+    from medigan_host.generation.distributed import check_driver_alive
+    from medigan_host.generation.engine import WriteSpec, write_samples
+    from medigan_host.generation.storage import FsspecStore, LocalStore
 
     folder = tmp_path / "run"
     driver = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdout=subprocess.PIPE, text=True)

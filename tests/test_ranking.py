@@ -7,8 +7,8 @@ import pytest
 
 import medigan_host
 from medigan_host import MediganUsageError, UnknownModelError, rank_models
+from medigan_host.catalog.ranking import metric_direction
 from medigan_host.plugins import reset_host
-from medigan_host.ranking import metric_direction
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 
 from medigan_host import MediganUsageError, ModelCard
-from medigan_host.contract import all_passed, run_checks
-from medigan_host.scaffold import card_from_answers, parse_condition_spec, parse_image_size, template_dir, template_variables
+from medigan_host.devkit.contract import all_passed, run_checks
+from medigan_host.devkit.scaffold import card_from_answers, parse_condition_spec, parse_image_size, template_dir, template_variables
 
 pytest.importorskip("cookiecutter")
 

@@ -14,8 +14,8 @@ from conftest import run_cli
 
 import medigan_host
 from medigan_host import MediganUsageError, search_models
+from medigan_host.catalog.search import analyse, edit_distance
 from medigan_host.plugins import reset_host
-from medigan_host.search import analyse, edit_distance
 
 
 @pytest.fixture

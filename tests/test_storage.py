@@ -16,9 +16,9 @@ import pytest
 import medigan_host
 from medigan_host import FrameworkMissingError, MediganError, OutputError, OutputLockedError, hookimpl
 from medigan_host.frameworks import pip_command
-from medigan_host.outputs import JOURNAL, RunFolder
+from medigan_host.generation.outputs import JOURNAL, RunFolder
+from medigan_host.generation.storage import LOCK_FILE, FsspecStore, LocalStore, is_url, open_store
 from medigan_host.seeding import sample_seed
-from medigan_host.storage import LOCK_FILE, FsspecStore, LocalStore, is_url, open_store
 
 fsspec = pytest.importorskip("fsspec")
 

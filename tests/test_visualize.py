@@ -12,8 +12,8 @@ import medigan_host
 from medigan_host import MediganUsageError, load_model
 from medigan_host.cards import ModelCard
 from medigan_host.display import label_colour, mid_slices, mosaic, overlay, to_rgb, value_range
-from medigan_host.explorer import LatentExplorer, slider_groups
-from medigan_host.interpolation import latent_path, slerp
+from medigan_host.viz.explorer import LatentExplorer, slider_groups
+from medigan_host.viz.interpolation import latent_path, slerp
 
 BRAIN = "mri-brain-phantom-3d"
 
@@ -243,7 +243,7 @@ def test_explore_snapshot_and_generators_visualize(headless, tmp_path):
 
     generators = Generators()
     generators.visualize(BRAIN, slider_grouper=37, auto_close=True)
-    from medigan_host.visualize import visualize
+    from medigan_host.viz.visualize import visualize
 
     explorer = visualize(BRAIN, slider_grouper=37, auto_close=True)
     assert len(explorer.sliders) == 2
@@ -259,7 +259,7 @@ def _dcgan_latents_match(model_id: str) -> None:
     seeded = model.generate([11, 12]).images
     from_latents = model.generate_from_latents(model.latents_of([11, 12])).images
     assert np.allclose(seeded, from_latents, atol=1e-6)
-    from medigan_host.visualize import interpolation_samples
+    from medigan_host.viz.visualize import interpolation_samples
 
     strip = interpolation_samples(model, 11, 12, 4).images
     assert np.allclose(strip[0], seeded[0], atol=1e-5) and np.allclose(strip[-1], seeded[1], atol=1e-5)
@@ -282,7 +282,7 @@ def test_onnx_dcgan_generates_from_latents():
 
 
 def test_grid_holds_the_samples_generate_writes():
-    from medigan_host.visualize import grid_samples
+    from medigan_host.viz.visualize import grid_samples
 
     grid = grid_samples(load_model("mammo-breast-phantom", "cpu"), 3, 5, {"density": "b"})
     batches = list(medigan_host.generate("mammo-breast-phantom", 3, seed=5, batch_size=2, condition={"density": "b"}))
@@ -291,7 +291,7 @@ def test_grid_holds_the_samples_generate_writes():
 
 
 def test_display_detection(headless, monkeypatch):
-    from medigan_host.visualize import has_display
+    from medigan_host.viz.visualize import has_display
 
     monkeypatch.setattr(headless, "get_backend", lambda: "TkAgg")
     assert has_display() is (not sys.platform.startswith("linux"))  # Linux without DISPLAY: no window

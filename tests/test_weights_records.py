@@ -220,7 +220,7 @@ def test_fetch_and_cache_place_commands(site, tmp_path):
 
 
 def test_contract_check_verifies_a_cached_record_file(zenodo):
-    from medigan_host.contract import check_weights_verifiable
+    from medigan_host.devkit.contract import check_weights_verifiable
 
     model = record_card()
     assert "not in the cache" in check_weights_verifiable(model).detail

@@ -1,11 +1,16 @@
-"""The host's own feature extractors (registered before any plugin's)."""
+"""The host's own feature extractors: a default plugin, whose ``medigan_register_feature_extractors`` hook is called
+before any installed plugin's (see :func:`medigan_host.hookcalls.collect_registrations`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from ..hookspecs import hookimpl
 from .pcanet import FEATURE_DIM as PCANET_DIM
+
+#: The name the host's own extractors are registered under.
+PLUGIN_NAME = "medigan-host"
 
 PCANET_SHA256 = "060ead4ba455a18d4404793c1c385142c43f435482279e2c8e0fd2fc71928219"
 #: pytorch-fid's port of the TensorFlow FID Inception graph. The sha256 is the one recorded publicly for the copy
@@ -45,6 +50,8 @@ LOADERS = {
 }
 
 
-def register_builtin(register: Callable[[dict[str, Any], str], None]) -> None:
+@hookimpl
+def medigan_register_feature_extractors(register: Callable[[dict[str, Any], str], None]) -> None:
+    """Register the host's extractors (PCANet on phantoms, the FID Inception-v3, RadImageNet ResNet-50)."""
     for spec in EXTRACTORS:
         register(spec, LOADERS[spec["name"]])

@@ -161,7 +161,7 @@ def memorization_record(fake: FeatureSet, real: FeatureSet, extractor: Extractor
 def write_pairs_grid(path: Path, fake_indices: list[int], nearest: np.ndarray, fake_images: ImageSet,
                      real_images: ImageSet) -> Path:
     """A PNG of the closest pairs, closest first: each row a generated image (left) and its nearest real one."""
-    from ..writers import png_bytes
+    from ..formats.writers import png_bytes
     from .memorization import pairs_grid
 
     if fake_images.pick is None or real_images.pick is None:

@@ -9,7 +9,6 @@ batch to (N, feature_dim) features. The host's own extractors come first; listin
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -142,48 +141,34 @@ class ExtractorCatalog:
 
 
 def collect_extractors(host: PluginHost) -> ExtractorCatalog:
-    """The host's extractors, then every plugin's (in plugin-name order); problems become PluginWarnings.
-
-    Each hook runs under the plugin timeout, as ``medigan_register_models`` does.
-    """
-    from ..plugins import TIMEOUT_ENV, PluginWarning, call_each_with_timeout, plugin_timeout
-    from .builtin import register_builtin
+    """The host's extractors (its default plugin, :mod:`.builtin`), then every plugin's, in plugin-name order;
+    problems become PluginWarnings. Each hook runs under the plugin timeout, as ``medigan_register_models`` does."""
+    from ..hookcalls import DefaultPlugin, PluginWarning, collect_registrations
+    from . import builtin
 
     catalog = ExtractorCatalog()
-    register_builtin(lambda spec, loader: _must(catalog.add(spec, loader, "medigan-host")))
-    impls = sorted(host.pm.hook.medigan_register_feature_extractors.get_hookimpls(), key=lambda i: i.plugin_name)
-    staged: list[list[tuple[Any, Any]]] = [[] for _ in impls]
-    hooks = [functools.partial(impl.function, register=lambda spec, loader, _s=specs: _s.append((spec, loader)))
-             for impl, specs in zip(impls, staged, strict=True)]
-    outcomes = call_each_with_timeout(hooks, plugin_timeout(), "medigan extractor hook")
-    for impl, (kind, value), registered in zip(impls, outcomes, staged, strict=True):
-        where = f"plugin {impl.plugin_name!r}: medigan_register_feature_extractors"
-        if kind == "timeout":
-            catalog.errors.append(f"{where} timed out after {value:g} s; none of its extractors were registered "
-                                  f"(raise {TIMEOUT_ENV} if it is only slow)")
-            continue
-        if kind == "error":
-            catalog.errors.append(f"{where} raised {type(value).__name__}: {value}; none of its extractors were registered")
-            continue
-        for spec, loader in registered:
-            problem = catalog.add(spec, loader, impl.plugin_name)
-            if problem:
-                catalog.errors.append(problem)
+    collect_registrations(host.pm.hook.medigan_register_feature_extractors.get_hookimpls(),
+                          lambda plugin, spec, loader: catalog.add(spec, loader, plugin),
+                          hook="medigan_register_feature_extractors", what="extractors", arguments=("spec", "loader"),
+                          report=lambda plugin, problem: catalog.errors.append(f"plugin {plugin!r}: {problem}"),
+                          defaults=[DefaultPlugin(builtin.PLUGIN_NAME, builtin.medigan_register_feature_extractors)])
     for error in catalog.errors:
         warnings.warn(f"medigan: {error}", PluginWarning, stacklevel=3)
     return catalog
 
 
-def _must(problem: str | None) -> None:
-    if problem:
-        raise AssertionError(problem)  # the host's own descriptions are fixed: a problem here is a bug
+def extractor_catalog(host: PluginHost | None = None) -> ExtractorCatalog:
+    """The extractors of ``host`` (the process-wide one by default), collected once per set of plugins."""
+    if host is None:
+        from ..api import plugin_host
+
+        host = plugin_host()
+    return host.collected("feature-extractors", collect_extractors)
 
 
 def list_extractors() -> list[ExtractorSpec]:
     """Every available extractor's description (no framework is imported)."""
-    from ..plugins import get_host
-
-    return [entry.spec for entry in get_host().extractors]
+    return [entry.spec for entry in extractor_catalog()]
 
 
 class Extractor:
@@ -266,10 +251,9 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
     """
     from ..frameworks import require_framework, resolve_device
     from ..models import resolve_loader
-    from ..plugins import get_host
     from ..weights import sha256_of
 
-    entry = get_host().extractors.get(name)
+    entry = extractor_catalog().get(name)
     spec = entry.spec
     normalization = normalization or spec.normalization
     resize = resize or spec.resize

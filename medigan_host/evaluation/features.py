@@ -73,7 +73,7 @@ def folder_images(folder: str | Path, limit: int | None = None, batch_size: int 
     other folder as the images directly in it, sorted by name. ``window`` (else the model card's ``display_range`` of
     a run, else a DICOM window or NIfTI ``cal_min``/``cal_max`` of the first file) maps intensities to [0, 1].
     """
-    from ..readers import read_image
+    from ..formats.readers import read_image
 
     files, declared = image_files(folder)
     files = files[:limit]
@@ -107,7 +107,7 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
     A folder without images says where images were found below it.
     """
     from ..errors import MediganError
-    from ..readers import list_images
+    from ..formats.readers import list_images
 
     folder = Path(folder)
     run = folder if any((folder / name).is_file() for name in RUN_FILES) else None
@@ -131,7 +131,7 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
 
 def _run_files(run: Path) -> list[Path]:
     """A run's image files in manifest order (by sample index); its images/ by name when it has no manifest."""
-    from ..readers import list_images
+    from ..formats.readers import list_images
 
     manifest = run / "manifest.jsonl"
     if not manifest.is_file():
@@ -160,12 +160,12 @@ def _run_files(run: Path) -> list[Path]:
 def _run_window(run: Path) -> Window | None:
     """The window of a run's files: its model card's ``display_range`` (stored values; DICOM files carry their own),
     else the full 16-bit range for ``png16`` runs; None where the dtype says the range."""
-    from ..plugins import get_host
+    from ..api import installed_catalog
 
     settings = json.loads((run / "run.json").read_text(encoding="utf-8")) if (run / "run.json").is_file() else {}
     if settings.get("format") in ("dicom",) or "model" not in settings:
         return None
-    card = get_host().catalog.get(settings["model"]).card
+    card = installed_catalog().get(settings["model"]).card
     declared = card_window(card)
     if declared is not None:
         return declared
@@ -185,7 +185,7 @@ def card_window(card: Any) -> Window | None:
 
 def _file_window(path: Path) -> Window | None:
     """The window a DICOM (Window Center/Width) or NIfTI (cal_min/cal_max) file declares, or None."""
-    from ..readers import image_suffix
+    from ..formats.readers import image_suffix
 
     suffix = image_suffix(path)
     try:
@@ -219,7 +219,7 @@ def _images_below(folder: Path, shown: int = 5, depth: int = 3, budget: int = 20
     (reported as one folder, not their images/ and masks/), up to ``depth`` levels down; '' when there are none."""
     import os
 
-    from ..readers import image_suffix
+    from ..formats.readers import image_suffix
 
     found: dict[str, str] = {}
     seen = 0
@@ -248,10 +248,10 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
                  condition: dict[str, Any] | None = None, window: Window | None = None) -> ImageSet:
     """``count`` samples of an installed model, generated in memory with the run seed ``seed``; ``window`` defaults to
     the card's ``display_range``."""
-    from ..engine import generate
-    from ..plugins import get_host
+    from ..api import installed_catalog
+    from ..generation.engine import generate
 
-    entry = get_host().catalog.get(model)
+    entry = installed_catalog().get(model)
     if entry.card.ndim != 2:
         raise MediganUsageError(f"model {entry.card.id!r} makes 3-D volumes; evaluation works on 2-D images")
     if entry.card.needs_inputs:

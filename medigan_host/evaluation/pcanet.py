@@ -115,15 +115,14 @@ def derive(images: np.ndarray, *, patches: int = 200_000, seed: int = 0) -> dict
 
 def phantom_images(per_model: int = 200) -> np.ndarray:
     """(N, 64, 64) grey images in [0, 1] from the phantoms plugin: head CT, breast, and slices of brain MRI volumes."""
-    import medigan_host as mg
-
+    from ..api import load_model
     from .preprocess import Window, preprocess
 
     full16 = Window(0.0, 65535.0, "uint16 range 0..65535")  # the derivation of the shipped weights used this range
 
     out = []
     for model_id in ("ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d"):
-        model = mg.load_model(model_id, device="cpu")
+        model = load_model(model_id, device="cpu")
         images = model.generate(list(range(per_model if model.card.ndim == 2 else max(per_model // 16, 1)))).images
         if images.ndim == 5:  # volumes: every fourth axial slice
             images = images[:, ::4].reshape(-1, *images.shape[2:])

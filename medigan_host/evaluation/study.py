@@ -16,7 +16,7 @@ from .. import atomic
 from ..errors import MediganError, MediganUsageError
 from . import DEFAULT_EXTRACTOR
 from .evaluate import share_window
-from .extractors import Extractor, check_combination, load_extractor
+from .extractors import Extractor, check_combination, extractor_catalog, load_extractor
 from .features import cached_extract, extract_many, folder_images, model_images
 from .metrics import frechet_distance
 from .preprocess import Window, parse_window
@@ -54,8 +54,6 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
     extractor cannot take (an ImageNet one on a grey extractor) is skipped: its cells are rows with ``fid`` None and
     a note, listed in ``notes``. ``weights_files`` maps extractor names to weights files (e.g. RadImageNet's).
     """
-    from ..plugins import get_host
-
     if not models:
         raise MediganUsageError("give at least one model with --models")
     if isinstance(window, str):
@@ -65,7 +63,7 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
         raise MediganUsageError(f"extractor weights given for {', '.join(sorted(unknown))}, which is not studied")
     cells: list[tuple[str, str | None, str | None]] = []  # (extractor, normalisation, why skipped)
     for name in extractors:
-        spec = get_host().extractors.get(name).spec
+        spec = extractor_catalog().get(name).spec
         for normalization in normalizations or (None,):
             try:
                 check_combination(spec, normalization or spec.normalization)

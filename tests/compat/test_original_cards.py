@@ -73,7 +73,7 @@ def test_key_value_pairs(generators, key, value, expected):
 @pytest.mark.parametrize("model_id, value, word", [("00008_C-DCGAN_MMG_MASSES", 0, "malignant"), ("00008", 1, "benign"),
                                                    ("00012_C-DCGAN_MMG_MASSES", 1, "benign")])
 def test_a_bare_condition_is_read_as_the_original_coded_it(generators, model_id, value, word):
-    from medigan_host.compat_generate import generate_options
+    from medigan_host.compat.generate import generate_options
 
     entry = generators._entry(model_id)
     options, model_options = generate_options(entry, {"condition": value, "is_cbisddsm_training_data": False}, saving=True)

@@ -155,7 +155,7 @@ def test_find_rank_and_generate_without_a_ranked_model_logs_and_returns_none(ori
 
 
 def test_install_dependencies_names_the_command_when_something_is_missing(original, monkeypatch):
-    from medigan_host import compat_config
+    from medigan_host.compat import config as compat_config
 
     generators = Generators()
     monkeypatch.setattr(compat_config, "_installed", lambda metadata, distribution: False)
@@ -228,7 +228,7 @@ def test_weights_come_from_the_models_zenodo_record(original, records, tmp_path)
 
 def test_arrays_come_back_in_the_dtype_and_range_the_original_returned():
     from medigan_host import ModelCard
-    from medigan_host.compat_generate import original_array
+    from medigan_host.compat.generate import original_array
 
     base = {"id": "m", "name": "m", "version": "1", "description": "d", "framework": "numpy", "modality": "ct",
             "image_size": [2, 2], "channels": 1, "license": "MIT"}

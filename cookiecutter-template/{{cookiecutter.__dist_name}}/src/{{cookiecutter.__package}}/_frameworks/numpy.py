@@ -19,7 +19,10 @@ HIDDEN = 128
 
 
 class Generator:
-    """The medigan generator object: ``generate(seeds, condition=, inputs=)`` → images (and masks)."""
+    """The medigan generator object: ``generate(seeds, condition=, inputs=)`` → images (and masks).
+
+    Its contract is the Protocol ``medigan_host.protocols.Generator``, which the host checks when it loads the model
+    (``medigan check`` tests the behaviour behind it); see the plugin contract, docs/plugins.md."""
 
     def __init__(self, card: Any, device: str, weights: Path | None = None, init_seed: int = 0) -> None:
         if device != "cpu":

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import MediganUsageError
-from .readers import IMAGE_SUFFIXES, list_images, read_image
+from ..errors import MediganUsageError
+from ..formats.readers import IMAGE_SUFFIXES, list_images, read_image
 
 if TYPE_CHECKING:
     import numpy as np

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MediganUsageError
+from ..errors import MediganUsageError
 
 METHODS = ("slerp", "linear")
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cards import FRAMEWORKS, OUTPUTS, ModelCard
-from .errors import MediganUsageError
-from .registry import ModelEntry
+from ..cards import FRAMEWORKS, OUTPUTS, ModelCard
+from ..errors import MediganUsageError
+from ..registry import Catalog, ModelEntry
 
 #: How much a term counts in each field (BM25F field weights).
 FIELD_WEIGHTS: dict[str, float] = {
@@ -351,12 +351,14 @@ def search_models(
     conditional: bool | None = None,
     limit: int | None = None,
     entries: Iterable[ModelEntry] | None = None,
+    catalog: Catalog | None = None,
 ) -> SearchResults:
-    """Find installed models by free text (ranked by relevance) and exact filters (all must hold).
+    """Find models by free text (ranked by relevance) and exact filters (all must hold).
 
     ``search_models("mammo calcification", framework="pytorch")``. Without ``text`` every model that
     passes the filters is returned in catalog order. A filter given a list matches any of its values.
-    ``conditional=True`` keeps models that accept conditions, ``False`` those that do not.
+    ``conditional=True`` keeps models that accept conditions, ``False`` those that do not. The models searched
+    are ``entries`` or the ``catalog`` given, else the installed ones (:func:`medigan_host.api.installed_catalog`).
     """
     if text is not None and not isinstance(text, str):
         raise MediganUsageError(f"search text must be a string, got {type(text).__name__}")
@@ -368,9 +370,11 @@ def search_models(
                                  "architecture": architecture, "dataset": dataset, "outputs": outputs, "tag": tag,
                                  "license": license})
     if entries is None:
-        from .plugins import get_host
+        entries = catalog
+    if entries is None:
+        from ..api import installed_catalog
 
-        entries = get_host().catalog
+        entries = installed_catalog()
     entries = list(entries)
     if text and text.strip():
         results = SearchIndex(entries).search(text)

@@ -10,7 +10,7 @@ Layout::
                           condition and model), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads it
     DIR/.medigan-journal/ manifest parts of a run in progress (distributed runs, stores without appends)
 
-``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.storage`). Each sample file is written atomically
+``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.generation.storage`). Each sample file is written atomically
 and listed in the manifest (or a journal part) only after it is complete, so a run killed at any point resumes
 (``resume=True``) without redoing or duplicating finished samples. Journal parts are named after the first
 sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in index order and deletes them.
@@ -26,8 +26,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import OutputError
+from .. import atomic
+from ..errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .cards import FRAMEWORKS, INPUTS, OUTPUTS, REQUIRED_FIELDS, ModelCard
+from ..cards import FRAMEWORKS, INPUTS, OUTPUTS, REQUIRED_FIELDS, ModelCard
 
 __all__ = ["EXPORT_FORMATS", "card_json_schema", "export_card", "hf_model_card", "monai_metadata"]
 
@@ -152,7 +152,7 @@ def _model_index_metrics(card: ModelCard) -> list[dict[str, Any]]:
 
 def monai_metadata(card: ModelCard, *, plugin_version: str | None = None) -> dict[str, Any]:
     """A MONAI bundle ``configs/metadata.json`` describing the card (the fields MONAI's metadata schema requires)."""
-    from . import __version__
+    from .._version import __version__
 
     spatial = list(card.image_size)
     value_range = card.extra.get("monai", {}).get("output_range", [0, 1]) if isinstance(card.extra.get("monai"), Mapping) \

@@ -13,14 +13,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .cards import ModelCard
-from .compat_config import ConfigManager, deep_get, missing_requirements, model_config, original_entries
-from .compat_generate import GenerateFunction, generate_options, understood_options
-from .compat_matching import MatchedEntry, ModelMatchCandidate, match_models
-from .errors import CardError, MediganUsageError, PluginError
-from .models import Model
-from .ranking import metric_direction, rank_entries
-from .registry import ModelEntry
+from ..cards import ModelCard
+from ..catalog.ranking import metric_direction, rank_entries
+from ..errors import CardError, MediganUsageError, PluginError
+from ..models import Model
+from ..registry import ModelEntry
+from .config import ConfigManager, deep_get, missing_requirements, model_config, original_entries
+from .generate import GenerateFunction, generate_options, understood_options
+from .matching import MatchedEntry, ModelMatchCandidate, match_models
 
 __all__ = ["ConfigManager", "GenerateFunction", "Generators", "MatchedEntry", "ModelMatchCandidate"]
 
@@ -49,9 +49,9 @@ class Generators:
     # -- catalog ----------------------------------------------------------------------------------------------
     @staticmethod
     def _catalog():
-        from .plugins import get_host
+        from ..api import installed_catalog
 
-        return get_host().catalog
+        return installed_catalog()
 
     def _original_entries(self) -> list[ModelEntry]:
         catalog = self._catalog()
@@ -61,15 +61,15 @@ class Generators:
         return self._original_cache[1]
 
     def _entry(self, model_id: str | int) -> ModelEntry:
-        """The model, as :func:`~medigan_host.compat_config.original_entries` shows it when it is one of those."""
+        """The model, as :func:`~medigan_host.compat.config.original_entries` shows it when it is one of those."""
         entry = self._catalog().get(model_id)
         return next((e for e in self._original_entries() if e.id == entry.id), entry)
 
     @staticmethod
     def _distribution(entry: ModelEntry) -> str | None:
-        from .plugins import get_host
+        from ..api import plugin_host
 
-        info = get_host().plugins.get(entry.plugin)
+        info = plugin_host().plugins.get(entry.plugin)
         return info.distribution if info is not None else None
 
     def _check_install(self, model_id: str | int, install_dependencies: bool) -> None:
@@ -259,7 +259,7 @@ class Generators:
     def add_model_executor(self, model_id: str | int, install_dependencies: bool = False) -> None:
         self._check_install(model_id, install_dependencies)
         if not self.is_model_executor_already_added(model_id):
-            from .models import load
+            from ..models import load
 
             self.model_executors.append(load(self._entry(model_id), "auto"))
 
@@ -368,7 +368,7 @@ class Generators:
         if options.pop("trust_remote_code", None) is True:
             raise MediganUsageError("datasets load their model in every DataLoader worker: to trust a model's downloaded "
                                     "code there, set MEDIGAN_TRUST_REMOTE_CODE=1 instead of trust_remote_code=True")
-        from .compat_torch import OriginalDataset
+        from .torch import OriginalDataset
 
         inputs = options.pop("inputs", None)
         count = len(inputs) if inputs is not None else num_samples
@@ -420,9 +420,9 @@ class Generators:
         target = getattr(medigan_host, "visualize", None)
         if target is None:
             try:
-                target = importlib.import_module("medigan_host.visualize")
+                target = importlib.import_module("medigan_host.viz.visualize")
             except ModuleNotFoundError as exc:
-                if exc.name != "medigan_host.visualize":
+                if exc.name != "medigan_host.viz.visualize":
                     raise
         if target is not None and not callable(target):
             target = getattr(target, "visualize", None)

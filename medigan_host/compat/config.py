@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .cards import ModelCard
-from .frameworks import FRAMEWORK_PACKAGES, pip_command
-from .registry import ModelEntry, _preferred
+from ..cards import ModelCard
+from ..frameworks import FRAMEWORK_PACKAGES, pip_command
+from ..registry import ModelEntry, _preferred
 
 
 def _performance(metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,7 +157,7 @@ class ConfigManager:
         return original_id(self._generators._entry(provided_model_id), self._entries())
 
     def is_model_in_config(self, model_id: str | int) -> bool:
-        from .errors import UnknownModelError
+        from ..errors import UnknownModelError
 
         try:
             self._generators._entry(model_id)
@@ -208,7 +208,7 @@ def runs_original_code(entry: ModelEntry, distribution: str | None) -> bool:
 
 def _module_of(requirement: str) -> str | None:
     """The module a pip requirement provides (``opencv-contrib-python-headless>=4`` -> ``cv2``)."""
-    from .frameworks import PIP_NAMES
+    from ..frameworks import PIP_NAMES
 
     name = re.split(r"[<>=!~;\[ ]", requirement.strip(), maxsplit=1)[0].strip()
     if not name or name.lower() in _NOT_PACKAGES:
@@ -229,7 +229,7 @@ def missing_requirements(entry: ModelEntry, distribution: str | None) -> tuple[l
 
     card = entry.card
     if isinstance(card.extra.get("environment"), Mapping):  # runs in its own environment (`medigan env`)
-        from .environments import EnvironmentMissingError, require_env
+        from ..environments import EnvironmentMissingError, require_env
 
         command = f"medigan env create {card.upstream_id or card.id}"
         try:

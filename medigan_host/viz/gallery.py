@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from ._version import __version__
-from .display import card_summary, describe_view, label_colour, label_names, labels_present, mosaic, to_rgb
-from .errors import MediganError, OutputError
+from .. import atomic
+from .._version import __version__
+from ..display import card_summary, describe_view, label_colour, label_names, labels_present, mosaic, to_rgb
+from ..errors import MediganError, OutputError
+from ..registry import Catalog
 
 MARKER = "gallery.json"
 INDEX = "index.html"
@@ -70,13 +71,15 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
 
 
 def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] | None = None, seed: int = 0,
-                  device: str = "auto", overwrite: bool = False) -> GalleryResult:
-    """Write the gallery of ``models`` (default: every installed model) into ``output_dir``."""
-    from .plugins import get_host
+                  device: str = "auto", overwrite: bool = False, catalog: Catalog | None = None) -> GalleryResult:
+    """Write the gallery of ``models`` of ``catalog`` (default: every installed model) into ``output_dir``."""
     from .visualize import require_matplotlib
 
     require_matplotlib()
-    catalog = get_host().catalog
+    if catalog is None:
+        from ..api import installed_catalog
+
+        catalog = installed_catalog()
     entries = [catalog.get(m) for m in models] if models else list(catalog)  # unknown names fail before anything is written
     unique = list({e.card.id: e for e in entries}.values())
     folder = Path(output_dir)
@@ -95,7 +98,7 @@ def build_gallery(output_dir: str | Path, n: int = 8, *, models: Sequence[str] |
 def _gallery_files(folder: Path) -> set[str]:
     """The names in ``models/`` that the gallery recorded in ``folder`` wrote (plain file names only, so that a
     hand-edited gallery.json cannot name anything outside ``models/``)."""
-    from .cards import safe_filename
+    from ..cards import safe_filename
 
     try:
         recorded = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("models", [])
@@ -111,7 +114,7 @@ def _gallery_files(folder: Path) -> set[str]:
 
 
 def _build_entry(entry: Any, folder: Path, n: int, seed: int, device: str) -> GalleryEntry:
-    from .models import load
+    from ..models import load
     from .visualize import grid_samples
 
     card = entry.card

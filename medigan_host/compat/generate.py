@@ -11,15 +11,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .atomic import write_text
-from .errors import MediganUsageError
-from .models import Model
-from .outputs import MANIFEST, RUN_FILE
-from .registry import ModelEntry
+from .._version import __version__
+from ..atomic import write_text
+from ..errors import MediganUsageError
+from ..generation.outputs import MANIFEST, RUN_FILE
+from ..models import Model
+from ..registry import ModelEntry
 
 if TYPE_CHECKING:
-    from .compat import Generators
+    from .generators import Generators
 
 logger = logging.getLogger("medigan_host")
 
@@ -72,9 +72,9 @@ class GenerateFunction:
                   where: Any) -> Iterator[tuple[int, int, Any]]:
         """``(index, seed, sample)`` for the run's next ``num_samples`` samples; a sample is an array, or an
         ``(image, mask)`` pair for models with masks."""
-        from .conditions import check_condition
-        from .engine import DEFAULT_BATCH_SIZE, batches
-        from .seeding import check_seed, sample_seeds
+        from ..conditions import check_condition
+        from ..generation.engine import DEFAULT_BATCH_SIZE, batches
+        from ..seeding import check_seed, sample_seeds
 
         card = self.entry.card
         seed = check_seed(options.get("seed", 0))
@@ -102,7 +102,7 @@ class GenerateFunction:
         existing = self.generators.find_model_executor_by_id(self.model_id)
         if existing is not None and device in ("auto", existing.device):
             return existing
-        from .models import load
+        from ..models import load
 
         # a model that runs code downloaded with it loads only when trusted (or MEDIGAN_TRUST_REMOTE_CODE=1)
         model = load(self.entry, device, trust_remote_code=trusted)
@@ -113,9 +113,9 @@ class GenerateFunction:
     def _save(self, num_samples: int, output_path: Any, options: dict[str, Any], model_options: dict[str, Any]) -> None:
         """Write one file per sample straight into the folder (``0.png``, ``1.png`` …, masks beside them as
         ``0_mask.png`` …), as the original did; the manifest and run record go to the sidecar folder."""
-        from .atomic import write_bytes
-        from .engine import default_format
-        from .writers import get_writer
+        from ..atomic import write_bytes
+        from ..formats.writers import get_writer
+        from ..generation.engine import default_format
 
         folder = Path(output_path) if output_path is not None else _default_output(self.entry.id)
         if output_path is None and self.output_path is None:
@@ -233,7 +233,7 @@ def generate_options(entry: ModelEntry, kwargs: Mapping[str, Any], *, saving: bo
     if "input_path" in options:
         if options.get("inputs") is not None:
             raise MediganUsageError("give either inputs or input_path, not both")
-        from .inputs import read_inputs
+        from ..generation.inputs import read_inputs
 
         options["inputs"] = read_inputs(options.pop("input_path"))
     condition = options.get("condition")

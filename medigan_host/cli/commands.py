@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -12,10 +11,11 @@ from typing import Any
 
 import click
 
-from ._version import __version__
-from .errors import MediganError
-from .evaluation import DEFAULT_EXTRACTOR
-from .plugins import PluginWarning
+from .._version import __version__
+from ..errors import MediganError
+from ..evaluation import DEFAULT_EXTRACTOR
+from ..plugins import PluginWarning
+from .output import table, terminal_text
 
 
 class _Failure(click.ClickException):
@@ -89,7 +89,7 @@ class _Group(_Help, click.Group):
         except MediganError as error:
             raise _Failure(error) from error
         except OSError as error:  # a full disk, a read-only or unwritable folder: exit 1 with one line, no traceback
-            from .atomic import disk_full_error, is_disk_full
+            from ..atomic import disk_full_error, is_disk_full
 
             if is_disk_full(error):
                 raise _Failure(disk_full_error(error)) from error
@@ -116,33 +116,12 @@ def cli() -> None:
     warnings.showwarning = _show_plugin_warning
 
 
-#: What a card must not send to a terminal: C0 controls but tab and newline (ESC sequences, \r, BEL), DEL, C1
-#: controls and the bidirectional overrides that reorder what is shown.
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def terminal_text(text: str) -> str:
-    """``text`` with every control character removed, so that card text cannot retitle the terminal or overwrite
-    lines (JSON output is left exact: its encoder escapes them)."""
-    return _CONTROL.sub("", text)
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    """A plain aligned text table (control characters and line breaks in cells removed)."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else terminal_text(str(c)).replace("\n", " ") for c in row]
-                                           for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _set_call_timeout(seconds: float | None) -> None:
     """``--timeout``: the per-call limit on plugin code (it travels in the environment, to Ray workers too)."""
     if seconds is not None:
         import os
 
-        from .models import CALL_TIMEOUT_ENV
+        from ..models import CALL_TIMEOUT_ENV
 
         os.environ[CALL_TIMEOUT_ENV] = f"{seconds:g}"
 
@@ -164,14 +143,14 @@ def _size(card: Any) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(as_json: bool) -> None:
     """List the installed models."""
-    from .plugins import get_host
+    from ..plugins import get_host
 
     entries = list(get_host().catalog)
     if as_json:
         _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version} for e in entries])
         return
     if not entries:
-        from .plugins import no_models_hint
+        from ..plugins import no_models_hint
 
         click.echo(f"No models: {no_models_hint()}.")
         return
@@ -186,7 +165,7 @@ def list_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 def info_command(model: str, as_json: bool) -> None:
     """Show the model card of MODEL (id, upstream id or its number)."""
-    from .plugins import get_host
+    from ..plugins import get_host
 
     entry = get_host().catalog.get(model)
     card = entry.card.to_dict()
@@ -206,7 +185,7 @@ def info_command(model: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List the installed plugins, their models, and any errors that made the host skip them."""
-    from .plugins import list_plugins
+    from ..plugins import list_plugins
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
@@ -215,7 +194,7 @@ def plugins_command(as_json: bool) -> None:
         _emit_json([p.to_dict() for p in plugins])
         return
     if not plugins:
-        from .plugins import no_models_hint
+        from ..plugins import no_models_hint
 
         click.echo(f"No plugins: {no_models_hint()}.")
         return
@@ -263,9 +242,9 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
                      no_verify_hashes: bool, device: str, engine: str, address: str | None, workers: int | None,
                      gpus_per_worker: float | None, timeout: None, as_json: bool, trust_remote_code: bool) -> None:
     """Generate samples of MODEL into a folder."""
-    from .conditions import parse_conditions
-    from .engine import generate
-    from .inputs import read_inputs
+    from ..conditions import parse_conditions
+    from ..generation.engine import generate
+    from ..generation.inputs import read_inputs
 
     condition = parse_conditions(conditions) or None
     inputs = read_inputs(inputs_path) if inputs_path else None
@@ -297,8 +276,8 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
 @click.option("--template", help="Another cookiecutter template (folder, git URL or zip) instead of the bundled one.")
 def new_command(framework: str | None, output_dir: str, no_input: bool, settings: tuple[str, ...], template: str | None) -> None:
     """Create a new plugin project from the medigan plugin template."""
-    from .frameworks import pip_command
-    from .scaffold import new_plugin, parse_settings
+    from ..devkit.scaffold import new_plugin, parse_settings
+    from ..frameworks import pip_command
 
     project = new_plugin(output_dir, framework=framework, no_input=no_input, settings=parse_settings(settings),
                          template=template)
@@ -318,7 +297,7 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
     Exit status 0 when no check fails; a check that cannot run here (a framework that is not installed, a plugin
     that registers no models of its own) is a SKIP that says why, not a failure.
     """
-    from .contract import iter_checks
+    from ..devkit.contract import iter_checks
 
     results = []
     for result in iter_checks(target, device):
@@ -343,16 +322,16 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one entry per weights file.")
 def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json: bool) -> None:
     """Download and verify the weights of MODELS (and --extractor NAMEs) now, so that later runs need no network."""
-    from .errors import MediganUsageError
-    from .evaluation.extractors import fetch_extractor_weights
-    from .plugins import get_host
-    from .weights import expected_sha256, fetch_weights, model_folder
+    from ..errors import MediganUsageError
+    from ..evaluation.extractors import extractor_catalog, fetch_extractor_weights
+    from ..plugins import get_host
+    from ..weights import expected_sha256, fetch_weights, model_folder
 
     if not models and not extractors:
         raise MediganUsageError("name the models to fetch, or --extractor NAME (see `medigan list`, `medigan extractors`)")
     host = get_host()
     entries = [host.catalog.get(model) for model in models]  # every name checked before any download
-    specs = [host.extractors.get(name).spec for name in _split_list(extractors)]
+    specs = [extractor_catalog(host).get(name).spec for name in _split_list(extractors)]
     done, failed = [], 0
     jobs = [(e.card, fetch_weights, "model") for e in entries]
     jobs += [(s.card, lambda card, filename, s=s: fetch_extractor_weights(s), "extractor") for s in specs]
@@ -395,7 +374,7 @@ def cache_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def cache_list_command(as_json: bool) -> None:
     """List the cached weights files: model, version, size and state (declared, local, partial, stale)."""
-    from .weights import cache_root, cached_files
+    from ..weights import cache_root, cached_files
 
     files = cached_files()
     if as_json:
@@ -416,8 +395,8 @@ def cache_list_command(as_json: bool) -> None:
 @click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
 def cache_place_command(model: str, file: Path, name: str | None) -> None:
     """Put a weights FILE downloaded by hand into the cache for MODEL, after checking it against the card or record."""
-    from .plugins import get_host
-    from .weights import place_weights
+    from ..plugins import get_host
+    from ..weights import place_weights
 
     card = get_host().catalog.get(model).card
     path, how = place_weights(card, file, name)
@@ -431,7 +410,7 @@ def cache_clear_command(model: str | None, dry_run: bool) -> None:
     """Delete the cached weights of MODEL, or of every model. Asks nothing; prints each file it removed.
 
     Only what medigan wrote is deleted (the files `medigan cache list` shows); anything else in the cache folder stays."""
-    from .weights import cache_root, cached_model_id, clear_cache, clear_plan
+    from ..weights import cache_root, cached_model_id, clear_cache, clear_plan
 
     model_id = cached_model_id(model) if model is not None else None
     removed = clear_plan(model_id) if dry_run else clear_cache(model_id)
@@ -463,8 +442,8 @@ def _filter_options(command: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **filters: Any) -> None:
     """Find models by free TEXT over every card field, best match first, and/or by exact filters."""
-    from .search import search_models
-    from .search_output import format_search
+    from ..catalog.search import search_models
+    from .output import format_search
 
     results = search_models(" ".join(text) or None, limit=limit, **filters)
     click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_search(results)))
@@ -478,8 +457,8 @@ def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **fi
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) -> None:
     """Order models by a METRIC on their cards; models without it are listed last."""
-    from .ranking import rank_models
-    from .search_output import format_ranking
+    from ..catalog.ranking import rank_models
+    from .output import format_ranking
 
     ranking = rank_models(metric, order, **filters)
     click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_ranking(ranking)))
@@ -512,10 +491,10 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
 
     Opens a window when there is a display; writes a PNG when there is none, or with --output-file.
     """
-    from .conditions import parse_conditions
-    from .errors import MediganUsageError
-    from .visualize import explore as explore_model
-    from .visualize import show, show_interpolation
+    from ..conditions import parse_conditions
+    from ..errors import MediganUsageError
+    from ..viz.visualize import explore as explore_model
+    from ..viz.visualize import show, show_interpolation
 
     condition = parse_conditions(conditions) or None
     if interpolate and explore:
@@ -534,7 +513,7 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
         shown = explore_model(model, seed, slider_grouper or 10, condition=condition, output=output, overwrite=overwrite,
                               device=device)
     else:
-        from .inputs import read_inputs
+        from ..generation.inputs import read_inputs
 
         inputs = read_inputs(inputs_path) if inputs_path else None
         shown = show(model, num_samples, seed, condition=condition, output=output, overwrite=overwrite, inputs=inputs,
@@ -557,7 +536,7 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
 def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool,
                     timeout: None) -> None:
     """Write a static HTML gallery of the installed models (sample grids and cards) that opens offline."""
-    from .gallery import build_gallery
+    from ..viz.gallery import build_gallery
 
     result = build_gallery(output_dir, num_samples, models=_split_list(models) or None, seed=seed, device=device, overwrite=overwrite)
     for entry in result.entries:
@@ -569,7 +548,7 @@ def _output_folder(output_dir: str | None, option: str = "-o") -> None:
     """``-o`` names a folder: refuse a file (or a *.json name, the old meaning) with the option that writes one."""
     from pathlib import Path
 
-    from .errors import MediganUsageError
+    from ..errors import MediganUsageError
 
     if output_dir is None:
         return
@@ -580,7 +559,7 @@ def _output_folder(output_dir: str | None, option: str = "-o") -> None:
 
 
 def _echo_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
-    from .evaluation.evaluate import EvaluationWarning
+    from ..evaluation.evaluate import EvaluationWarning
 
     for warning in caught:
         if issubclass(warning.category, EvaluationWarning):
@@ -635,9 +614,9 @@ def evaluate_command(model: str | None, real_dir: str | None, fake_dir: str | No
     """FID, KID, precision/recall (and memorisation) of MODEL's images (or --fake DIR) against --real DIR."""
     from pathlib import Path
 
-    from .evaluation.evaluate import METRICS, evaluate
-    from .evaluation.records import write_card as write_card_metrics
-    from .evaluation.records import write_json
+    from ..evaluation.evaluate import METRICS, evaluate
+    from ..evaluation.records import write_card as write_card_metrics
+    from ..evaluation.records import write_json
 
     if real_dir is None:
         raise click.UsageError("give --real DIR: the folder of real images to compare with")
@@ -698,7 +677,7 @@ def extractors_command(as_json: bool) -> None:
 
     COMPARABLE says whether its FIDs, with its own preprocessing and published weights, compare with published ones.
     """
-    from .evaluation.extractors import list_extractors
+    from ..evaluation.extractors import list_extractors
 
     specs = list_extractors()
     if as_json:
@@ -726,15 +705,15 @@ def card_group() -> None:
               help="Write to this file (replaced atomically), not stdout.")
 def card_export_command(model: str | None, fmt: str, output: Path | None) -> None:
     """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json, or the JSON Schema of cards."""
-    from .card_export import export_card
-    from .errors import MediganUsageError
+    from ..catalog.export import export_card
+    from ..errors import MediganUsageError
 
     if (model is None) != (fmt == "json-schema"):
         raise MediganUsageError("--format json-schema takes no MODEL" if model else f"--format {fmt} needs a MODEL: "
                                 "`medigan card export MODEL --format " + fmt + "`")
     entry = None
     if model is not None:
-        from .plugins import get_host
+        from ..plugins import get_host
 
         entry = get_host().catalog.get(model)
     text = export_card(entry.card if entry else None, fmt, plugin=entry.plugin if entry else None,
@@ -742,7 +721,7 @@ def card_export_command(model: str | None, fmt: str, output: Path | None) -> Non
     if output is None:
         click.echo(text, nl=False)
         return
-    from .atomic import write_text
+    from ..atomic import write_text
 
     write_text(output, text)
     click.echo(f"wrote {output}", err=True)
@@ -755,7 +734,7 @@ def study_group() -> None:
 
 def _weights_files(values: Sequence[str], extractors: Sequence[str]) -> dict[str, str]:
     """--extractor-weights NAME=FILE (repeatable), or a bare FILE when one extractor is studied."""
-    from .errors import MediganUsageError
+    from ..errors import MediganUsageError
 
     out: dict[str, str] = {}
     for value in values:
@@ -799,8 +778,8 @@ def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[
                       batch_size: int, device: str, output_dir: str | None, output_file: str | None, no_plot: bool,
                       no_cache: bool, as_json: bool) -> None:
     """FID of every model x extractor x normalisation against --real: a table, and CSV/JSON/PNG with -o."""
-    from .evaluation.records import write_json
-    from .evaluation.study import COLUMNS, fid_study, write_outputs
+    from ..evaluation.records import write_json
+    from ..evaluation.study import COLUMNS, fid_study, write_outputs
 
     _output_folder(output_dir)
     names = _split_list(extractors) or [DEFAULT_EXTRACTOR]
@@ -836,7 +815,7 @@ def env_group() -> None:
 @click.option("--force", is_flag=True, help="Rebuild an environment that already exists.")
 def env_create_command(model: str, system_site_packages: bool, installer: str, force: bool) -> None:
     """Build MODEL's environment with its pinned requirements (nothing is installed into this Python)."""
-    from .environments import create_env, env_card
+    from ..environments import create_env, env_card
 
     card = env_card(model)
     create_env(card, system_site_packages=system_site_packages, installer=installer, force=force,
@@ -848,7 +827,7 @@ def env_create_command(model: str, system_site_packages: bool, installer: str, f
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def env_list_command(as_json: bool) -> None:
     """List the built model environments."""
-    from .environments import list_envs
+    from ..environments import list_envs
 
     envs = list_envs()
     if as_json:
@@ -866,7 +845,7 @@ def env_list_command(as_json: bool) -> None:
 @click.argument("model")
 def env_remove_command(model: str) -> None:
     """Delete MODEL's environment."""
-    from .environments import env_card, env_dir, remove_env
+    from ..environments import env_card, env_dir, remove_env
 
     card = env_card(model)
     click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")

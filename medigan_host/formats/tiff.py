@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MediganUsageError
-from .writers import _mask_to_uint, card_spacing, provenance, require, to_uint
+from ..errors import MediganUsageError
+from .base import card_spacing, mask_to_uint, provenance, require, to_uint
 
 PHOTOMETRIC = {1: "minisblack", 3: "rgb", 4: "rgb"}
 
@@ -28,7 +28,7 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     if channels not in PHOTOMETRIC:
         raise MediganUsageError(f"TIFF stores grey, RGB or RGBA images (1, 3 or 4 channels), this model returns "
                                 f"{channels}; use --format nifti or npy")
-    data = _mask_to_uint(array) if kind == "mask" else to_uint(array, 16)
+    data = mask_to_uint(array) if kind == "mask" else to_uint(array, 16)
     if channels == 1:
         data = data[..., 0]
     spacing = card_spacing(context.get("card"))

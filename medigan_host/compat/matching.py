@@ -2,7 +2,7 @@
 
 As the original, a value matches a card or config entry equal to it (case-insensitive unless asked otherwise).
 The fuzzy search also matches an entry holding the value's words, by prefix or with a spelling slip (the term
-expansion of :class:`~medigan_host.search.SearchIndex`), and orders the models by relevance.
+expansion of :class:`~medigan_host.catalog.search.SearchIndex`), and orders the models by relevance.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import MediganUsageError
-from .registry import ModelEntry
-from .search import SearchIndex, analyse
+from ..catalog.search import SearchIndex, analyse
+from ..errors import MediganUsageError
+from ..registry import ModelEntry
 
 OPERATORS = ("AND", "OR", "XOR")
 

@@ -1,7 +1,7 @@
 """Where a run's files go: a local folder (the fast path) or any fsspec URL (``file://``, ``memory://``, ``s3://`` …).
 
 Both stores offer the same small interface on paths relative to the run folder: atomic writes, reads, listing,
-removal and an exclusive lock. Only what differs between stores lives here; :mod:`medigan_host.outputs` and the
+removal and an exclusive lock. Only what differs between stores lives here; :mod:`medigan_host.generation.outputs` and the
 engine use the interface and never care which store they write to.
 
 Semantics per store (see docs/performance.md):
@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import atomic
-from .errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
-from .frameworks import pip_command
+from .. import atomic
+from ..errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
+from ..frameworks import pip_command
 
 LOCK_FILE = ".medigan.lock"
 

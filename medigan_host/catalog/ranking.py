@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MediganUsageError
-from .registry import ModelEntry
+from ..errors import MediganUsageError
+from ..registry import Catalog, ModelEntry
 
 #: Metrics where a lower value is better (distances between real and synthetic distributions, errors).
 LOWER_IS_BETTER = frozenset({
@@ -161,19 +161,22 @@ def _notes(metric: str, order: str, direction: str | None, ranked: Sequence[Rank
 
 
 def rank_models(metric: str, order: str | None = None, *, models: Sequence[str | int] | None = None,
-                **filters: Any) -> Ranking:
-    """Rank installed models by ``metric``; restrict to ``models`` (ids, upstream ids or numbers) and/or filters.
+                catalog: Catalog | None = None, **filters: Any) -> Ranking:
+    """Rank the models of ``catalog`` (default: the installed ones) by ``metric``; restrict to ``models`` (ids,
+    upstream ids or numbers) and/or filters.
 
     Filters are those of :func:`medigan_host.search_models` (``modality=``, ``framework=``, ``conditional=`` …).
     No model framework is imported.
     """
-    from .plugins import get_host
     from .search import FILTER_FIELDS, search_models
 
     unknown = sorted(set(filters) - set(FILTER_FIELDS) - {"conditional"})
     if unknown:
         raise MediganUsageError(f"unknown filter {unknown[0]!r}; filter on one of: {', '.join(FILTER_FIELDS)}, conditional")
-    catalog = get_host().catalog
+    if catalog is None:
+        from ..api import installed_catalog
+
+        catalog = installed_catalog()
     if models is not None:
         if isinstance(models, (str, int)):
             raise MediganUsageError("models must be a list of model ids, e.g. models=['00001', 'ct-head-phantom']")

@@ -1,12 +1,39 @@
-"""Terminal output of ``medigan search`` and ``medigan rank``: aligned tables with the notes that go with them."""
+"""Terminal output of the commands: control characters removed, aligned tables, and the tables of ``medigan search``
+and ``medigan rank`` with the notes that go with them."""
 
 from __future__ import annotations
 
-from .ranking import Ranking
-from .search import SearchResults
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..catalog.ranking import Ranking
+    from ..catalog.search import SearchResults
 
 NAME_WIDTH = 48
 COLUMN_WIDTH = 32
+
+
+#: What a card must not send to a terminal: C0 controls but tab and newline (ESC sequences, \r, BEL), DEL, C1
+#: controls and the bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every control character removed, so that card text cannot retitle the terminal or overwrite
+    lines (JSON output is left exact: its encoder escapes them)."""
+    return _CONTROL.sub("", text)
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """A plain aligned text table (control characters and line breaks in cells removed)."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else terminal_text(str(c)).replace("\n", " ") for c in row]
+                                           for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def _short(text: str, width: int = NAME_WIDTH) -> str:
@@ -15,8 +42,6 @@ def _short(text: str, width: int = NAME_WIDTH) -> str:
 
 def format_search(results: SearchResults) -> str:
     """The hits as a table, preceded by spelling corrections and followed by hints when nothing matched."""
-    from .cli import table
-
     lines = []
     if results.corrections:
         read = ", ".join(f"{typed!r} as {meant!r}" for typed, meant in results.corrections.items())
@@ -40,8 +65,6 @@ def format_search(results: SearchResults) -> str:
 
 def format_ranking(ranking: Ranking) -> str:
     """The ranking as a table (unranked models last, marked '-') followed by its notes."""
-    from .cli import table
-
     if not ranking.models:
         return "no installed model passes these filters"
     rows = [(row.rank if row.rank is not None else "-", row.entry.id, row.entry.card.upstream_id or "-",

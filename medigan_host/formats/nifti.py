@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MediganUsageError
-from .writers import _mask_to_uint, card_rescale, card_spacing, provenance, require
+from ..errors import MediganUsageError
+from .base import card_rescale, card_spacing, mask_to_uint, provenance, require
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64)
 
@@ -25,7 +25,7 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     """NIfTI-1 bytes of one (H, W, C) image or (D, H, W, C) volume, or of its label mask."""
     nibabel = require("nibabel", "nifti")
     card = context.get("card")
-    data = _mask_to_uint(array) if kind == "mask" else array
+    data = mask_to_uint(array) if kind == "mask" else array
     if data.dtype.type not in SUPPORTED_DTYPES:
         data = data.astype(np.float32 if data.dtype.kind == "f" else np.int32)
     if data.ndim == 3:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .display import describe_view, to_rgb, value_range
-from .errors import MediganUsageError
+from ..display import describe_view, to_rgb, value_range
+from ..errors import MediganUsageError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .models import Model
+    from ..models import Model
 
 #: More latent dimensions than this many groups are grouped more coarsely, so the window stays usable.
 MAX_SLIDERS = 32
