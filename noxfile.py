@@ -26,7 +26,7 @@ ONNXRUNTIME_PIN = "onnxruntime>=1.17"
 
 #: Plugins and test folders per framework session (each plugin's own tests live in plugins/<name>/tests).
 TORCH_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
-                             "./plugins/medigan-plugin-histology-dcgan[torch]", f"{ORIGINAL}[test]"]
+                             "./plugins/medigan-plugin-histology-dcgan[torch,training]", f"{ORIGINAL}[test]"]
 TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
 ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 #: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).

@@ -94,6 +94,26 @@ def save_grid(images: np.ndarray, path: Path, columns: int = 8) -> None:
     Image.fromarray(grid).save(path)
 
 
+def write_summary(args: argparse.Namespace, seconds: float, log: list[dict], **facts: object) -> dict:
+    """``training.json`` in ``args.out``: the settings (not where they were written), time, versions, ``facts``, log."""
+    settings = {k: v for k, v in vars(args).items() if k != "out"}  # where it was written is no setting
+    summary = {"settings": settings, "seconds": round(seconds, 1), "torch": torch.__version__,
+               "python": platform.python_version(), "machine": platform.machine(), **facts, "log": log}
+    (args.out / "training.json").write_text(json.dumps(summary, indent=2))
+    print(f"trained {args.iterations} iterations in {seconds:.0f} s; wrote {args.out / 'generator.safetensors'}")
+    return summary
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, iterations: int, batch_size: int) -> None:
+    """The options both trainers take."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=iterations)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads; part of what makes a run reproducible")
+
+
 def train(args: argparse.Namespace) -> dict:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -148,28 +168,17 @@ def train(args: argparse.Namespace) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     from safetensors.torch import save_file
 
-    settings = {k: v for k, v in vars(args).items() if k != "out"}  # where it was written is no setting
     # one metadata key only: safetensors writes several in no fixed order, and the file must be reproducible byte for byte
     save_file({k: v.contiguous() for k, v in ema.state_dict().items()}, str(args.out / "generator.safetensors"), {"format": "pt"})
     with torch.no_grad():
         preview = ema(torch.randn(32, LATENT_DIM, generator=torch.Generator().manual_seed(7))).numpy()
     save_grid(preview, args.out / "samples.png")
-    summary = {"settings": settings, "seconds": round(seconds, 1), "torch": torch.__version__,
-               "python": platform.python_version(), "machine": platform.machine(), "training_patches": int(len(corners)),
-               "log": log}
-    (args.out / "training.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained {args.iterations} iterations in {seconds:.0f} s; wrote {args.out / 'generator.safetensors'}")
-    return summary
+    return write_summary(args, seconds, log, training_patches=int(len(corners)))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, default=1600)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--ema-decay", type=float, default=0.999)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads; part of what makes a run reproducible")
+    add_common_arguments(parser, iterations=1600, batch_size=32)
     parser.add_argument("--preview-every", type=int, default=400, help="write samples-STEP.png this often (0: never)")
     parser.add_argument("--out", type=Path, default=HERE / "output")
     return parser.parse_args(argv)

@@ -35,7 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
 from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, LATENT_DIM, Generator  # noqa: E402
-from train import init_weights, recalibrate_batch_norm, save_grid, update_ema  # noqa: E402
+from train import add_common_arguments, init_weights, recalibrate_batch_norm, save_grid, update_ema, write_summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREVIEW_SEED = 7
@@ -161,24 +161,13 @@ def train(args: argparse.Namespace) -> dict:
     final = snapshot(ema, args.seed)
     seconds = time.perf_counter() - started
     save(final, args.out / "generator.safetensors", args.out / "samples.png")
-    settings = {k: v for k, v in vars(args).items() if k != "out"}  # where it was written is no setting
-    summary = {"settings": settings, "seconds": round(seconds, 1), "torch": torch.__version__,
-               "python": platform.python_version(), "machine": platform.machine(), "processor": platform.processor(),
-               "training_crops": int(len(corners)), "parameters": sum(p.numel() for p in generator.parameters()),
-               "log": log}
-    (args.out / "training.json").write_text(json.dumps(summary, indent=2))
-    print(f"trained {args.iterations} iterations in {seconds:.0f} s; wrote {args.out / 'generator.safetensors'}")
-    return summary
+    return write_summary(args, seconds, log, processor=platform.processor(), training_crops=int(len(corners)),
+                         parameters=sum(p.numel() for p in generator.parameters()))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--ema-decay", type=float, default=0.999)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads; part of what makes a run reproducible")
+    add_common_arguments(parser, iterations=3000, batch_size=8)
     parser.add_argument("--checkpoint-every", type=int, default=250, help="write a checkpoint this often (0: never)")
     parser.add_argument("--out", type=Path, default=HERE / "output-fastgan")
     return parser.parse_args(argv)
