@@ -18,6 +18,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,23 +115,29 @@ def add_common_arguments(parser: argparse.ArgumentParser, iterations: int, batch
     parser.add_argument("--threads", type=int, default=1, help="torch threads; part of what makes a run reproducible")
 
 
-def train(args: argparse.Namespace) -> dict:
+def start(args: argparse.Namespace, make_generator: Callable[[], nn.Module], make_critic: Callable[[], nn.Module]):
+    """Seed and pin torch (one thread, deterministic kernels) and build the networks in a fixed order: the generator,
+    the critic, their initial weights, the frozen EMA copy and both Adam optimisers (betas 0.5, 0.999).
+    Returns ``(rng, generator, critic, ema, opt_g, opt_d)``, where rng is the NumPy generator for the batches."""
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(args.seed)
-
-    image = load_ihc()
-    corners = patch_corners(held_out=False)
-    generator, critic = Generator(), discriminator()
+    generator, critic = make_generator(), make_critic()
     generator.apply(init_weights)
     critic.apply(init_weights)
     ema = copy.deepcopy(generator).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    betas = (0.5, 0.999)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=betas)
-    opt_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=betas)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.999))
+    return rng, generator, critic, ema, opt_g, opt_d
+
+
+def train(args: argparse.Namespace) -> dict:
+    rng, generator, critic, ema, opt_g, opt_d = start(args, Generator, discriminator)
+    image = load_ihc()
+    corners = patch_corners(held_out=False)
 
     log: list[dict] = []
     started = time.perf_counter()

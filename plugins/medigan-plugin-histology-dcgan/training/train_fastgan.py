@@ -35,7 +35,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
 from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, LATENT_DIM, Generator  # noqa: E402
-from train import add_common_arguments, init_weights, recalibrate_batch_norm, save_grid, update_ema, write_summary  # noqa: E402
+from train import add_common_arguments, recalibrate_batch_norm, save_grid, start, update_ema, write_summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PREVIEW_SEED = 7
@@ -113,21 +113,9 @@ def save(generator: nn.Module, path: Path, grid: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> dict:
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
-    torch.use_deterministic_algorithms(True)
-    rng = np.random.default_rng(args.seed)
-
+    rng, generator, critic, ema, opt_g, opt_d = start(args, Generator, Discriminator)
     image = load_ihc()
     corners = patch_corners(held_out=False, size=IMAGE_SIZE)
-    generator, critic = Generator(), Discriminator()
-    generator.apply(init_weights)
-    critic.apply(init_weights)
-    ema = copy.deepcopy(generator).eval()
-    for p in ema.parameters():
-        p.requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(critic.parameters(), lr=args.lr, betas=(0.5, 0.999))
 
     log: list[dict] = []
     started = time.perf_counter()
