@@ -86,31 +86,35 @@ _DESCRIPTION = (
     "weights ship inside the plugin, so it works offline. "
 )
 
-CARDS = [
-    {
-        **_COMMON,
-        "id": TORCH_ID,
-        "name": "IHC colon histology DCGAN 64x64 (PyTorch)",
-        "description": _DESCRIPTION + f"Runs on PyTorch; {ONNX_ID} is the same network on onnxruntime.",
-        "framework": "pytorch",
-        "weights": [{**SAFETENSORS, "url": f"package://{PACKAGE}/weights/{SAFETENSORS['filename']}"}],
-        "network": "dcgan",
-        "tags": [*_COMMON["tags"], "pytorch", "safetensors"],
-    },
-    {
-        **_COMMON,
-        "id": ONNX_ID,
-        "name": "IHC colon histology DCGAN 64x64 (ONNX)",
-        "description": _DESCRIPTION + f"The ONNX export of {TORCH_ID}: same images (max |difference| <= 1e-4 on [0, 1]), "
-                                      "needs only onnxruntime.",
-        "framework": "onnx",
-        "weights": [{**ONNX, "url": f"package://{PACKAGE}/weights/{ONNX['filename']}"}],
-        "onnx": {"file": ONNX["filename"], "layout": "NCHW", "output_range": [-1, 1], "dtype": "float32"},
-        "tags": [*_COMMON["tags"], "onnx"],
-    },
-]
+def _pair(common: dict, torch_id: str, onnx_id: str, name: str, description: str, safetensors: dict, onnx: dict,
+          network: str, onnx_tags: tuple[str, ...] = ()) -> list[dict]:
+    """The two cards of one trained network: on PyTorch (the safetensors weights) and its ONNX export."""
+    return [
+        {
+            **common,
+            "id": torch_id,
+            "name": f"{name} (PyTorch)",
+            "description": description + f"Runs on PyTorch; {onnx_id} is the same network on onnxruntime.",
+            "framework": "pytorch",
+            "weights": [{**safetensors, "url": f"package://{PACKAGE}/weights/{safetensors['filename']}"}],
+            "network": network,
+            "tags": [*common["tags"], "pytorch", "safetensors"],
+        },
+        {
+            **common,
+            "id": onnx_id,
+            "name": f"{name} (ONNX)",
+            "description": description + f"The ONNX export of {torch_id}: same images (max |difference| <= 1e-4 on "
+                                         "[0, 1]), needs only onnxruntime.",
+            "framework": "onnx",
+            "weights": [{**onnx, "url": f"package://{PACKAGE}/weights/{onnx['filename']}"}],
+            "onnx": {"file": onnx["filename"], "layout": "NCHW", "output_range": [-1, 1], "dtype": "float32"},
+            "tags": [*common["tags"], "onnx", *onnx_tags],
+        },
+    ]
 
-LOADERS = {TORCH_ID: f"{PACKAGE}.torch_model:load", ONNX_ID: "medigan_plugin_onnx.runtime:load"}
+
+CARDS = _pair(_COMMON, TORCH_ID, ONNX_ID, "IHC colon histology DCGAN 64x64", _DESCRIPTION, SAFETENSORS, ONNX, "dcgan")
 
 
 
@@ -203,31 +207,12 @@ _FASTGAN_DESCRIPTION = (
     "offline. "
 )
 
-CARDS += [
-    {
-        **_FASTGAN_COMMON,
-        "id": FASTGAN_TORCH_ID,
-        "name": "IHC colon histology FastGAN-style 128x128 (PyTorch)",
-        "description": _FASTGAN_DESCRIPTION + f"Runs on PyTorch; {FASTGAN_ONNX_ID} is the same network on onnxruntime.",
-        "framework": "pytorch",
-        "weights": [{**FASTGAN_SAFETENSORS, "url": f"package://{PACKAGE}/weights/{FASTGAN_SAFETENSORS['filename']}"}],
-        "network": "fastgan",
-        "tags": [*_FASTGAN_COMMON["tags"], "pytorch", "safetensors"],
-    },
-    {
-        **_FASTGAN_COMMON,
-        "id": FASTGAN_ONNX_ID,
-        "name": "IHC colon histology FastGAN-style 128x128 (ONNX)",
-        "description": _FASTGAN_DESCRIPTION + f"The ONNX export of {FASTGAN_TORCH_ID}: same images (max |difference| <= "
-                                              "1e-4 on [0, 1]), needs only onnxruntime.",
-        "framework": "onnx",
-        "weights": [{**FASTGAN_ONNX, "url": f"package://{PACKAGE}/weights/{FASTGAN_ONNX['filename']}"}],
-        "onnx": {"file": FASTGAN_ONNX["filename"], "layout": "NCHW", "output_range": [-1, 1], "dtype": "float32"},
-        "tags": [*_FASTGAN_COMMON["tags"], "onnx", "embedded-default"],
-    },
-]
+CARDS += _pair(_FASTGAN_COMMON, FASTGAN_TORCH_ID, FASTGAN_ONNX_ID, "IHC colon histology FastGAN-style 128x128",
+               _FASTGAN_DESCRIPTION, FASTGAN_SAFETENSORS, FASTGAN_ONNX, "fastgan", onnx_tags=("embedded-default",))
 
-LOADERS |= {FASTGAN_TORCH_ID: f"{PACKAGE}.torch_model:load", FASTGAN_ONNX_ID: "medigan_plugin_onnx.runtime:load"}
+#: PyTorch cards load with this plugin's loader, ONNX cards with the generic ONNX runner.
+LOADERS = {card["id"]: f"{PACKAGE}.torch_model:load" if card["framework"] == "pytorch" else "medigan_plugin_onnx.runtime:load"
+           for card in CARDS}
 
 
 @hookimpl
