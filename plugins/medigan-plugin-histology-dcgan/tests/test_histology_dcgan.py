@@ -140,3 +140,24 @@ def test_plugin_module_is_light():
     importlib.import_module("medigan_plugin_histology_dcgan.plugin")
     loaded = [m for m in sys.modules if m.startswith("medigan_plugin_histology_dcgan.") and not m.endswith(".plugin")]
     assert loaded == []
+
+
+@pytest.mark.torch
+def test_network_options_of_a_card_build_the_network_or_fail_clearly():
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    import torch
+    from medigan_plugin_histology_dcgan.fastgan import Generator
+    from medigan_plugin_histology_dcgan.torch_model import TorchGenerator
+
+    z = torch.randn(2, Generator().latent_dim)
+    scaled, plain = Generator(latent_scale=0.5).eval(), Generator().eval()
+    scaled.load_state_dict(plain.state_dict())
+    with torch.inference_mode():
+        assert torch.equal(scaled(z), plain(z * 0.5))  # the latent scale is the truncation, nothing else
+    card = dict(medigan_host.get_card(plugin.FASTGAN_TORCH_ID))
+    for field, value, message in (("network_options", {"latent_scale": 0.0}, "latent_scale must be in"),
+                                  ("network_options", {"widht": 3}, "widht"), ("network", "stylegan", "stylegan")):
+        bad = medigan_host.ModelCard.from_dict({**card, field: value})
+        with pytest.raises(medigan_host.CardError, match=message):
+            TorchGenerator(bad, "cpu")

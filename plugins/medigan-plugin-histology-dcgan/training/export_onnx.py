@@ -34,8 +34,21 @@ def file_facts(path: Path) -> dict:
 
 
 
-def export(weights: Path, out: Path, model: str = "dcgan") -> dict:
-    net = NETWORKS[model]()
+def network_options(text: str) -> dict:
+    """``--network-options``: a JSON object, as the card's ``network_options`` field."""
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}); give an object such as '{{\"latent_scale\": 0.7}}'") from exc
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object such as '{\"latent_scale\": 0.7}'")
+    return options
+
+
+def export(weights: Path, out: Path, model: str = "dcgan", **options: object) -> dict:
+    """``options``: the network's keyword arguments, as the card's ``network_options`` (e.g. ``latent_scale``, which
+    the graph then applies to ``z`` itself)."""
+    net = NETWORKS[model](**options)
     net.load_state_dict(load_file(str(weights)))
     net.eval()
     example = torch.zeros(2, net.latent_dim)
@@ -67,8 +80,11 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="generator.safetensors written by train.py")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .onnx file")
     parser.add_argument("--model", choices=sorted(NETWORKS), default="dcgan", help="which network the weights are of")
+    parser.add_argument("--network-options", type=network_options, default={},
+                        help="JSON object of the network's options, as the card's network_options (default: {})")
     args = parser.parse_args()
-    report = export(args.weights, args.out, args.model)
+    report = export(args.weights, args.out, args.model, **args.network_options)
+    report["network_options"] = args.network_options
     report["files"] = [file_facts(args.weights), file_facts(args.out)]
     (args.out.parent / "export.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

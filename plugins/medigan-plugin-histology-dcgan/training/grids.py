@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, load_ihc, patch_corners  # noqa: E402
-from evaluate import _network  # noqa: E402
+from evaluate import _network, network_options  # noqa: E402
 
 from medigan_host import latents  # noqa: E402
 from medigan_host.seeding import sample_seeds  # noqa: E402
@@ -36,11 +36,11 @@ def tile(images: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
     return grid
 
 
-def generated(kind: str, weights: Path, n: int, run_seed: int) -> np.ndarray:
+def generated(kind: str, weights: Path, n: int, run_seed: int, options: dict | None = None) -> np.ndarray:
     import torch
     from safetensors.torch import load_file
 
-    net = _network(kind)
+    net = _network(kind, options)
     net.load_state_dict(load_file(str(weights)))
     net.eval()
     z = latents(sample_seeds(run_seed, range(n)), net.latent_dim)
@@ -56,9 +56,11 @@ def main() -> None:
     parser.add_argument("model", choices=["dcgan", "fastgan"])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--network-options", type=network_options, default={},
+                        help="JSON object of the network's options, as the card's network_options (default: {})")
     parser.add_argument("--out", type=Path, required=True, help="image file to write: .png (lossless) or .jpg (quality 85)")
     args = parser.parse_args()
-    fake = generated(args.model, args.weights, 64, args.seed)
+    fake = generated(args.model, args.weights, 64, args.seed, args.network_options)
     size = fake.shape[1]
     corners = patch_corners(held_out=False, size=size)
     real = crops(load_ihc(), corners[np.random.default_rng(args.seed).choice(len(corners), 64, replace=False)], size)

@@ -1,6 +1,6 @@
 """Train the 128x128 FastGAN-style histology generator on crops of scikit-image's ihc.png, on the CPU, by seed.
 
-    python training/train_fastgan.py --out training/output-fastgan          # the shipped model's settings
+    python training/train_fastgan.py --noise-maps --iterations 3000 --out training/output-fastgan   # the shipped model
     python training/train_fastgan.py --iterations 4 --out /some/dir         # a smoke test
 
 Recipe: the generator of ``medigan_plugin_histology_dcgan.fastgan`` (upsample + 3x3 convolution stages, batch norm,
@@ -11,6 +11,9 @@ Adam (lr 2e-4, betas 0.5/0.999) for both, batch 8 of random 128x128 crops of the
 translation by up to 1/8, cutout of 1/2) is applied to every image the discriminator sees, real or generated.
 An exponential moving average (EMA) of the generator weights (decay 0.999) is what is saved; its batch-norm
 statistics are re-estimated over 10 batches of 32 latents at every checkpoint.
+
+Options tried for version 1.2.0 (see the plugin README): ``--noise-maps`` (per-pixel noise maps in the latent; shipped),
+``--local-head`` (a third discriminator head of 32x32 logits), ``--critic-width`` and ``--upsample bilinear``.
 
 Every ``--checkpoint-every`` iterations it writes ``checkpoints/generator-STEP.safetensors`` and
 ``checkpoints/samples-STEP.png``; nothing depends on the total number of iterations, so the checkpoint of step K
@@ -34,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
-from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, LATENT_DIM, Generator  # noqa: E402
+from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, UPSAMPLING, Generator  # noqa: E402
 from train import add_common_arguments, recalibrate_batch_norm, save_grid, start, update_ema, write_summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +47,7 @@ PREVIEW_SEED = 7
 class Discriminator(nn.Module):
     """128 -> 64 -> 32 -> 16 -> 8 (patch logits) -> 4 -> 1 (global logit); spectral norm on every convolution."""
 
-    def __init__(self, width: int = 24) -> None:
+    def __init__(self, width: int = 24, local_head: bool = False) -> None:
         super().__init__()
         sn = nn.utils.parametrizations.spectral_norm
         layers: list[nn.Module] = []
@@ -55,10 +58,16 @@ class Discriminator(nn.Module):
         self.body = nn.Sequential(*layers)
         self.patch = sn(nn.Conv2d(c_in, 1, 3, 1, 1))
         self.whole = nn.Sequential(sn(nn.Conv2d(c_in, c_in, 4, 2, 1)), nn.LeakyReLU(0.2), sn(nn.Conv2d(c_in, 1, 4, 1, 0)))
+        # optional third head on the 32x32 features: logits that each see about 22 pixels, i.e. a nucleus or two
+        self.local = sn(nn.Conv2d(width * 2, 1, 3, 1, 1)) if local_head else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.body(x)
-        return self.patch(features), self.whole(features)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.local is None:
+            features = self.body(x)
+            return self.patch(features), self.whole(features)
+        early = self.body[:4](x)
+        features = self.body[4:](early)
+        return self.patch(features), self.whole(features), self.local(early)
 
 
 def diff_augment(x: torch.Tensor) -> torch.Tensor:
@@ -109,11 +118,12 @@ def save(generator: nn.Module, path: Path, grid: Path) -> None:
     # one metadata key only: safetensors writes several in no fixed order, and the file must be reproducible byte for byte
     save_file({k: v.contiguous() for k, v in generator.state_dict().items()}, str(path), {"format": "pt"})
     with torch.no_grad():
-        save_grid(generator(torch.randn(32, LATENT_DIM, generator=torch.Generator().manual_seed(PREVIEW_SEED))).numpy(), grid)
+        save_grid(generator(torch.randn(32, generator.latent_dim, generator=torch.Generator().manual_seed(PREVIEW_SEED))).numpy(), grid)
 
 
 def train(args: argparse.Namespace) -> dict:
-    rng, generator, critic, ema, opt_g, opt_d = start(args, Generator, Discriminator)
+    rng, generator, critic, ema, opt_g, opt_d = start(args, lambda: Generator(upsample=args.upsample, noise_maps=args.noise_maps),
+                                                         lambda: Discriminator(args.critic_width, args.local_head))
     image = load_ihc()
     corners = patch_corners(held_out=False, size=IMAGE_SIZE)
 
@@ -124,14 +134,16 @@ def train(args: argparse.Namespace) -> dict:
         patches = np.stack([to_unit(p) for p in crops(image, picks, IMAGE_SIZE)])
         real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, args.batch_size)))
 
-        fake = generator(torch.randn(args.batch_size, LATENT_DIM))
+        fake = generator(torch.randn(args.batch_size, generator.latent_dim))
         loss_d = hinge(critic(diff_augment(real)), True) + hinge(critic(diff_augment(fake.detach())), False)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
-        patch, whole = critic(diff_augment(fake))
+        patch, whole, *local = critic(diff_augment(fake))
         loss_g = -patch.mean() - whole.mean()
+        for logits in local:
+            loss_g = loss_g - logits.mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -157,6 +169,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, iterations=3000, batch_size=8)
     parser.add_argument("--checkpoint-every", type=int, default=250, help="write a checkpoint this often (0: never)")
+    parser.add_argument("--critic-width", type=int, default=24, help="channels of the discriminator's first layer")
+    parser.add_argument("--local-head", action="store_true",
+                        help="give the discriminator a third head of 32x32 logits on its second layer's features")
+    parser.add_argument("--noise-maps", action="store_true",
+                        help="feed the generator per-pixel noise maps at 16, 32 and 64 px (a longer latent)")
+    parser.add_argument("--upsample", choices=UPSAMPLING, default="nearest", help="how the generator's stages upsample")
     parser.add_argument("--out", type=Path, default=HERE / "output-fastgan")
     return parser.parse_args(argv)
 

@@ -25,9 +25,15 @@ class TorchGenerator:
         self.device = torch.device(device)
         network = card.extra.get("network")
         if network not in NETWORKS:
-            raise CardError(f"model {card.id!r}: its card names the network {network!r}, which this plugin does not "
-                               f"build (it builds {', '.join(sorted(NETWORKS))}); reinstall medigan-plugin-histology-dcgan")
-        self.net = NETWORKS[network]()
+            raise CardError("network", f"names the network {network!r}, which this plugin does not build (it builds "
+                                       f"{', '.join(sorted(NETWORKS))}); reinstall medigan-plugin-histology-dcgan",
+                            model=card.id)
+        options = card.extra.get("network_options") or {}
+        try:
+            self.net = NETWORKS[network](**options)
+        except (TypeError, ValueError) as exc:
+            raise CardError("network_options", f"{options!r} do not build the {network} network ({exc}); reinstall "
+                                               "medigan-plugin-histology-dcgan", model=card.id) from exc
         #: Explicit latents (interpolation, the latent explorer): ``generate(seeds)`` feeds ``latents(seeds, latent_shape)``.
         self.latent_shape = (self.net.latent_dim,)
         path = fetch_weights(card)
