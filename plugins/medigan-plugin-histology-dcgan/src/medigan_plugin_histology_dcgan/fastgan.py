@@ -68,7 +68,7 @@ class _NoiseInjection(nn.Module):
 
 
 class Generator(nn.Module):
-    """8x8 noise map -> 8 -> 16 -> 32 -> 64 -> 128 pixels, tanh output; about 0.6 M parameters."""
+    """8x8 noise map -> 8 -> 16 -> 32 -> 64 -> 128 pixels, tanh output; about 0.28 M parameters."""
 
     def __init__(self, widths: tuple[int, ...] = WIDTHS, upsample: str = "nearest", latent_scale: float = 1.0,
                  noise_maps: bool = False) -> None:
@@ -95,7 +95,7 @@ class Generator(nn.Module):
         self.to_rgb = nn.Sequential(nn.Conv2d(w128, CHANNELS, 3, 1, 1), nn.Tanh())
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """``z``: (N, 1024) -> images (N, 3, 128, 128) in [-1, 1]."""
+        """``z``: (N, latent_dim) -> images (N, 3, 128, 128) in [-1, 1]."""
         if self.latent_scale != 1.0:
             z = z * self.latent_scale
         n = z.shape[0]
