@@ -38,7 +38,7 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import PATCH, load_ihc, patch_corners  # noqa: E402
 from evaluate_fid import EXTRACTOR, features, load_extractor, real_images  # noqa: E402
-from export_onnx import network_options  # noqa: E402
+from export_onnx import add_network_options_argument  # noqa: E402
 
 from medigan_host import latents  # noqa: E402
 from medigan_host.evaluation.metrics import frechet_distance, precision_recall  # noqa: E402
@@ -132,8 +132,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="run seed of the generated images and of the real crops")
     parser.add_argument("--memorisation-n", type=int, default=200, help="crops per set in the exhaustive pixel search")
-    parser.add_argument("--network-options", type=network_options, default={},
-                        help="JSON object of the network's options, as the card's network_options (default: {})")
+    add_network_options_argument(parser)
     parser.add_argument("--fid-only", action="store_true",
                         help="only the FIDs (to follow a run's checkpoints); no precision/recall or memorisation")
     parser.add_argument("--threads", type=int, default=1)

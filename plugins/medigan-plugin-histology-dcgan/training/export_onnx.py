@@ -45,6 +45,12 @@ def network_options(text: str) -> dict:
     return options
 
 
+def add_network_options_argument(parser: argparse.ArgumentParser) -> None:
+    """``--network-options``, which the export, evaluation and grid scripts all take."""
+    parser.add_argument("--network-options", type=network_options, default={},
+                        help="JSON object of the network's options, as the card's network_options (default: {})")
+
+
 def export(weights: Path, out: Path, model: str = "dcgan", **options: object) -> dict:
     """``options``: the network's keyword arguments, as the card's ``network_options`` (e.g. ``latent_scale``, which
     the graph then applies to ``z`` itself)."""
@@ -80,8 +86,7 @@ def main() -> None:
     parser.add_argument("weights", type=Path, help="generator.safetensors written by train.py")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .onnx file")
     parser.add_argument("--model", choices=sorted(NETWORKS), default="dcgan", help="which network the weights are of")
-    parser.add_argument("--network-options", type=network_options, default={},
-                        help="JSON object of the network's options, as the card's network_options (default: {})")
+    add_network_options_argument(parser)
     args = parser.parse_args()
     report = export(args.weights, args.out, args.model, **args.network_options)
     report["network_options"] = args.network_options

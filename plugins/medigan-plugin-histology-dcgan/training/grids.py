@@ -19,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, load_ihc, patch_corners  # noqa: E402
-from evaluate import _network, network_options  # noqa: E402
+from evaluate import _network  # noqa: E402
+from export_onnx import add_network_options_argument  # noqa: E402
 
 from medigan_host import latents  # noqa: E402
 from medigan_host.seeding import sample_seeds  # noqa: E402
@@ -56,8 +57,7 @@ def main() -> None:
     parser.add_argument("model", choices=["dcgan", "fastgan"])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--network-options", type=network_options, default={},
-                        help="JSON object of the network's options, as the card's network_options (default: {})")
+    add_network_options_argument(parser)
     parser.add_argument("--out", type=Path, required=True, help="image file to write: .png (lossless) or .jpg (quality 85)")
     args = parser.parse_args()
     fake = generated(args.model, args.weights, 64, args.seed, args.network_options)
