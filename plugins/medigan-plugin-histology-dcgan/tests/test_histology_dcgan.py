@@ -161,3 +161,31 @@ def test_network_options_of_a_card_build_the_network_or_fail_clearly():
         bad = medigan_host.ModelCard.from_dict({**card, field: value})
         with pytest.raises(medigan_host.CardError, match=message):
             TorchGenerator(bad, "cpu")
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_fastgan_training_options_run_or_fail_clearly(tmp_path):
+    """--augment and --widths: a good choice trains (and records itself), a bad one stops before training, saying why."""
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    pytest.importorskip("skimage")
+    pytest.importorskip("PIL")
+    import json
+
+    script = str(PLUGIN_ROOT / "training" / "train_fastgan.py")
+    common = ["--iterations", "1", "--batch-size", "2", "--checkpoint-every", "0"]
+    for bad, message in ((["--augment", "colour"], "unknown augmentation colour"), (["--widths", "8,8"], "5 positive channel")):
+        result = subprocess.run([sys.executable, script, *common, *bad, "--out", str(tmp_path / "bad")],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 2 and message in result.stderr
+        assert not (tmp_path / "bad").exists()
+    out = tmp_path / "small"
+    result = subprocess.run([sys.executable, script, *common, "--augment", "none", "--widths", "8,8,8,4,4", "--noise-maps",
+                             "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    settings = json.loads((out / "training.json").read_text())["settings"]
+    assert settings["augment"] == [] and settings["widths"] == [8, 8, 8, 4, 4]
+    from safetensors.torch import load_file
+
+    assert tuple(load_file(str(out / "generator.safetensors"))["to_rgb.0.weight"].shape) == (3, 4, 3, 3)

@@ -37,7 +37,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
-from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, UPSAMPLING, Generator  # noqa: E402
+from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, UPSAMPLING, WIDTHS, Generator  # noqa: E402
 from train import add_common_arguments, recalibrate_batch_norm, save_grid, start, update_ema, write_summary  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -70,14 +70,41 @@ class Discriminator(nn.Module):
         return self.patch(features), self.whole(features), self.local(early)
 
 
-def diff_augment(x: torch.Tensor) -> torch.Tensor:
-    """DiffAugment 'color,translation,cutout' (Zhao et al. 2020), differentiable, the same for real and generated."""
+#: DiffAugment policies: the transforms applied, in this order, to every image the discriminator sees.
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+
+def augment_policy(text: str) -> tuple[str, ...]:
+    """``"color,translation,cutout"`` -> its transforms; ``"none"`` -> none. Unknown names are an error."""
+    if text.strip() == "none":
+        return ()
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown augmentation {', '.join(unknown)}: use a comma-separated subset of "
+                                         f"{', '.join(AUGMENTATIONS)}, or none")
+    return tuple(name for name in AUGMENTATIONS if name in names)
+
+
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...] = AUGMENTATIONS) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020; default policy 'color,translation,cutout'), differentiable, the same for real
+    and generated images."""
     n, _, h, w = x.shape
-    x = x + (torch.rand(n, 1, 1, 1) - 0.5)  # brightness
-    mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (torch.rand(n, 1, 1, 1) * 2) + mean  # saturation
-    mean = x.mean(dim=[1, 2, 3], keepdim=True)
-    x = (x - mean) * (torch.rand(n, 1, 1, 1) + 0.5) + mean  # contrast
+    if "color" in policy:
+        x = x + (torch.rand(n, 1, 1, 1) - 0.5)  # brightness
+        mean = x.mean(dim=1, keepdim=True)
+        x = (x - mean) * (torch.rand(n, 1, 1, 1) * 2) + mean  # saturation
+        mean = x.mean(dim=[1, 2, 3], keepdim=True)
+        x = (x - mean) * (torch.rand(n, 1, 1, 1) + 0.5) + mean  # contrast
+    if "translation" in policy:
+        x = _translate(x)
+    if "cutout" in policy:
+        x = _cutout(x)
+    return x
+
+
+def _translate(x: torch.Tensor) -> torch.Tensor:
+    n, _, h, w = x.shape
     # translation by up to 1/8 of the size, zero padding
     shift = int(h * 0.125 + 0.5)
     ty = torch.randint(-shift, shift + 1, (n, 1, 1))
@@ -85,7 +112,11 @@ def diff_augment(x: torch.Tensor) -> torch.Tensor:
     gb, gy, gx = torch.meshgrid(torch.arange(n), torch.arange(h), torch.arange(w), indexing="ij")
     gy = torch.clamp(gy + ty + 1, 0, h + 1)
     gx = torch.clamp(gx + tx + 1, 0, w + 1)
-    x = F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)[gb, gy, gx].permute(0, 3, 1, 2)
+    return F.pad(x, [1, 1, 1, 1]).permute(0, 2, 3, 1)[gb, gy, gx].permute(0, 3, 1, 2)
+
+
+def _cutout(x: torch.Tensor) -> torch.Tensor:
+    n, _, h, w = x.shape
     # cutout of a square half the size
     size = int(h * 0.5 + 0.5)
     oy = torch.randint(0, h + (1 - size % 2), (n, 1, 1))
@@ -122,7 +153,10 @@ def save(generator: nn.Module, path: Path, grid: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> dict:
-    rng, generator, critic, ema, opt_g, opt_d = start(args, lambda: Generator(upsample=args.upsample, noise_maps=args.noise_maps),
+    def make_generator() -> Generator:
+        return Generator(args.widths, upsample=args.upsample, noise_maps=args.noise_maps)
+
+    rng, generator, critic, ema, opt_g, opt_d = start(args, make_generator,
                                                          lambda: Discriminator(args.critic_width, args.local_head))
     image = load_ihc()
     corners = patch_corners(held_out=False, size=IMAGE_SIZE)
@@ -135,12 +169,12 @@ def train(args: argparse.Namespace) -> dict:
         real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, args.batch_size)))
 
         fake = generator(torch.randn(args.batch_size, generator.latent_dim))
-        loss_d = hinge(critic(diff_augment(real)), True) + hinge(critic(diff_augment(fake.detach())), False)
+        loss_d = hinge(critic(diff_augment(real, args.augment)), True) + hinge(critic(diff_augment(fake.detach(), args.augment)), False)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
-        patch, whole, *local = critic(diff_augment(fake))
+        patch, whole, *local = critic(diff_augment(fake, args.augment))
         loss_g = -patch.mean() - whole.mean()
         for logits in local:
             loss_g = loss_g - logits.mean()
@@ -165,6 +199,16 @@ def train(args: argparse.Namespace) -> dict:
                          parameters=sum(p.numel() for p in generator.parameters()))
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != len(WIDTHS) or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected {len(WIDTHS)} positive channel counts separated by commas, not {text!r}")
+    return widths
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, iterations=3000, batch_size=8)
@@ -174,6 +218,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="give the discriminator a third head of 32x32 logits on its second layer's features")
     parser.add_argument("--noise-maps", action="store_true",
                         help="feed the generator per-pixel noise maps at 16, 32 and 64 px (a longer latent)")
+    parser.add_argument("--augment", type=augment_policy, default=AUGMENTATIONS, metavar="POLICY",
+                        help="DiffAugment transforms for the discriminator's inputs: a comma-separated subset of "
+                             f"{','.join(AUGMENTATIONS)} (the default: all), or none")
+    parser.add_argument("--widths", type=_widths, default=WIDTHS, metavar="W8,W16,W32,W64,W128",
+                        help=f"the generator's channels at 8 to 128 px (default {','.join(map(str, WIDTHS))})")
     parser.add_argument("--upsample", choices=UPSAMPLING, default="nearest", help="how the generator's stages upsample")
     parser.add_argument("--out", type=Path, default=HERE / "output-fastgan")
     return parser.parse_args(argv)
