@@ -166,7 +166,8 @@ def test_network_options_of_a_card_build_the_network_or_fail_clearly():
 @pytest.mark.torch
 @pytest.mark.slow
 def test_fastgan_training_options_run_or_fail_clearly(tmp_path):
-    """--augment and --widths: a good choice trains (and records itself), a bad one stops before training, saying why."""
+    """--augment, --widths, --lr-d and the R1 discriminator: a good choice trains (and records itself), a bad one
+    stops before training, saying why."""
     pytest.importorskip("torch")
     pytest.importorskip("safetensors")
     pytest.importorskip("skimage")
@@ -181,11 +182,11 @@ def test_fastgan_training_options_run_or_fail_clearly(tmp_path):
         assert result.returncode == 2 and message in result.stderr
         assert not (tmp_path / "bad").exists()
     out = tmp_path / "small"
-    result = subprocess.run([sys.executable, script, *common, "--augment", "none", "--widths", "8,8,8,4,4", "--noise-maps",
-                             "--out", str(out)], capture_output=True, text=True, timeout=600)
+    options = ["--augment", "none", "--widths", "8,8,8,4,4", "--noise-maps", "--lr-d", "4e-4", "--no-spectral-norm", "--r1", "1"]
+    result = subprocess.run([sys.executable, script, *common, *options, "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     settings = json.loads((out / "training.json").read_text())["settings"]
-    assert settings["augment"] == [] and settings["widths"] == [8, 8, 8, 4, 4]
+    assert settings["augment"] == [] and settings["widths"] == [8, 8, 8, 4, 4] and settings["lr_d"] == 4e-4 and settings["r1"] == 1
     from safetensors.torch import load_file
 
     assert tuple(load_file(str(out / "generator.safetensors"))["to_rgb.0.weight"].shape) == (3, 4, 3, 3)

@@ -47,9 +47,9 @@ PREVIEW_SEED = 7
 class Discriminator(nn.Module):
     """128 -> 64 -> 32 -> 16 -> 8 (patch logits) -> 4 -> 1 (global logit); spectral norm on every convolution."""
 
-    def __init__(self, width: int = 24, local_head: bool = False) -> None:
+    def __init__(self, width: int = 24, local_head: bool = False, spectral_norm: bool = True) -> None:
         super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda module: module)
         layers: list[nn.Module] = []
         c_in = CHANNELS
         for c_out in (width, width * 2, width * 4, width * 8):
@@ -156,8 +156,13 @@ def train(args: argparse.Namespace) -> dict:
     def make_generator() -> Generator:
         return Generator(args.widths, upsample=args.upsample, noise_maps=args.noise_maps)
 
-    rng, generator, critic, ema, opt_g, opt_d = start(args, make_generator,
-                                                         lambda: Discriminator(args.critic_width, args.local_head))
+    def make_critic() -> Discriminator:
+        return Discriminator(args.critic_width, args.local_head, spectral_norm=not args.no_spectral_norm)
+
+    rng, generator, critic, ema, opt_g, opt_d = start(args, make_generator, make_critic)
+    if args.lr_d is not None:  # two time-scale update rule: the discriminator learns at its own rate
+        for group in opt_d.param_groups:
+            group["lr"] = args.lr_d
     image = load_ihc()
     corners = patch_corners(held_out=False, size=IMAGE_SIZE)
 
@@ -169,7 +174,14 @@ def train(args: argparse.Namespace) -> dict:
         real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, args.batch_size)))
 
         fake = generator(torch.randn(args.batch_size, generator.latent_dim))
-        loss_d = hinge(critic(diff_augment(real, args.augment)), True) + hinge(critic(diff_augment(fake.detach(), args.augment)), False)
+        real_seen = diff_augment(real, args.augment)
+        if args.r1:
+            real_seen.requires_grad_(True)
+        real_logits = critic(real_seen)
+        loss_d = hinge(real_logits, True) + hinge(critic(diff_augment(fake.detach(), args.augment)), False)
+        if args.r1:  # R1 (Mescheder et al. 2018): the gradient norm of the logits at the real images, squared
+            (grad,) = torch.autograd.grad(sum(t.sum() for t in real_logits), real_seen, create_graph=True)
+            loss_d = loss_d + 0.5 * args.r1 * grad.pow(2).sum(dim=[1, 2, 3]).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -213,6 +225,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, iterations=3000, batch_size=8)
     parser.add_argument("--checkpoint-every", type=int, default=250, help="write a checkpoint this often (0: never)")
+    parser.add_argument("--lr-d", type=float, default=None,
+                        help="the discriminator's learning rate (default: --lr, as the generator's)")
+    parser.add_argument("--no-spectral-norm", action="store_true",
+                        help="a discriminator without spectral normalisation (pair it with --r1)")
+    parser.add_argument("--r1", type=float, default=0.0, metavar="GAMMA",
+                        help="weight of the R1 gradient penalty on the real images (default 0: none)")
     parser.add_argument("--critic-width", type=int, default=24, help="channels of the discriminator's first layer")
     parser.add_argument("--local-head", action="store_true",
                         help="give the discriminator a third head of 32x32 logits on its second layer's features")
