@@ -12,8 +12,12 @@ translation by up to 1/8, cutout of 1/2) is applied to every image the discrimin
 An exponential moving average (EMA) of the generator weights (decay 0.999) is what is saved; its batch-norm
 statistics are re-estimated over 10 batches of 32 latents at every checkpoint.
 
-Options tried for version 1.2.0 (see the plugin README): ``--noise-maps`` (per-pixel noise maps in the latent; shipped),
-``--local-head`` (a third discriminator head of 32x32 logits), ``--critic-width`` and ``--upsample bilinear``.
+Options tried (see the plugin README and ``results/fastgan/runs.json``): ``--noise-maps`` (per-pixel noise maps in the
+latent; shipped in 1.2.0), ``--local-head`` (a third discriminator head of 32x32 logits), ``--critic-width``,
+``--upsample bilinear``; then ``--augment`` (a subset of the DiffAugment transforms, or none), ``--widths`` (a wider
+generator), ``--lr-d`` (a discriminator learning rate of its own) and ``--no-spectral-norm`` with ``--r1`` (an R1
+penalty in place of spectral normalisation). ``probe_discriminator.py`` measures how well a fresh discriminator
+separates a trained generator's images from real crops under each augmentation policy.
 
 Every ``--checkpoint-every`` iterations it writes ``checkpoints/generator-STEP.safetensors`` and
 ``checkpoints/samples-STEP.png``; nothing depends on the total number of iterations, so the checkpoint of step K
