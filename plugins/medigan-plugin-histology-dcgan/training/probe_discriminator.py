@@ -24,11 +24,11 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
+from data import load_ihc, patch_corners  # noqa: E402
 from export_onnx import add_network_options_argument  # noqa: E402
 from medigan_plugin_histology_dcgan.fastgan import IMAGE_SIZE, Generator  # noqa: E402
 from train import init_weights  # noqa: E402
-from train_fastgan import Discriminator, augment_policy, diff_augment, hinge  # noqa: E402
+from train_fastgan import Discriminator, augment_policy, diff_augment, hinge, real_batch  # noqa: E402
 
 
 def probe(generator: Generator, policy: tuple[str, ...], steps: int, window: int, seed: int, batch_size: int = 8,
@@ -44,9 +44,7 @@ def probe(generator: Generator, policy: tuple[str, ...], steps: int, window: int
     losses = []
     started = time.perf_counter()
     for _ in range(steps):
-        picks = corners[rng.integers(0, len(corners), batch_size)]
-        patches = np.stack([to_unit(p) for p in crops(image, picks, IMAGE_SIZE)])
-        real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, batch_size)))
+        real = real_batch(image, corners, rng, batch_size)
         with torch.no_grad():
             fake = generator(torch.randn(batch_size, generator.latent_dim))
         loss = hinge(critic(diff_augment(real, policy)), True) + hinge(critic(diff_augment(fake, policy)), False)

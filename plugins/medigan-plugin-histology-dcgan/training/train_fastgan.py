@@ -133,6 +133,13 @@ def _cutout(x: torch.Tensor) -> torch.Tensor:
     return x * mask.unsqueeze(1)
 
 
+def real_batch(image: np.ndarray, corners: np.ndarray, rng: np.random.Generator, batch_size: int) -> torch.Tensor:
+    """``batch_size`` random 128x128 training crops at ``corners`` of ``image``, each in a random rotation/flip, in [-1, 1]."""
+    picks = corners[rng.integers(0, len(corners), batch_size)]
+    patches = np.stack([to_unit(p) for p in crops(image, picks, IMAGE_SIZE)])
+    return torch.from_numpy(dihedral(patches, rng.integers(0, 8, batch_size)))
+
+
 def hinge(logits: tuple[torch.Tensor, torch.Tensor], real: bool) -> torch.Tensor:
     sign = 1.0 if real else -1.0
     return sum(torch.relu(1 - sign * t).mean() for t in logits)
@@ -173,9 +180,7 @@ def train(args: argparse.Namespace) -> dict:
     log: list[dict] = []
     started = time.perf_counter()
     for step in range(1, args.iterations + 1):
-        picks = corners[rng.integers(0, len(corners), args.batch_size)]
-        patches = np.stack([to_unit(p) for p in crops(image, picks, IMAGE_SIZE)])
-        real = torch.from_numpy(dihedral(patches, rng.integers(0, 8, args.batch_size)))
+        real = real_batch(image, corners, rng, args.batch_size)
 
         fake = generator(torch.randn(args.batch_size, generator.latent_dim))
         real_seen = diff_augment(real, args.augment)
