@@ -1,14 +1,15 @@
 """Train the 128x128 FastGAN-style histology generator on crops of scikit-image's ihc.png, on the CPU, by seed.
 
-    python training/train_fastgan.py --noise-maps --iterations 3000 --out training/output-fastgan   # the shipped model
+    python training/train_fastgan.py --noise-maps --augment translation --iterations 6000 --out out-fastgan  # 1.3.0
     python training/train_fastgan.py --iterations 4 --out /some/dir         # a smoke test
 
 Recipe: the generator of ``medigan_plugin_histology_dcgan.fastgan`` (upsample + 3x3 convolution stages, batch norm,
 leaky ReLU, skip-layer excitation) against a spectrally normalised discriminator with two heads: a patch head (8x8
 logits, each seeing about 46 pixels) and a global head (one logit for the whole 128x128 patch). Hinge loss,
 Adam (lr 2e-4, betas 0.5/0.999) for both, batch 8 of random 128x128 crops of the training part of the image
-(never touching a held-out tile) with random dihedral flips/rotations. DiffAugment (Zhao et al. 2020: colour,
-translation by up to 1/8, cutout of 1/2) is applied to every image the discriminator sees, real or generated.
+(never touching a held-out tile) with random dihedral flips/rotations. DiffAugment (Zhao et al. 2020; by default
+colour, translation by up to 1/8 and cutout of 1/2; the shipped model: ``--augment translation``) is applied to
+every image the discriminator sees, real or generated.
 An exponential moving average (EMA) of the generator weights (decay 0.999) is what is saved; its batch-norm
 statistics are re-estimated over 10 batches of 32 latents at every checkpoint.
 
