@@ -619,8 +619,9 @@ def _list_extractors_moved(ctx: click.Context, param: click.Parameter, value: bo
               help="Intensity window mapped to [0, 1] for both sets (default: each set's own: the card's display_range, "
                    "a DICOM/NIfTI window, or the dtype's range).")
 @click.option("--extractor-weights", type=click.Path(dir_okay=False), help="Use this weights file (its sha256 is recorded).")
-@click.option("--metric", "metrics", multiple=True, type=click.Choice(["fid", "kid", "precision", "recall", "memorization"]),
-              help="Metrics to compute (repeatable; default: fid, kid, precision, recall).")
+@click.option("--metric", "metrics", multiple=True,
+              type=click.Choice(["fid", "kid", "precision", "recall", "memorization", "memorisation"]),
+              help="Metrics to compute (repeatable; default: fid, kid, precision, recall; memorisation = memorization).")
 @click.option("--holdout", "holdout_dir", type=click.Path(),
               help="With --metric memorization: real images the model never saw (--real being its training images).")
 @click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
@@ -693,9 +694,16 @@ def evaluate_command(model: str | None, real_dir: str | None, fake_dir: str | No
             click.echo(f"memorization: authenticity {d['authenticity']:.3g} ({d['copies']} of {d['n_fake_used']} samples "
                        f"closer to a real image than real images are to each other){held}; alpha-precision "
                        f"{d['alpha_precision']:.3g}, beta-recall {d['beta_recall']:.3g}")
+            test = (f" (p = {d['p_value']:.2g}, effect size A = {d['effect_size']:.2f}: generated samples' nearest-"
+                    f"training distances against held-out images')" if "p_value" in d else f": {d.get('reason', '')}")
+            click.echo(f"memorization verdict: {d['verdict']}{test}")
+        elif record.metric == "fid" and record.details.get("fid_infinity") is not None:
+            click.echo(f"fid_infinity {record.details['fid_infinity']:.6g} (FID extrapolated to infinitely many images, "
+                       f"Chong and Forsyth 2020; FID at n = {record.fake['n']}: {record.value:.6g})")
     if any(r.metric == "fid" for r in records):
         why_not = about.get("not_comparable_because")
-        click.echo("FID comparable with published FIDs: " + ("yes" if not why_not else f"no, {why_not}"))
+        click.echo("FID comparable with published FIDs: " + (f"yes ({about.get('comparable_basis')})" if not why_not
+                                                             else f"no, {why_not}"))
     for path, what in written:
         click.echo(f"{what} written to {path}")
 
