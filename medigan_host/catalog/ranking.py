@@ -35,7 +35,7 @@ METRIC_ALIASES = {"memorisation": "memorization"}
 def canonical_metric(metric: str) -> str:
     """``metric`` with its last path component's alias spelling replaced (``memorisation`` -> ``memorization``)."""
     head, _, last = metric.rpartition(".")
-    last = METRIC_ALIASES.get(last.lower(), last)
+    last = METRIC_ALIASES.get(last.lower(), last)  # other names keep their case (cards are matched ignoring it)
     return f"{head}.{last}" if head else last
 #: The key of a metric entry that names the real images it was computed against (the publication goes in ``source``).
 REFERENCE_KEY = "reference"
