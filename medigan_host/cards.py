@@ -216,8 +216,39 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
                                                                     for k in free)):
         raise fail(FREE_TEXT_FIELD, f"must list names of declared conditions whose values may be any text (their listed "
                                     f"values are examples), got {free!r}")
+    _physical_fields(extra, out["image_size"], fail)
     out["extra"] = extra
     return out
+
+
+#: Optional extra fields that say what the pixels measure, used by every output format (docs/formats.md):
+#: ``spacing`` (mm per image_size axis), ``orientation`` (DICOM ImageOrientationPatient: the direction cosines of the
+#: rows and the columns in patient coordinates, LPS) and ``rescale`` (stored value x slope + intercept = physical value).
+PHYSICAL_FIELDS = ("spacing", "orientation", "rescale")
+
+
+def _physical_fields(extra: Mapping[str, Any], image_size: tuple[int, ...], fail) -> None:
+    spacing = extra.get("spacing")
+    if spacing is not None and not (isinstance(spacing, list) and len(spacing) == len(image_size)
+                                    and all(_is_number(v) and v > 0 for v in spacing)):
+        raise fail("spacing", f"must list {len(image_size)} positive sizes in mm, one per image_size axis (e.g. "
+                              f"{[0.5] * len(image_size)}), got {spacing!r}")
+    orientation = extra.get("orientation")
+    if orientation is not None:
+        numbers = isinstance(orientation, list) and len(orientation) == 6 and all(_is_number(v) for v in orientation)
+        row, column = (orientation[:3], orientation[3:]) if numbers else ([], [])
+        unit = numbers and all(abs(math.fsum(v * v for v in axis) - 1.0) < 1e-4 for axis in (row, column))
+        if not unit or abs(math.fsum(a * b for a, b in zip(row, column))) > 1e-4:
+            raise fail("orientation", "must be 6 numbers: the unit direction of the image rows, then of its columns, in "
+                                      "patient coordinates (DICOM ImageOrientationPatient, LPS; [1, 0, 0, 0, 1, 0] is "
+                                      f"an axial slice), the two at right angles; got {orientation!r}")
+    rescale = extra.get("rescale")
+    if rescale is not None and not (isinstance(rescale, Mapping) and _is_number(rescale.get("slope"))
+                                    and rescale["slope"] != 0 and _is_number(rescale.get("intercept"))
+                                    and isinstance(rescale.get("unit", ""), str)
+                                    and set(rescale) <= {"slope", "intercept", "unit"}):
+        raise fail("rescale", "must be {'slope': non-zero number, 'intercept': number, 'unit': text such as 'HU'} "
+                              f"(stored value x slope + intercept = physical value), got {rescale!r}")
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str, fail) -> str:
