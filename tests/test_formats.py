@@ -245,7 +245,7 @@ def test_dicom_files_pass_the_dciodvfy_validator(shapes, tmp_path):
     for model in ("ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d"):  # CT Image, SC, float volume
         medigan_host.generate(model, 1, tmp_path / model, seed=1, format="dicom")
     files = sorted(tmp_path.rglob("*.dcm"))
-    assert len(files) == 13  # eight images, five masks
+    assert len(files) == 12  # eight images, four masks
     classes = {pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID for path in files}
     assert "1.2.840.10008.5.1.4.1.1.2" in classes and "1.2.840.10008.5.1.4.1.1.7.3" in classes
     for path in files:
