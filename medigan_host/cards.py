@@ -225,9 +225,16 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
 #: ``spacing`` (mm per image_size axis), ``orientation`` (DICOM ImageOrientationPatient: the direction cosines of the
 #: rows and the columns in patient coordinates, LPS) and ``rescale`` (stored value x slope + intercept = physical value).
 PHYSICAL_FIELDS = ("spacing", "orientation", "rescale")
+#: Optional extra field: how many label channels (K) the masks of an ``image+mask`` model have (1 when absent); fixes
+#: the channel axis of the masks in tf.data element specs and is checked against every batch when given.
+MASK_CHANNELS_FIELD = "mask_channels"
 
 
 def _physical_fields(extra: Mapping[str, Any], image_size: tuple[int, ...], fail) -> None:
+    mask_channels = extra.get(MASK_CHANNELS_FIELD)
+    if mask_channels is not None and not (_is_int(mask_channels) and 1 <= mask_channels <= 64):
+        raise fail(MASK_CHANNELS_FIELD, f"must be the number of mask label channels, a whole number from 1 to 64, "
+                                        f"got {mask_channels!r}")
     spacing = extra.get("spacing")
     if spacing is not None and not (isinstance(spacing, list) and len(spacing) == len(image_size)
                                     and all(_is_number(v) and v > 0 for v in spacing)):
