@@ -345,6 +345,9 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         if "hf" in entry:
             out.append(_hub_weights(entry, where, fail))
             continue
+        if "folder" in entry:
+            out.append(_folder_weights(entry, where, fail))
+            continue
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
             raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
@@ -407,6 +410,25 @@ def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
            "sha256": _weights_sha256(entry, where, fail)}
     _weights_size(entry, where, fail)
     return out
+
+
+def _folder_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a local folder (a diffusers ``save_pretrained`` folder): ``folder`` (an absolute path or a
+    ``file://`` URL) and ``sha256``, the digest of its files (:func:`medigan_host.weights.folder_sha256`)."""
+    folder = entry.get("folder")
+    path = folder[len("file://"):] if isinstance(folder, str) and folder.startswith("file://") else folder
+    if not isinstance(path, str) or not (path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path)):
+        raise fail("weights", f"{where}.folder must be an absolute path or a file:// URL of a local folder, got {folder!r}")
+    for other in ("url", "doi", "hf"):
+        if other in entry:
+            raise fail("weights", f"{where} names both a folder and a {other}: keep one")
+    if entry.get("sha256") is None:
+        raise fail("weights", f"{where}.sha256 is missing: pin the digest of the folder's files (python -c \"from "
+                              f"medigan_host.weights import folder_sha256; print(folder_sha256('{path}'))\")")
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    filename = entry.get("filename") or name
+    _weights_filename(filename, where, fail)
+    return {**entry, "folder": folder, "sha256": _weights_sha256(entry, where, fail), "filename": filename}
 
 
 def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:

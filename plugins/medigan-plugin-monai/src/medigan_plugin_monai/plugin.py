@@ -67,7 +67,7 @@ BRAIN_LDM = {
     "image_size": [160, 224, 160],
     "channels": 1,
     "spacing": [1.0, 1.0, 1.0],
-    "orientation": "the bundle's array axes, rigidly registered to MNI space (UniRes); written as RAS+ by the NIfTI "
+    "orientation_note": "the bundle's array axes, rigidly registered to MNI space (UniRes); written as RAS+ by the NIfTI "
                    "writer",
     "license": "Apache-2.0",
     "architecture": "Latent diffusion: monai.networks.nets.AutoencoderKL (3-D, 3 latent channels, channels (64, 128, "
