@@ -69,7 +69,14 @@ def test_cli_export(tmp_path):
     assert done.returncode == 0 and (tmp_path / "README.md").read_text().startswith("---\n")
     schema = run_cli("card", "export", "--format", "json-schema")
     assert json.loads(schema.stdout) == card_json_schema()
-    for args, words in ((("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
+    bundle = run_cli("card", "export", "ct-head-phantom", "--format", "monai", "--output-dir", str(tmp_path / "bundle"))
+    assert bundle.returncode == 0, bundle.stderr
+    assert sorted(p.relative_to(tmp_path / "bundle").as_posix() for p in (tmp_path / "bundle").rglob("*") if p.is_file()) \
+        == ["configs/inference.json", "configs/metadata.json", "docs/README.md"]
+    meta = json.loads((tmp_path / "bundle/configs/metadata.json").read_text())
+    assert meta["optional_packages_version"]["medigan-plugin-phantoms"] and "latent" in meta["network_data_format"]["inputs"]
+    for args, words in ((("ct-head-phantom", "--format", "hf", "--output-dir", str(tmp_path / "b")), "--format monai"),
+                        (("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
                         (("ct-head-phantom", "--format", "yaml"), "Invalid value")):
         done = run_cli("card", "export", *args)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
