@@ -80,6 +80,7 @@ def hub(session: nox.Session) -> None:
     session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
     session.install(".[hub,interop]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
     session.run("pytest", "tests/test_weights_hub.py", "tests/test_card_export.py", "tests/test_interop_readers.py",
+                "tests/test_physical_values.py",
                 *_plugin_tests(HUB_PLUGINS), *session.posargs)
 
 

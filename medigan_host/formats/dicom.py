@@ -1,27 +1,36 @@
-"""The ``dicom`` writer: DICOM Secondary Capture files (pydicom) that say they are synthetic.
+"""The ``dicom`` writer: DICOM files (pydicom) that say they are synthetic, with the geometry and physical values of
+the card.
 
-- SOP class: Secondary Capture Image Storage for 2-D images; Multi-frame Grayscale Byte / Word or True Color
-  Secondary Capture Image Storage for volumes (one frame per slice). Grey images keep 8 or 16 bits (float
-  images become 16-bit); colour (3 channels) is 8-bit RGB.
-- Synthetic, and who made it: ``ConversionType`` SYN (synthetic image), ``ImageType`` DERIVED\\SECONDARY,
-  ``BurnedInAnnotation`` NO, ``PatientName`` SYNTHETIC^MEDIGAN, ``ImageComments`` with model, version, seed and
-  host version, ``SecondaryCaptureDevice*`` / ``Manufacturer`` medigan with the model id and versions, and the
-  full provenance as JSON in private tag (0011,xx01) of the private block "MEDIGAN".
+- SOP class: CT Image Storage for 2-D grey images of CT models, MR Image Storage for 2-D integer grey images of MR
+  models (both with Frame of Reference and Image Plane: Pixel Spacing, Image Orientation / Position (Patient), Slice
+  Thickness); Secondary Capture otherwise: 2-D images of other modalities (the mammography and DX IODs need
+  acquisition attributes, detector, exposure and view codes, that a generative model does not have), float MR images
+  (the MR Image IOD has no rescale) and colour; Multi-frame Grayscale Byte / Word or True Color Secondary Capture for
+  volumes (the enhanced CT and MR IODs need per-frame acquisition groups), which carry their geometry in functional
+  groups. Grey images keep 8 or 16 bits (16 for the CT and MR IODs); colour (3 channels) is 8-bit RGB.
+- Values: a float grey image is stored as 16-bit levels spanning its own range, with ``RescaleSlope`` =
+  (max - min) / 65535 and ``RescaleIntercept`` = min, so a reader that applies the rescale gets the model's values
+  back within slope / 2 (recorded as ``rescale_max_error`` in the private provenance). The card's physical scale (its
+  ``rescale``, or "HU + N" in ``value_encoding``) is composed on top: CT files read in HU, as the NIfTI and TIFF of
+  the same sample.
+- Synthetic, and who made it: ``SyntheticData`` YES, ``ImageType`` DERIVED\\SECONDARY (\\AXIAL for CT, \\OTHER for
+  MR), ``BurnedInAnnotation`` NO, ``PatientName`` SYNTHETIC^MEDIGAN, ``ImageComments`` with model, version, seed and
+  host version, ``Manufacturer`` medigan with the model id and versions (and, in Secondary Capture files,
+  ``ConversionType`` SYN and ``SecondaryCaptureDevice*``), and the full provenance as JSON in private tag
+  (0011,xx01) of the private block "MEDIGAN".
 - UIDs are derived from the run (model, version, run seed, condition), the kind and the sample index: a
-  rerun writes byte-identical files, one study per run with one series for images and one for masks.
-  No dates or times are written.
+  rerun writes byte-identical files, one study per run with one series for images and one for masks, one frame of
+  reference per run. No dates or times are written.
 - Masks go into their own series ("... segmentation labels"). A 2-D mask is a DICOM Segmentation (highdicom, when
   installed): one segment per label the card names in ``mask_labels`` (else per label present), referencing its
-  image by SOP Instance UID, so viewers show it as a segmentation of that image. Without highdicom, and for volumes,
-  masks are grey Secondary Capture images of labels. A Segmentation's required ContentDate/ContentTime are the fixed
-  19700101 000000 (synthetic data has no acquisition time, and reruns stay byte-identical).
-- Volumes carry their geometry (frame of reference, orientation, pixel spacing, slice thickness, one position per
-  frame) in functional groups, matching the NIfTI writer's affine.
-- The card's optional ``spacing`` becomes ``PixelSpacing`` and the ``SliceLocationVector`` of volumes (mm from the
-  first slice; 1 mm steps without it); its optional ``rescale`` becomes ``RescaleSlope`` / ``RescaleIntercept`` /
-  ``RescaleType`` (a ``value_encoding`` of "HU + 1024" means slope 1, intercept -1024, type HU), and its
-  ``display_range`` the default ``WindowCenter`` / ``WindowWidth``, in the rescaled units.
-- ``SyntheticData`` (0008,001C) is YES in every file, masks included.
+  image by SOP Instance UID (and sharing its frame of reference), so viewers show it as a segmentation of that image.
+  Without highdicom, and for volumes, masks are grey Secondary Capture images of labels. A Segmentation's required
+  ContentDate/ContentTime are the fixed 19700101 000000 (synthetic data has no acquisition time, and reruns stay
+  byte-identical).
+- Geometry follows the NIfTI writer's affine: the card's ``orientation`` (DICOM ImageOrientationPatient; axial by
+  default), its ``spacing`` (1 mm without one), the first pixel at the origin and slice k at k x slice spacing along
+  row x column direction.
+- The card's ``display_range`` becomes the default ``WindowCenter`` / ``WindowWidth``, in the rescaled units.
 """
 
 from __future__ import annotations
