@@ -245,7 +245,7 @@ def _physical_fields(extra: Mapping[str, Any], image_size: tuple[int, ...], fail
         numbers = isinstance(orientation, list) and len(orientation) == 6 and all(_is_number(v) for v in orientation)
         row, column = (orientation[:3], orientation[3:]) if numbers else ([], [])
         unit = numbers and all(abs(math.fsum(v * v for v in axis) - 1.0) < 1e-4 for axis in (row, column))
-        if not unit or abs(math.fsum(a * b for a, b in zip(row, column))) > 1e-4:
+        if not unit or abs(math.fsum(a * b for a, b in zip(row, column, strict=True))) > 1e-4:
             raise fail("orientation", "must be 6 numbers: the unit direction of the image rows, then of its columns, in "
                                       "patient coordinates (DICOM ImageOrientationPatient, LPS; [1, 0, 0, 0, 1, 0] is "
                                       f"an axial slice), the two at right angles; got {orientation!r}")

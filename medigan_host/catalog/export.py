@@ -12,8 +12,8 @@ from typing import Any
 
 from ..cards import FRAMEWORKS, INPUTS, OUTPUTS, REQUIRED_FIELDS, ModelCard
 
-__all__ = ["EXPORT_FORMATS", "MONAI_GENERATOR_SCHEMA", "card_json_schema", "check_bundle_model", "export_card", "hf_model_card", "monai_inference",
-           "monai_metadata", "write_monai_bundle"]
+__all__ = ["EXPORT_FORMATS", "MONAI_GENERATOR_SCHEMA", "card_json_schema", "check_bundle_model", "export_card",
+           "hf_model_card", "monai_inference", "monai_metadata", "write_monai_bundle"]
 
 EXPORT_FORMATS = ("hf", "monai", "json-schema")
 _SHA256 = "^[0-9a-fA-F]{64}$"

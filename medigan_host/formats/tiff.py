@@ -6,8 +6,8 @@ and RGBA images are supported. The provenance goes into ``ImageDescription`` as 
 ``spacing`` into the resolution tags (pixels per centimetre). The JSON record's ``rescale`` (``slope``, ``intercept``,
 ``unit``) gives the physical value of a stored one, stored x slope + intercept: the 16-bit scaling undone (1/257 for
 uint8 images, 1/65535 for floats) and the card's physical scale applied (its ``rescale``, or "HU + N" in
-``value_encoding``: HU for CT), so a TIFF reads the same values as the NIfTI and DICOM of the sample. The bytes depend only on the array and the
-context, so a rerun writes identical files.
+``value_encoding``: HU for CT), so a TIFF reads the same values as the NIfTI and DICOM of the sample. The bytes
+depend only on the array and the context, so a rerun writes identical files.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The loader of every diffusers card: the card's Hub files fetched and verified by medigan (pinned commit and
-sha256), or a local ``save_pretrained`` folder checked against the digest of its files, the pipeline class it names loaded from them with safetensors only and no network, and one
+sha256), or a local ``save_pretrained`` folder checked against the digest of its files; the pipeline class it names
+loaded from them with safetensors only and no network, and one
 ``torch.Generator`` per sample seeded with the sample's seed, so sample i depends only on seeds[i].
 """
 
