@@ -71,18 +71,24 @@ def sample_png(card: ModelCard, image: Path, mask: Path | None = None) -> bytes:
     labels = read_image(mask) if mask is not None else None
     if card.ndim == 3 and pixels.ndim == 3:  # a 3-D model written slice by slice is not expected; keep it simple
         pixels = pixels[None]
-    window = _window(pixels)
+    window = _window(card, pixels)
     masks = None if labels is None else np.asarray(labels)[None]
     return png_bytes(to_rgb(np.asarray(pixels)[None], card, masks, window=window)[0])
 
 
-def _window(pixels: Any) -> tuple[float, float]:
-    """The grey range a file's values are shown in: the whole range of integer types, else the values' own range."""
+def _window(card: ModelCard, pixels: Any) -> tuple[float, float]:
+    """The grey range a file's values are shown in: the card's ``display_range`` for stored values, the whole range
+    of 8-bit files, [0, 1] for unit floats, else the values' own range."""
     import numpy as np
 
+    from ..display import card_display_range
+
+    declared = card_display_range(card)
     if pixels.dtype == np.uint8:
         return 0.0, 255.0
-    if pixels.dtype == np.uint16:
-        return 0.0, 65535.0
+    if declared is not None:
+        return declared
     low, high = float(np.nanmin(pixels)), float(np.nanmax(pixels))
+    if pixels.dtype.kind == "f" and 0.0 <= low and high <= 1.0:
+        return 0.0, 1.0
     return (low, high) if high > low else (low, low + 1.0)

@@ -140,7 +140,7 @@ async function modelView(id) {
     figure = h("figure", {},
       h("img", { class: "grid-image", id: "grid", src: `/api/models/${encodeURIComponent(model.id)}/grid.png?n=${n}&seed=0`,
                  alt: `${n} samples of ${model.name} (run seed 0${model.outputs === "image+mask" ? ", masks overlaid in colour" : ""})`,
-                 width: 512, height: 512, loading: "lazy" }),
+                 width: 512 }),
       h("figcaption", {}, `Samples 0–${n - 1} of run seed 0: the images \`medigan generate ${model.id} -n ${n} --seed 0\` writes.`));
   }
   show(model.name,
