@@ -446,3 +446,24 @@ def test_server_killed_mid_run_completes_it_on_restart_byte_identical(tmp_path, 
     records = without_times(resumed["manifest.jsonl"])
     assert sorted(r["index"] for r in records) == list(range(24))  # nothing lost, nothing twice
     assert sorted(records, key=lambda r: r["index"]) == without_times(uninterrupted["manifest.jsonl"])
+
+
+@pytest.mark.ray
+def test_ray_engine_runs_are_ordinary_run_folders(tmp_path):
+    """`medigan serve --engine ray`: runs go to Ray workers, as `medigan generate --engine ray`, into the same folder."""
+    pytest.importorskip("ray")
+    import medigan_host
+
+    with client(tmp_path, engine="ray", workers=2) as c:
+        run = c.post("/api/runs", json={"model": "ct-head-phantom", "num_samples": 12, "seed": 4, "batch_size": 4}).json()
+        second = c.post("/api/runs", json={"model": "ct-head-phantom", "num_samples": 4, "seed": 5}).json()
+        done = wait(c, run["id"], timeout=300)
+        assert done["status"] == "done" and done["result"]["engine"] == "ray", done
+        assert wait(c, second["id"], timeout=300)["status"] == "done"  # two runs at once share the server's Ray
+    medigan_host.generate("ct-head-phantom", 12, tmp_path / "local", seed=4, batch_size=4)
+    served, local = folder_bytes(Path(done["folder"])), folder_bytes(tmp_path / "local")
+    assert served.keys() == local.keys()
+    for rel in served:
+        if rel != "manifest.jsonl":
+            assert served[rel] == local[rel], rel
+    assert without_times(served["manifest.jsonl"]) == without_times(local["manifest.jsonl"])

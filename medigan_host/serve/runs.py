@@ -125,6 +125,7 @@ class RunManager:
         self._runs: dict[str, Run] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.max_runs, thread_name_prefix="medigan-run")
         self._closed = False
+        self._ray_started = False
 
     # -- the catalog and the checks of a request ------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -187,9 +188,21 @@ class RunManager:
         return request, None if inputs is None else np.asarray(inputs)
 
     # -- runs ---------------------------------------------------------------------------------------------
+    def connect_ray(self) -> None:
+        """With ``engine="ray"``: join (or start) Ray once for the server, so that runs in parallel share it and none
+        shuts it down under another."""
+        if self.config.engine != "ray" or self._ray_started:
+            return
+        from ..generation.distributed import RayOptions, connect, import_ray
+
+        options = RayOptions.checked(address=self.config.address, workers=self.config.workers,
+                                     gpus_per_worker=self.config.gpus_per_worker)
+        self._ray_started = connect(import_ray(), options)
+
     def recover(self) -> list[str]:
         """Load the runs in the folder; queue again those that were queued or running. Returns their ids."""
         self.root.mkdir(parents=True, exist_ok=True)
+        self.connect_ray()
         again = []
         for path in sorted(self.root.iterdir()):
             if not RUN_ID.match(path.name) or not path.is_dir() or path.is_symlink() or path.name in self._runs:
@@ -305,6 +318,11 @@ class RunManager:
                 if run.status in ACTIVE and run.stop is None:
                     run.stop = "interrupted"
         self._pool.shutdown(wait=wait, cancel_futures=False)
+        if self._ray_started and wait:
+            from ..generation.distributed import import_ray
+
+            import_ray().shutdown()
+            self._ray_started = False
 
     # -- running ------------------------------------------------------------------------------------------
     def _write_state(self, run: Run) -> None:
