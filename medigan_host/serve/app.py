@@ -13,6 +13,7 @@ import hmac
 import io
 import json
 import zipfile
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from http.cookies import SimpleCookie
@@ -49,6 +50,8 @@ SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                  b"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
 ]
+#: Search answers kept in memory.
+SEARCH_CACHE = 256
 FILTERS = ("modality", "anatomy", "framework", "architecture", "dataset", "outputs", "tag", "license")
 
 
@@ -238,6 +241,8 @@ class _Api:
         self.config = config
         self.manager = manager
         self.grids = grids
+        #: Answers of GET /api/models by (catalog, its size, query string): a search is pure, so a repeated one is free.
+        self._searches: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
 
     # -- the browser app ------------------------------------------------------------------------------------
     async def static(self, request: Request) -> Response:
@@ -272,6 +277,9 @@ class _Api:
         conditional = _boolean(params.get("conditional"), "conditional")
         limit = _integer(params.get("limit"), "limit", 1, 10_000) if params.get("limit") else None
         catalog = self.manager.catalog()
+        key = (id(catalog), len(catalog), str(request.query_params))
+        if key in self._searches:
+            return Response(self._searches[key], media_type="application/json")
         results = await run_in_threadpool(lambda: search_models(params.get("q") or None, conditional=conditional, limit=limit,
                                                                 catalog=catalog, **filters))
         data = results.to_dict()
@@ -281,7 +289,11 @@ class _Api:
         data["facets"] = {name: sorted({str(getattr(e.card, name)) for e in entries if getattr(e.card, name)})
                           for name in ("modality", "framework", "outputs", "anatomy")}
         data["total"] = len(entries)
-        return JSONResponse(data)
+        response = JSONResponse(data)
+        self._searches[key] = response.body
+        while len(self._searches) > SEARCH_CACHE:
+            self._searches.popitem(last=False)
+        return response
 
     def _summary(self, entry: Any) -> dict[str, Any]:
         card = entry.card
@@ -371,8 +383,8 @@ class _Api:
                     return
                 if await request.is_disconnected():
                     return
-                await asyncio.sleep(0.2)
-                idle += 0.2
+                await asyncio.sleep(0.1)
+                idle += 0.1
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-store"})
 
