@@ -141,7 +141,7 @@ async function modelView(id) {
       h("img", { class: "grid-image", id: "grid", src: `/api/models/${encodeURIComponent(model.id)}/grid.png?n=${n}&seed=0`,
                  alt: `${n} samples of ${model.name} (run seed 0${model.outputs === "image+mask" ? ", masks overlaid in colour" : ""})`,
                  width: 512 }),
-      h("figcaption", {}, `Samples 0–${n - 1} of run seed 0: the images \`medigan generate ${model.id} -n ${n} --seed 0\` writes.`));
+      h("figcaption", {}, `Samples 0–${n - 1} of run seed 0: the images `, h("code", {}, `medigan generate ${model.id} -n ${n} --seed 0`), " writes."));
   }
   show(model.name,
     h("a", { class: "back", href: "#/" }, "← All models"),
