@@ -151,7 +151,7 @@ def main() -> None:
         same = digests(Path(run["folder"])) == digests(root / "cli0")
     served_s, cli_s, engine_s = statistics.median(served), statistics.median(cli), statistics.median(engine)
     inside_s = statistics.median(engine_served)
-    around_s = statistics.median(w - e for w, e in zip(served, engine_served))
+    around_s = statistics.median(w - e for w, e in zip(served, engine_served, strict=True))
     rows = [
         ("requests per second (GET, 20 clients)" if args.clients == 20 else f"requests per second ({args.clients} clients)",
          f"{stats['per_second']:.0f}/s", f"{stats['requests']} in {stats['seconds']:.2f} s"),

@@ -117,7 +117,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             "num_samples": {"type": "integer", "minimum": 1, "description": "Default: one per input (image-to-image models)"},
             "seed": {"type": "integer", "minimum": 0, "default": 0},
             "condition": {"type": "object", "description": "Conditions declared on the card, e.g. {\"lesion\": \"present\"}"},
-            "format": {"type": "string", "description": "png, png16, npy, nifti, nifti-gz, dicom, tiff … (default png for 2-D, npy for 3-D)"},
+            "format": {"type": "string", "description": "png, png16, npy, nifti, nifti-gz, dicom, tiff … (default: png 2-D, npy 3-D)"},
             "batch_size": {"type": "integer", "minimum": 1, "maximum": 4096},
             "inputs": {"type": "array", "description": "Inputs of an image-to-image model, one per sample",
                        "items": {"type": "object", "required": ["name", "data"], "properties": {
