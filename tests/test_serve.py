@@ -232,7 +232,7 @@ def test_bad_run_requests_get_one_line_errors_and_write_nothing(tmp_path, models
         form = c.post("/api/runs", data={"model": "fast-model"})
         assert form.status_code == 400 and "application/json" in form.json()["error"]
         assert c.get("/api/runs").json()["runs"] == []
-        assert not any((tmp_path / "runs").iterdir())
+        assert [p.name for p in (tmp_path / "runs").iterdir()] == [".medigan-serve.lock"]  # no run folder
 
 
 def test_remote_code_model_runs_only_on_a_trusting_server(tmp_path, models, monkeypatch):
@@ -467,3 +467,33 @@ def test_ray_engine_runs_are_ordinary_run_folders(tmp_path):
         if rel != "manifest.jsonl":
             assert served[rel] == local[rel], rel
     assert without_times(served["manifest.jsonl"]) == without_times(local["manifest.jsonl"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_runs_after_their_batch_and_the_next_start_completes_them(tmp_path, models):
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    from serving import Server
+
+    runs = tmp_path / "runs"
+    server = Server(runs, env=models.env(MEDIGAN_TEST_DELAY="0.25"))
+    try:
+        from medigan_host.cli import cli
+
+        refused = CliRunner().invoke(cli, ["serve", "--port", "0", "--runs", str(runs)])
+        assert refused.exit_code == 2 and "another medigan serve uses the runs folder" in refused.output
+        run = httpx.post(server.url + "/api/runs", json={"model": "slow-model", "num_samples": 40, "batch_size": 2}).json()
+        while httpx.get(f"{server.url}/api/runs/{run['id']}").json()["done"] < 2:
+            time.sleep(0.05)
+    finally:
+        server.stop()  # SIGINT, as Ctrl+C
+    assert server.process.returncode == 0
+    state = json.loads((runs / run["id"] / "state.json").read_text())
+    assert state["status"] == "queued" and state["done"] < 40  # stopped, to be resumed: not cancelled, not failed
+    with Server(runs, env=models.env(MEDIGAN_TEST_DELAY="0")) as again:
+        deadline = time.monotonic() + 60
+        while (now := httpx.get(f"{again.url}/api/runs/{run['id']}").json())["status"] != "done":
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+    records = without_times((runs / run["id"] / "output" / "manifest.jsonl").read_bytes())
+    assert sorted(r["index"] for r in records) == list(range(40))

@@ -57,11 +57,19 @@ def make_serve_command(cls: type[click.Command]) -> click.Command:
             from ..generation.distributed import import_ray
 
             import_ray()
-        app = create_app(config)
+        from ..serve.runs import RunManager
+
+        manager = RunManager(config)
+        manager.lock()  # before listening: a second server on the same runs folder stops here, with one line
+        app = create_app(config, manager)
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                                timeout_graceful_shutdown=5, server_header=False))
         _announce(server, config)
-        server.run()
+        try:
+            server.run()
+        except KeyboardInterrupt:  # uvicorn shut down cleanly, then passed Ctrl+C on
+            pass
+        click.echo("medigan serve stopped; runs in progress resume at the next start on the same --runs folder", err=True)
 
     return serve_command
 

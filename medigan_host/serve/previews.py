@@ -69,8 +69,6 @@ def sample_png(card: ModelCard, image: Path, mask: Path | None = None) -> bytes:
 
     pixels = read_image(image)
     labels = read_image(mask) if mask is not None else None
-    if card.ndim == 3 and pixels.ndim == 3:  # a 3-D model written slice by slice is not expected; keep it simple
-        pixels = pixels[None]
     window = _window(card, pixels)
     masks = None if labels is None else np.asarray(labels)[None]
     return png_bytes(to_rgb(np.asarray(pixels)[None], card, masks, window=window)[0])

@@ -37,6 +37,8 @@ from ..registry import Catalog, ModelEntry, runs_remote_code
 from .config import ServeConfig
 
 RUN_ID = re.compile(r"\A[0-9]{8}T[0-9]{6}-[0-9a-f]{8}\Z")
+#: Held by the server that uses the runs folder: two servers resuming the same runs would write over each other's state.
+SERVER_LOCK = ".medigan-serve.lock"
 REQUEST = "request.json"
 STATE = "state.json"
 INPUTS = "inputs.npy"
@@ -126,6 +128,7 @@ class RunManager:
         self._pool = ThreadPoolExecutor(max_workers=config.max_runs, thread_name_prefix="medigan-run")
         self._closed = False
         self._ray_started = False
+        self._lock_handle: Any = None
 
     # -- the catalog and the checks of a request ------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -199,9 +202,31 @@ class RunManager:
                                      gpus_per_worker=self.config.gpus_per_worker)
         self._ray_started = connect(import_ray(), options)
 
+    def lock(self) -> None:
+        """Take the runs folder for this server, or raise a usage error naming what to do."""
+        if self._lock_handle is not None:
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            handle = open(self.root / SERVER_LOCK, "a+")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise MediganUsageError(f"cannot use {str(self.root)!r} for the runs: {exc.strerror or exc}; "
+                                    "choose a folder you can write to with --runs") from exc
+        try:
+            import fcntl
+
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # Windows: no second-server check
+            pass
+        except OSError:
+            handle.close()
+            raise MediganUsageError(f"another medigan serve uses the runs folder {str(self.root)!r}; stop it, or give "
+                                    "this one its own --runs folder") from None
+        self._lock_handle = handle
+
     def recover(self) -> list[str]:
         """Load the runs in the folder; queue again those that were queued or running. Returns their ids."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.lock()
         self.connect_ray()
         again = []
         for path in sorted(self.root.iterdir()):
@@ -323,6 +348,9 @@ class RunManager:
 
             import_ray().shutdown()
             self._ray_started = False
+        if self._lock_handle is not None and wait:
+            self._lock_handle.close()
+            self._lock_handle = None
 
     # -- running ------------------------------------------------------------------------------------------
     def _write_state(self, run: Run) -> None:
