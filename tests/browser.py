@@ -40,6 +40,7 @@ class Chromium:
 
         self.profile = profile
         profile.mkdir(parents=True, exist_ok=True)
+        (profile / "DevToolsActivePort").unlink(missing_ok=True)  # a reused profile: the port of the browser before
         self.process = subprocess.Popen(
             [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
              f"--user-data-dir={profile}", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
@@ -50,20 +51,27 @@ class Chromium:
         deadline = time.monotonic() + 60
         while not (port_file.is_file() and len(port_file.read_text().splitlines()) >= 2):
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self._connection = None
                 self.close()
                 raise BrowserError("chromium did not start (no DevToolsActivePort)")
             time.sleep(0.05)
         port, path = port_file.read_text().splitlines()[:2]
         self._ids = itertools.count(1)
         self.events: list[dict[str, Any]] = []
-        self._connection = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=30)
-        self.socket = self._connection.__enter__()
-        targets = self.send("Target.getTargets", session=False)["targetInfos"]
-        page = next(t for t in targets if t["type"] == "page")
-        self.session = self.send("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True}, session=False)["sessionId"]
-        for domain in ("Page", "Runtime"):
-            self.send(f"{domain}.enable")
-        self.resize(width, height)
+        self._connection: Any = None
+        try:
+            self._connection = connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=30)
+            self.socket = self._connection.__enter__()
+            targets = self.send("Target.getTargets", session=False)["targetInfos"]
+            page = next(t for t in targets if t["type"] == "page")
+            self.session = self.send("Target.attachToTarget", {"targetId": page["targetId"], "flatten": True},
+                                     session=False)["sessionId"]
+            for domain in ("Page", "Runtime"):
+                self.send(f"{domain}.enable")
+            self.resize(width, height)
+        except BaseException:
+            self.close()  # never leave a browser behind
+            raise
 
     def __enter__(self) -> Chromium:
         return self
@@ -73,7 +81,8 @@ class Chromium:
 
     def close(self) -> None:
         try:
-            self._connection.__exit__(None, None, None)
+            if self._connection is not None:
+                self._connection.__exit__(None, None, None)
         except Exception:  # noqa: BLE001 - closing what may never have opened
             pass
         if self.process.poll() is None:
@@ -113,8 +122,9 @@ class Chromium:
     def wait_for(self, expression: str, timeout: float = 30, what: str = "") -> Any:
         """Poll until ``expression`` is truthy; its value."""
         deadline = time.monotonic() + timeout
+        probe = f"(() => {{ const v = ({expression}); return v instanceof Node ? true : v; }})()"  # an element is truthy
         while True:
-            value = self.evaluate(expression)
+            value = self.evaluate(probe)
             if value:
                 return value
             if time.monotonic() > deadline:
@@ -163,3 +173,11 @@ class Chromium:
     def allow_downloads(self, folder: Path) -> None:
         self.send("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder), "eventsEnabled": True},
                   session=False)
+
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        """Choose ``paths`` in the file input ``selector`` (as a user picking files would)."""
+        root = self.send("DOM.getDocument")["root"]["nodeId"]
+        node = self.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise BrowserError(f"no element {selector!r}")
+        self.send("DOM.setFileInputFiles", {"nodeId": node, "files": [str(p) for p in paths]})

@@ -130,3 +130,30 @@ def test_browser_search_card_generate_and_zip(tmp_path, chromium_binary):
         assert archive.read(f"{run_id}/manifest.jsonl") == (Path(folder) / "manifest.jsonl").read_bytes()
     for shot in shots.glob("*.png"):
         assert shot.stat().st_size > 5000, shot
+
+
+def test_browser_image_to_image_run_from_uploaded_files(tmp_path, chromium_binary):
+    import numpy as np
+
+    from medigan_host.formats.base import png_bytes
+
+    rng = np.random.default_rng(1)
+    files = []
+    for i in range(3):
+        files.append(tmp_path / f"slice{i}.png")
+        files[-1].write_bytes(png_bytes(rng.integers(900, 1200, (256, 256, 1), dtype=np.uint16)))
+    with Server(tmp_path / "runs") as server, Chromium(chromium_binary, tmp_path / "profile") as page:
+        page.open(server.url + "/#/models/ct-lowdose-sim")
+        page.wait_for("document.getElementById('g-inputs')", what="the inputs field")
+        assert page.evaluate("document.getElementById('g-inputs').labels[0].textContent") == "Inputs (image)"
+        page.set_files("#g-inputs", files)
+        page.evaluate("document.getElementById('g-c-dose').value = 'tenth'; "
+                      "document.querySelector('form.generate button[type=submit]').click(); true")
+        run_id = page.wait_for("location.hash.startsWith('#/runs/') && location.hash.slice(7)", what="the run page")
+        page.wait_for("document.getElementById('run-state') && document.getElementById('run-state').textContent === 'done'",
+                      timeout=120, what="the run to finish")
+        page.wait_for("document.querySelectorAll('#samples img').length === 3 && "
+                      "[...document.querySelectorAll('#samples img')].every(i => i.complete && i.naturalWidth === 256)",
+                      timeout=60, what="the 3 images")
+    request = json.loads((tmp_path / "runs" / run_id / "request.json").read_text())
+    assert request["num_samples"] == 3 and request["inputs"] == 3 and request["condition"] == {"dose": "tenth"}

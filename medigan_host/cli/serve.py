@@ -53,14 +53,11 @@ def make_serve_command(cls: type[click.Command]) -> click.Command:
                                      max_samples=max_samples, max_runs=max_runs,
                                      max_request_bytes=int(max_request_mb * 2**20), batch_size=batch_size, device=device,
                                      engine=engine, address=address, workers=workers, gpus_per_worker=gpus_per_worker)
-        if engine == "ray":
-            from ..generation.distributed import import_ray
-
-            import_ray()
         from ..serve.runs import RunManager
 
         manager = RunManager(config)
         manager.lock()  # before listening: a second server on the same runs folder stops here, with one line
+        manager.connect_ray()  # --engine ray: Ray missing or a cluster that does not answer, also one line
         app = create_app(config, manager)
         server = uvicorn.Server(uvicorn.Config(app, host=config.host, port=config.port, log_level="warning",
                                                timeout_graceful_shutdown=5, server_header=False))

@@ -228,6 +228,7 @@ class RunManager:
         """Load the runs in the folder; queue again those that were queued or running. Returns their ids."""
         self.lock()
         self.connect_ray()
+        self.catalog()  # the plugins are found once, before requests come in from several threads
         again = []
         for path in sorted(self.root.iterdir()):
             if not RUN_ID.match(path.name) or not path.is_dir() or path.is_symlink() or path.name in self._runs:

@@ -179,7 +179,7 @@ function generateForm(model) {
                    accept: ".png,.jpg,.jpeg,.bmp,.tif,.tiff,.npy,.dcm,.nii,.gz" }),
       h("span", { class: "hint" }, "One file per image, all of one size")));
   }
-  const message = h("p", { id: "g-error", class: "error", role: "alert" });
+  const message = h("p", { id: "g-error", class: "error", role: "alert", tabindex: "-1" });
   const button = h("button", { type: "submit", disabled: !model.runnable }, "Generate");
   const form = h("form", { class: "generate", "aria-labelledby": "g-title", onsubmit: (e) => startRun(e, model, form, message, button) },
     h("h2", { id: "g-title" }, "Generate"), h("div", { class: "form-grid" }, fields), button, message);
@@ -231,7 +231,7 @@ async function runsView() {
     h("td", {}, run.created)));
   show("Runs", h("h1", {}, "Runs"),
     data.runs.length
-      ? h("div", { class: "table-wrap" }, h("table", { class: "runs-table" },
+      ? h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Runs (scrolls sideways on narrow screens)" }, h("table", { class: "runs-table" },
           h("thead", {}, h("tr", {}, ["Run", "Model", "State", "Samples", "Started"].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, body)))
       : h("p", {}, "No runs yet. Open a model to generate images."));
