@@ -497,3 +497,29 @@ def test_ctrl_c_stops_runs_after_their_batch_and_the_next_start_completes_them(t
             time.sleep(0.05)
     records = without_times((runs / run["id"] / "output" / "manifest.jsonl").read_bytes())
     assert sorted(r["index"] for r in records) == list(range(40))
+
+
+def test_runs_beyond_max_runs_after_a_restart_wait_their_turn_and_can_be_cancelled_while_queued(tmp_path, models, monkeypatch):
+    monkeypatch.setenv("MEDIGAN_TEST_DELAY", "0.2")
+    with client(tmp_path, max_runs=2) as c:
+        ids = [c.post("/api/runs", json={"model": "slow-model", "num_samples": 8, "batch_size": 2}).json()["id"] for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while not all(c.get(f"/api/runs/{i}").json()["done"] >= 2 for i in ids):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    states = [json.loads((tmp_path / "runs" / i / "state.json").read_text())["status"] for i in ids]
+    assert states == ["queued", "queued"]  # the server stopped: both wait for the next start
+    with client(tmp_path, max_runs=1) as c:
+        runs = {r["id"]: r for r in c.get("/api/runs").json()["runs"]}
+        assert sorted(r["status"] for r in runs.values()) in (["queued", "running"], ["queued", "queued"])
+        waiting = next(i for i in sorted(ids, reverse=True) if c.get(f"/api/runs/{i}").json()["status"] == "queued")
+        cancelled = c.post(f"/api/runs/{waiting}/cancel")
+        assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelled"  # at once: it had not started
+        other = next(i for i in ids if i != waiting)
+        assert wait(c, other)["status"] == "done"
+        assert c.get(f"/api/runs/{waiting}").json()["status"] == "cancelled"  # its old turn in the queue did nothing
+        monkeypatch.setenv("MEDIGAN_TEST_DELAY", "0")
+        assert c.post(f"/api/runs/{waiting}/resume").status_code == 202
+        assert wait(c, waiting)["status"] == "done"
+        for run_id in ids:
+            assert [r["index"] for r in c.get(f"/api/runs/{run_id}/manifest").json()["records"]] == list(range(8))

@@ -100,6 +100,7 @@ class Run:
     result: dict[str, Any] = field(default_factory=dict)
     resumed: int = 0
     stop: str | None = None  # "cancelled" or "interrupted" once asked to stop
+    attempt: int = 0  # each queueing gets a number; an execution queued before the latest one does nothing
 
     @property
     def output(self) -> Path:
@@ -129,6 +130,7 @@ class RunManager:
         self._closed = False
         self._ray_started = False
         self._lock_handle: Any = None
+        self._manifests: dict[str, tuple[Any, list[dict[str, Any]]]] = {}
 
     # -- the catalog and the checks of a request ------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -249,7 +251,7 @@ class RunManager:
             if run.status in ACTIVE:
                 run.status, run.resumed = "queued", run.resumed + 1
                 self._write_state(run)
-                self._pool.submit(self._execute, run)
+                self._submit(run)
                 again.append(run.id)
         return again
 
@@ -278,8 +280,14 @@ class RunManager:
             with self._lock:
                 self._runs.pop(run_id, None)
             raise
-        self._pool.submit(self._execute, run)
+        self._submit(run)
         return run
+
+    def _submit(self, run: Run) -> None:
+        with self._lock:
+            run.attempt += 1
+            attempt = run.attempt
+        self._pool.submit(self._execute, run, attempt)
 
     def _check_capacity(self) -> None:
         if self._closed:
@@ -310,6 +318,12 @@ class RunManager:
             if run.status not in ACTIVE:
                 raise RunStateError(f"run {run.id} is {run.status}; only queued or running runs can be cancelled")
             run.stop = "cancelled"
+            waiting = run.status == "queued"
+            if waiting:  # not started: cancelled now (its turn in the queue then does nothing)
+                run.status, run.finished = "cancelled", _now()
+                run.attempt += 1
+        if waiting:
+            self._write_state(run)
         return run
 
     def resume(self, run_id: str) -> Run:
@@ -323,7 +337,7 @@ class RunManager:
             self.check_trust(entry)
             run.status, run.error, run.stop, run.resumed = "queued", "", None, run.resumed + 1
         self._write_state(run)
-        self._pool.submit(self._execute, run)
+        self._submit(run)
         return run
 
     def wait(self, run_id: str, timeout: float = 60.0) -> Run:
@@ -357,13 +371,18 @@ class RunManager:
     def _write_state(self, run: Run) -> None:
         atomic.write_text(run.folder / STATE, json.dumps(run.state(), indent=2, sort_keys=True) + "\n")
 
-    def _execute(self, run: Run) -> None:
+    def _execute(self, run: Run, attempt: int) -> None:
         from ..generation.engine import generate
 
-        if run.stop is not None:
-            self._stopped(run, run.stop)
+        with self._lock:
+            if attempt != run.attempt:  # cancelled while queued, or queued again since
+                return
+            stop = run.stop
+            if stop is None:
+                run.status, run.started, run.done = "running", _now(), 0
+        if stop is not None:
+            self._stopped(run, stop)
             return
-        run.status, run.started, run.done = "running", _now(), 0
         self._write_state(run)
         request = run.request
 
@@ -426,17 +445,23 @@ class RunManager:
             folder = run.output / sub
             if folder.is_dir() and not folder.is_symlink():
                 with os.scandir(folder) as entries:
-                    names = sorted(e.name for e in entries if SAMPLE_NAME.match(e.name))
+                    names = sorted(e.name for e in entries if SAMPLE_NAME.fullmatch(e.name))
                 for name in names:
                     found += _plain_file(folder / name, f"{sub}/{name}")
         return found
 
-    def file(self, run_id: str, rel: str) -> Path:
-        """The path of file ``rel`` of the run, if the listing holds it; else RunNotFound."""
-        listed = dict(self.files(run_id))
-        if rel not in listed:
-            raise RunNotFound(f"run {run_id} has no file {rel[:200]!r}; list its files with GET /api/runs/{run_id}/files")
-        return self.get(run_id).output.joinpath(*rel.split("/"))
+    def file(self, run_id: str, rel: Any) -> Path:
+        """The path of file ``rel`` of the run, if its file list holds it (the same rule, without listing); else
+        RunNotFound."""
+        from ..generation.outputs import SAMPLE_NAME
+
+        run = self.get(run_id)
+        sub, slash, name = rel.partition("/") if isinstance(rel, str) else ("", "", "")
+        listed = (not slash and sub in TOP_FILES) or (sub in SUBFOLDERS and SAMPLE_NAME.fullmatch(name) is not None)
+        path = run.output.joinpath(sub, name) if name else run.output / sub
+        if not listed or (name and (run.output / sub).is_symlink()) or not _plain_file(path, rel):
+            raise RunNotFound(f"run {run_id} has no file {str(rel)[:200]!r}; list its files with GET /api/runs/{run_id}/files")
+        return path
 
     def manifest(self, run_id: str) -> list[dict[str, Any]]:
         """The run's manifest records in index order (the journal's too, for a Ray run in progress)."""
@@ -445,8 +470,19 @@ class RunManager:
         run = self.get(run_id)
         if not run.output.is_dir():
             return []
+        try:
+            stat = (run.output / "manifest.jsonl").stat()
+            key: Any = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            key = None
+        cached = self._manifests.get(run.id)
+        if key is not None and run.status in FINAL and cached is not None and cached[0] == key:
+            return cached[1]  # a finished run's manifest, unchanged since it was read
         records = {record["index"]: record for record in RunFolder(run.output).records()}
-        return [records[i] for i in sorted(records)]
+        ordered = [records[i] for i in sorted(records)]
+        if key is not None and run.status in FINAL:
+            self._manifests[run.id] = (key, ordered)
+        return ordered
 
     def zip_entries(self, run_id: str) -> Iterator[tuple[str, Path]]:
         """(name in the ZIP, file) for every file of a finished run, under a folder named after the run."""

@@ -7,6 +7,7 @@ const announcer = document.getElementById("announce");
 let server = null;
 let follow = null; // the EventSource of the run shown, closed when the view changes
 let searchTimer = null;
+const MAX_SHOWN = 48; // samples shown on a run's page (all of them are in its ZIP)
 
 function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -296,7 +297,9 @@ function runActions(run) {
 async function showSamples(run, list) {
   const manifest = await api(run.urls.manifest);
   if (!manifest.records.length) { list.replaceChildren(h("li", { class: "muted" }, "No sample was written.")); return; }
-  list.replaceChildren(...manifest.records.map((record) => {
+  const shown = manifest.records.slice(0, MAX_SHOWN);
+  const more = manifest.records.length - shown.length;
+  list.replaceChildren(...shown.map((record) => {
     const files = record.files || {};
     return h("li", {}, h("figure", {},
       h("img", { src: `/api/runs/${encodeURIComponent(run.id)}/preview/${record.index}.png`, loading: "lazy",
@@ -304,7 +307,7 @@ async function showSamples(run, list) {
       h("figcaption", {}, h("span", {}, `#${record.index}`),
         h("a", { href: `/api/runs/${encodeURIComponent(run.id)}/files/${files.image}` }, "image"),
         files.mask ? h("a", { href: `/api/runs/${encodeURIComponent(run.id)}/files/${files.mask}` }, "mask") : null)));
-  }));
+  }), ...(more > 0 ? [h("li", { class: "muted" }, `The first ${shown.length} of ${manifest.records.length} samples are shown; all of them are in the ZIP and the folder.`)] : []));
 }
 
 /* ---------------------------------------------------------------- routing */
