@@ -523,3 +523,30 @@ def test_runs_beyond_max_runs_after_a_restart_wait_their_turn_and_can_be_cancell
         assert wait(c, waiting)["status"] == "done"
         for run_id in ids:
             assert [r["index"] for r in c.get(f"/api/runs/{run_id}/manifest").json()["records"]] == list(range(8))
+
+
+@pytest.mark.parametrize(("model", "fmt", "kind"), [
+    ("ct-head-phantom", "png16", "image/png"), ("ct-head-phantom", "npy", "application/octet-stream"),
+    ("ct-head-phantom", "tiff", "image/tiff"), ("ct-head-phantom", "dicom", "application/dicom"),
+    ("ct-head-phantom", "nifti-gz", "application/gzip"), ("mri-brain-phantom-3d", None, "application/octet-stream"),
+])
+def test_every_format_is_served_with_its_content_type_and_previewed(tmp_path, model, fmt, kind):
+    for module in {"tiff": ["tifffile"], "dicom": ["pydicom"], "nifti-gz": ["nibabel"]}.get(fmt, []):
+        pytest.importorskip(module)
+    with client(tmp_path) as c:
+        body = {"model": model, "num_samples": 2, **({"format": fmt} if fmt else {})}
+        started = c.post("/api/runs", json=body)
+        assert started.status_code == 202, started.text
+        run = wait(c, started.json()["id"])
+        assert run["status"] == "done", run
+        record = c.get(f"/api/runs/{run['id']}/manifest").json()["records"][1]
+        for kind_of_file, rel in record["files"].items():
+            response = c.get(f"/api/runs/{run['id']}/files/{rel}")
+            assert response.headers["content-type"] == kind, (kind_of_file, rel)
+            assert hashlib.sha256(response.content).hexdigest() == record["sha256"][kind_of_file]
+            inline = kind.startswith("image/")
+            assert response.headers["content-disposition"].startswith("inline" if inline else "attachment")
+        preview = c.get(f"/api/runs/{run['id']}/preview/1.png")
+        assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG", preview.text[:200]
+        if model == "mri-brain-phantom-3d":
+            assert c.get(f"/api/models/{model}/grid.png", params={"n": 2}).status_code == 200
