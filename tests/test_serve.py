@@ -341,6 +341,9 @@ def test_limits_concurrent_runs_and_request_size(tmp_path, models, monkeypatch):
         assert third.status_code == 429 and "--max-runs 2" in third.json()["error"] and third.headers["retry-after"]
         big = c.post("/api/runs", json={"model": "fast-model", "num_samples": 1, "inputs": [{"name": "a.png", "data": "A" * 8000}]})
         assert big.status_code == 413 and "larger than" in big.json()["error"]
+        chunks = (b"x" * 1024 for _ in range(8))  # no Content-Length: counted as it arrives
+        streamed = c.post("/api/runs", content=chunks, headers={"content-type": "application/json"})
+        assert streamed.status_code == 413 and "larger than" in streamed.json()["error"]
         for response in first:
             assert wait(c, response.json()["id"])["status"] == "done"
         assert c.post("/api/runs", json={"model": "fast-model", "num_samples": 1}).status_code == 202
