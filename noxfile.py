@@ -132,8 +132,8 @@ def _ran_tests(session: nox.Session, *runs: bool) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
-    Hub weights source)."""
-    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS)
+    Hub weights source; the serve extra for `medigan serve`, its API, browser and load tests)."""
+    session.install(".[hub,serve]", PHANTOMS, ORIGINAL, *TEST_DEPS)
     session.run("lint-imports")  # the layer contracts of pyproject.toml [tool.importlinter]
     host = _pytest(session, paths=["tests", f"{PHANTOMS}/tests"])
     # its own run: its conftest.py and the host's tests/conftest.py (imported by name) cannot share one process
@@ -186,7 +186,7 @@ def onnx(session: nox.Session) -> None:
 @nox.session
 def ray(session: nox.Session) -> None:
     """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs."""
-    session.install(".[ray]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
+    session.install(".[ray,serve]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
     _ran_tests(session, _pytest(session, "-m", "ray", paths=["tests"]))
 
 

@@ -25,7 +25,7 @@ PYPROJECT = REPO / "pyproject.toml"
 
 #: The most modules the top level (the core) may hold; a new concern goes into a feature subpackage.
 MAX_TOP_LEVEL = 20
-FEATURES = {"catalog", "cli", "compat", "devkit", "evaluation", "formats", "generation", "pipelines", "viz"}
+FEATURES = {"catalog", "cli", "compat", "devkit", "evaluation", "formats", "generation", "pipelines", "serve", "viz"}
 
 
 def _modules() -> dict[str, Path]:
