@@ -252,8 +252,10 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
     show_progress = not as_json and sys.stderr.isatty()
-    with click.progressbar(length=max(total, 1), label="generating", file=sys.stderr,
-                           hidden=not show_progress) as bar:
+    from tqdm import tqdm  # the host's one progress library (download bars too, weights.py)
+
+    with tqdm(total=total or None, desc="generating", unit="sample", file=sys.stderr, disable=not show_progress,
+              ascii=sys.platform == "win32") as bar:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
