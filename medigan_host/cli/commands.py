@@ -16,6 +16,7 @@ from ..errors import MediganError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
 from .output import table, terminal_text
+from .serve import make_serve_command
 
 
 class _Failure(click.ClickException):
@@ -52,6 +53,7 @@ EXAMPLES = {
     "env create": "medigan env create 00019",
     "env list": "medigan env list --json",
     "env remove": "medigan env remove 00019",
+    "serve": "medigan serve --port 8000 --runs runs/",
 }
 
 
@@ -250,8 +252,10 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
     show_progress = not as_json and sys.stderr.isatty()
-    with click.progressbar(length=max(total, 1), label="generating", file=sys.stderr,
-                           hidden=not show_progress) as bar:
+    from tqdm import tqdm  # the host's one progress library (download bars too, weights.py)
+
+    with tqdm(total=total or None, desc="generating", unit="sample", file=sys.stderr, disable=not show_progress,
+              ascii=sys.platform == "win32") as bar:
         result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
                           inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
                           progress=bar.update, engine=engine, address=address, workers=workers,
@@ -863,6 +867,9 @@ def env_remove_command(model: str) -> None:
 
     card = env_card(model)
     click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")
+
+
+cli.add_command(make_serve_command(_Command))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -411,23 +411,18 @@ class Generators:
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False) -> None:
-        """Show the model's interactive viewer (needs the visualisation module, ``medigan_host.visualize``)."""
+        """Show the model's interactive viewer (needs the visualisation module, ``medigan_host.viz.visualize``)."""
         self._check_install(model_id, install_dependencies)
         import importlib
 
-        import medigan_host
-
-        target = getattr(medigan_host, "visualize", None)
-        if target is None:
-            try:
-                target = importlib.import_module("medigan_host.viz.visualize")
-            except ModuleNotFoundError as exc:
-                if exc.name != "medigan_host.viz.visualize":
-                    raise
-        if target is not None and not callable(target):
-            target = getattr(target, "visualize", None)
+        target = None
+        try:
+            target = getattr(importlib.import_module("medigan_host.viz.visualize"), "visualize", None)
+        except ModuleNotFoundError as exc:
+            if exc.name != "medigan_host.viz.visualize":
+                raise
         if not callable(target):
-            raise MediganUsageError("visualize needs medigan's visualisation module (medigan_host.visualize), which this "
+            raise MediganUsageError("visualize needs medigan's visualisation module (medigan_host.viz.visualize), which this "
                                     "installation does not have; update medigan-host to a version that includes it")
         target(self._entry(model_id).id, slider_grouper=slider_grouper, auto_close=auto_close)
 

@@ -1,6 +1,6 @@
 """Image sets -> streamed feature statistics, with real-set statistics cached on disk.
 
-An image set is a folder (read with :mod:`medigan_host.readers`) or ``n`` samples of an installed model. Its
+An image set is a folder (read with :mod:`medigan_host.formats.readers`) or ``n`` samples of an installed model. Its
 features are streamed through :class:`RunningStats` (float64 mean and covariance, O(dim²) memory however many
 images), and the first ``keep`` feature vectors are kept for KID and precision/recall.
 """
