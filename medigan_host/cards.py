@@ -336,17 +336,17 @@ def card_schema() -> dict[str, Any]:
                                                              "url": {"pattern": "^https?://"}}}]},
              {"if": {"properties": {"url": {"pattern": "^package://"}}},
               "then": {"properties": {"url": {"pattern": PATTERNS["package_url"]}}}},
-             without("doi", "hf")]},
+             without("doi", "hf", "folder")]},
         {"title": "file of a Zenodo DOI record", "type": "object", "required": ["doi", "filename"],
          "properties": {"doi": {"type": "string", "pattern": PATTERNS["zenodo_doi"]}, "sha256": {**sha, "type": ["string", "null"]},
                         "size": size, "filename": filename},
-         **without("url")},
+         **without("url", "folder")},
         {"title": "file of a Hugging Face Hub repository at a pinned commit", "type": "object",
          "required": ["hf", "revision", "filename", "sha256"],
          "properties": {"hf": {"type": "string", "pattern": PATTERNS["hf_repo"]},
                         "revision": {"type": "string", "pattern": PATTERNS["hf_commit"]},
                         "filename": hf_path, "sha256": sha, "size": size},
-         **without("url", "doi")},
+         **without("url", "doi", "folder")},
         {"title": "local folder of files (a diffusers save_pretrained folder), pinned by the digest of its files",
          "type": "object", "required": ["folder", "sha256"],
          "properties": {"folder": {"type": "string", "pattern": PATTERNS["folder"]}, "sha256": sha, "filename": filename},
@@ -492,14 +492,14 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         where = f"weights[{i}]"
         if not isinstance(entry, Mapping):
             raise fail("weights", f"{where} must be a dict with 'url' and 'sha256', or with 'doi' and 'filename'")
+        if "folder" in entry:
+            out.append(_folder_weights(entry, where, fail))
+            continue
         if "doi" in entry:
             out.append(_record_weights(entry, where, fail))
             continue
         if "hf" in entry:
             out.append(_hub_weights(entry, where, fail))
-            continue
-        if "folder" in entry:
-            out.append(_folder_weights(entry, where, fail))
             continue
         url = entry.get("url")
         if not isinstance(url, str) or not _URL.match(url):

@@ -53,6 +53,20 @@ EDGE_CARDS = [  # (card, whether medigan accepts it): the schema must say the sa
     (card("x", upstream_id=" "), False), (card("x", extra={"id": "y"}), False), (card("x", tags=["a", ""]), False),
     (card("x", metrics={"fid": {"value": 1.5, "n": 0}}), False), (card("x", metrics={"group": {"fid": 2, "kid": {"value": 1}}}), True),
     (card("x", conditions={"Lesion": ["a"]}), False), (card("x", conditions={"lesion": []}), False),
+    # the physical extra fields and a local folder of weights
+    (card("x", spacing=[0.5, 0.5], orientation=[1, 0, 0, 0, 0, -1], rescale={"slope": 1, "intercept": -1024, "unit": "HU"},
+          mask_channels=2), True),
+    (card("x", spacing=[0.5, 0]), False), (card("x", spacing=[1, 1, 1, 1]), False),
+    (card("x", orientation=[1, 0, 0, 0, 1]), False), (card("x", rescale={"slope": 0, "intercept": 0}), False),
+    (card("x", rescale={"slope": 1, "intercept": 0, "offset": 3}), False), (card("x", mask_channels=0), False),
+    (card("x", extra={"spacing": [0.5, "a"]}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA}), True),
+    (card("x", weights={"folder": "file:///models/tiny", "sha256": SHA, "filename": "tiny"}), True),
+    (card("x", weights={"folder": "models/tiny", "sha256": SHA}), False),
+    (card("x", weights={"folder": "/models/tiny"}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA, "url": "https://a.org/w.bin"}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA, "doi": "10.5281/zenodo.7031735", "filename": "w"}), False),
+    (card("x", weights={**PINNED, "folder": "/models/tiny"}), False),
 ]
 
 
