@@ -186,3 +186,17 @@ def test_bad_physical_card_fields_are_refused_when_the_card_is_made(field, value
         medigan_host.ModelCard.from_dict(card("x", **{field: value}))
     medigan_host.ModelCard.from_dict(card("x", spacing=[0.5, 0.5], orientation=[1, 0, 0, 0, 0, -1],
                                           rescale={"slope": 1, "intercept": -1024, "unit": "HU"}))
+
+
+def test_png_and_tiff_carry_the_card_spacing(oriented, tmp_path):
+    from PIL import Image
+
+    oriented.size = (6, 5)
+    for fmt in ("png16", "tiff"):
+        medigan_host.generate("scaled-2d", 1, tmp_path / fmt, seed=2, format=fmt)
+    with Image.open(tmp_path / "png16/images/000000.png") as image:  # pHYs: pixels per metre, 0.4 mm columns, 0.7 rows
+        assert image.info["dpi"] == pytest.approx((25.4 / 0.4, 25.4 / 0.7), rel=1e-3)
+    with tifffile.TiffFile(tmp_path / "tiff/images/000000.tif") as tif:
+        tags = tif.pages[0].tags
+        assert tags["XResolution"].value == (25, 1) and tags["YResolution"].value[0] / tags["YResolution"].value[1] \
+            == pytest.approx(10 / 0.7, rel=1e-6)  # pixels per cm

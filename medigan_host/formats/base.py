@@ -30,11 +30,12 @@ _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, g
 PNG_PROVENANCE_KEY = "medigan"
 
 
-def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None) -> bytes:
+def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None,
+              spacing: tuple[float, float] | None = None) -> bytes:
     """Encode an (H, W, C) uint8 or uint16 array, C in 1..4, as PNG (lossless, deterministic).
 
     ``text`` maps keywords (1-79 Latin-1 characters) to UTF-8 text, written as uncompressed iTXt chunks before the
-    image data.
+    image data; ``spacing`` (mm between rows, between columns) becomes the ``pHYs`` chunk (pixels per metre).
     """
     import numpy as np
 
@@ -52,6 +53,8 @@ def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] |
     header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
     texts = b"".join(chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
                      for key, value in (text or {}).items())
+    if spacing is not None:  # pixels per metre along x (a row: the column spacing) and y, unit 1 (metre)
+        texts = chunk(b"pHYs", struct.pack(">IIB", round(1000.0 / spacing[1]), round(1000.0 / spacing[0]), 1)) + texts
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + texts + chunk(b"IDAT", zlib.compress(raw, compression))
             + chunk(b"IEND", b""))
 
