@@ -197,6 +197,7 @@ def test_png_and_tiff_carry_the_card_spacing(oriented, tmp_path):
     with Image.open(tmp_path / "png16/images/000000.png") as image:  # pHYs: pixels per metre, 0.4 mm columns, 0.7 rows
         assert image.info["dpi"] == pytest.approx((25.4 / 0.4, 25.4 / 0.7), rel=1e-3)
     with tifffile.TiffFile(tmp_path / "tiff/images/000000.tif") as tif:
+        assert json.loads(tif.pages[0].description)["spacing"] == [0.7, 0.4]
         tags = tif.pages[0].tags
         assert tags["XResolution"].value == (25, 1) and tags["YResolution"].value[0] / tags["YResolution"].value[1] \
             == pytest.approx(10 / 0.7, rel=1e-6)  # pixels per cm

@@ -3,7 +3,8 @@
 Images are always stored with 16 bits per sample (uint8 values are scaled by 257, floats in [0, 1] by 65535,
 as ``png16`` does); masks keep their integer labels (8 or 16 bits). A volume is one page per slice. Grey, RGB
 and RGBA images are supported. The provenance goes into ``ImageDescription`` as JSON, the card's optional
-``spacing`` into the resolution tags (pixels per centimetre). The JSON record's ``rescale`` (``slope``, ``intercept``,
+``spacing`` into the resolution tags (pixels per centimetre) and, with its ``orientation``, into the JSON record
+when the card declares them. The JSON record's ``rescale`` (``slope``, ``intercept``,
 ``unit``) gives the physical value of a stored one, stored x slope + intercept: the 16-bit scaling undone (1/257 for
 uint8 images, 1/65535 for floats) and the card's physical scale applied (its ``rescale``, or "HU + N" in
 ``value_encoding``: HU for CT), so a TIFF reads the same values as the NIfTI and DICOM of the sample. The bytes
@@ -39,6 +40,10 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     rescale = stored_rescale(array, context.get("card")) if kind == "image" else None
     if rescale is not None:
         record["rescale"] = rescale
+    card = context.get("card")
+    for field in ("spacing", "orientation"):  # TIFF has no tag for a slice spacing or an orientation: the record says
+        if card is not None and card.extra.get(field) is not None:
+            record[field] = list(card.extra[field])
     description = json.dumps(record, sort_keys=True)
     buffer = io.BytesIO()
     tifffile.imwrite(
