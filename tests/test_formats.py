@@ -38,6 +38,8 @@ class _Shapes:
         "rgb-3d": {"image_size": [3, 8, 8], "channels": 3},
         "hu-2d": {"image_size": [8, 8], "channels": 1, "rescale": {"slope": 1, "intercept": -1024, "unit": "HU"}},
         "two-channels": {"image_size": [8, 8], "channels": 2},
+        "mr-2d": {"image_size": [8, 6], "channels": 1, "modality": "mri", "spacing": [0.7, 0.4],
+                  "orientation": [1, 0, 0, 0, 0, -1]},
     }
 
     @hookimpl
@@ -240,14 +242,14 @@ def test_cli_writes_dicom(tmp_path):
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed")
 def test_dicom_files_pass_the_dciodvfy_validator(shapes, tmp_path):
-    for model in ("grey-2d", "rgb-2d", "grey-3d", "rgb-3d", "hu-2d"):
+    for model in ("grey-2d", "rgb-2d", "grey-3d", "rgb-3d", "hu-2d", "mr-2d"):
         medigan_host.generate(model, 1, tmp_path / model, seed=1, format="dicom")
     for model in ("ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d"):  # CT Image, SC, float volume
         medigan_host.generate(model, 1, tmp_path / model, seed=1, format="dicom")
     files = sorted(tmp_path.rglob("*.dcm"))
-    assert len(files) == 12  # eight images, four masks
+    assert len(files) == 13  # nine images, four masks
     classes = {pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID for path in files}
-    assert "1.2.840.10008.5.1.4.1.1.2" in classes and "1.2.840.10008.5.1.4.1.1.7.3" in classes
+    assert {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7.3"} <= classes
     for path in files:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
         # Synthetic Data (0008,001C) is a standard attribute (pydicom's dictionary names it SyntheticData) that
