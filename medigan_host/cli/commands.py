@@ -91,12 +91,34 @@ class _Group(_Help, click.Group):
         except OSError as error:  # a full disk, a read-only or unwritable folder: exit 1 with one line, no traceback
             from ..atomic import disk_full_error, is_disk_full
 
+            if _reader_left(error):
+                _quiet_exit()
+
             if is_disk_full(error):
                 raise _Failure(disk_full_error(error)) from error
             where = f" {str(error.filename)!r}" if error.filename else ""
             raise _Failure(MediganError(f"cannot use{where}: {error.strerror or error}; check that the path exists and "
                                         "you may write there (read-only disk, permissions), then run the same command "
                                         "again (with --resume to complete a generation)")) from error
+
+
+def _reader_left(error: OSError) -> bool:
+    """The program reading the output stopped reading (``medigan info X | head -2``): not a failure of medigan."""
+    import errno
+
+    return isinstance(error, BrokenPipeError) or error.errno == errno.EPIPE
+
+
+def _quiet_exit() -> None:
+    """Exit 0 without another word: the reader has what it wanted; output still buffered goes nowhere."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (a test runner's capture): nothing to flush into a closed pipe
+    sys.exit(0)
 
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
@@ -250,13 +272,19 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
     show_progress = not as_json and sys.stderr.isatty()
-    with click.progressbar(length=max(total, 1), label="generating", file=sys.stderr,
-                           hidden=not show_progress) as bar:
-        result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
-                          inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
-                          progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes,
-                          trust_remote_code=trust_remote_code)
+    from ..generation.outputs import OPTION_STYLE
+
+    style = OPTION_STYLE.set("cli")  # messages name --resume / --overwrite, not resume=True
+    try:
+        with click.progressbar(length=max(total, 1), label="generating", file=sys.stderr,
+                               hidden=not show_progress) as bar:
+            result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
+                              inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
+                              progress=bar.update, engine=engine, address=address, workers=workers,
+                              gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes,
+                              trust_remote_code=trust_remote_code)
+    finally:
+        OPTION_STYLE.reset(style)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -345,7 +373,7 @@ def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json:
                 path = fetch(card, weights["filename"])
             except MediganError as error:
                 failed += 1
-                click.echo(f"error: {error}", err=True)
+                click.echo(f"Error: {error}", err=True)
                 continue
             status = "verified" if was_cached or not weights.get("url", "http").startswith("http") else "downloaded"
             done.append({kind: card.id, "file": weights["filename"], "path": str(path), "status": status,
