@@ -167,19 +167,26 @@ def list_command(as_json: bool) -> None:
     """List the installed models."""
     from ..plugins import get_host
 
-    entries = list(get_host().catalog)
+    from .output import missing_by_model, not_runnable_notes
+
+    host = get_host()
+    entries = list(host.catalog)
+    missing = missing_by_model(host)
     if as_json:
-        _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version} for e in entries])
+        _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version,
+                     "missing_packages": missing.get(e.id, [])} for e in entries])
         return
     if not entries:
         from ..plugins import no_models_hint
 
         click.echo(f"No models: {no_models_hint()}.")
         return
-    rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
-             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else ""))
-            for e in entries]
+    rows = [(e.card.id, e.card.modality, e.card.framework + (" *" if missing.get(e.id) else ""), _size(e.card),
+             e.card.outputs, ",".join(e.card.conditions) or "-",
+             e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else "")) for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
+    for note in not_runnable_notes(missing):
+        click.echo(note)
 
 
 @cli.command("info")
@@ -220,8 +227,10 @@ def plugins_command(as_json: bool) -> None:
 
         click.echo(f"No plugins: {no_models_hint()}.")
         return
-    rows = [(p.name, p.distribution or p.source, p.version or "-", p.status, len(p.models)) for p in plugins]
-    click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS"]))
+    rows = [(p.name, p.distribution or p.source, p.version or "-", p.status, len(p.models), len(p.serves)) for p in plugins]
+    click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS", "SERVES"]))
+    click.echo("\nMODELS: the models a plugin registers; SERVES: the models its code runs (a runner such as the ONNX "
+               "plugin runs other plugins' cards)")
     for plugin in plugins:
         for error in plugin.errors:
             click.echo(terminal_text(f"\n{plugin.name}: {error}"))
