@@ -73,6 +73,10 @@ class FrameworkMissingError(MediganError, ImportError):
     """The model's framework (torch, tensorflow, onnxruntime …) is not installed."""
 
 
+class DeviceWarning(UserWarning):
+    """A device was asked for that the model cannot use (a NumPy model and ``--device cuda``): it runs on the CPU."""
+
+
 class PluginError(MediganError):
     """A plugin's loader or generator broke the plugin contract."""
 

@@ -122,7 +122,9 @@ def _quiet_exit() -> None:
 
 
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    if issubclass(category, PluginWarning):
+    from ..errors import DeviceWarning
+
+    if issubclass(category, (PluginWarning, DeviceWarning)):
         click.echo(f"warning: {terminal_text(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
@@ -340,9 +342,10 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
     for result in iter_checks(target, device):
         results.append(result)
         if not as_json:
-            click.echo(f"{result.status}  {result.subject}  {result.name}: {result.detail}")
-            if not result.passed and result.hint:
-                click.echo(f"      hint: {result.hint}")
+            from .output import check_lines
+
+            for line in check_lines(result):
+                click.echo(line)
     if as_json:
         _emit_json([r.to_dict() for r in results])
     counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}

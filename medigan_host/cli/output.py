@@ -106,3 +106,25 @@ def not_runnable_notes(missing: dict[str, list[str]]) -> list[str]:
         groups.setdefault(tuple(packages), []).append(model)
     return [f"* not runnable here: {', '.join(models)} need{'s' if len(models) == 1 else ''} {', '.join(packages)}: "
             f"`{pip_command(*packages)}`" for packages, models in groups.items()]
+
+
+#: Width of `medigan check` lines: a passed check's detail is cut to one line (`--json` has it whole), a failure or
+#: skip is wrapped below its first line.
+CHECK_WIDTH = 100
+
+
+def check_lines(result: Any, width: int = CHECK_WIDTH) -> list[str]:
+    """The lines `medigan check` prints for one result, none longer than ``width`` (but a single long word)."""
+    import textwrap
+
+    head = terminal_text(f"{result.status}  {result.subject}  {result.name}: ")
+    detail = terminal_text(" ".join(str(result.detail).split()))
+    if result.status == "PASS":
+        room = max(width - len(head), 20)
+        return [head + (detail if len(detail) <= room else detail[:room - 1] + "…")]
+    lines = textwrap.wrap(head + detail, width=width, subsequent_indent="      ", break_long_words=False,
+                          break_on_hyphens=False) or [head.rstrip()]
+    if result.hint:
+        lines += textwrap.wrap(terminal_text(f"hint: {result.hint}"), width=width, initial_indent="      ",
+                               subsequent_indent="      ", break_long_words=False, break_on_hyphens=False)
+    return lines
