@@ -73,7 +73,7 @@ def missing_packages(framework: str, loader: object = None, distribution: str | 
 
 
 def _needed_by(distribution: str, framework_requirement: str | None) -> list[str]:
-    """The requirement names of ``distribution`` (not medigan's own distributions), and those of its extras that name
+    """The requirement names of ``distribution`` (but medigan-host), and those of its extras that name
     ``framework_requirement``; [] when it is not installed."""
     from importlib import metadata
 
@@ -87,11 +87,11 @@ def _needed_by(distribution: str, framework_requirement: str | None) -> list[str
         extra = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", line)
         if extra:
             extras.setdefault(extra.group(1), []).append(name)
-        elif not name.startswith("medigan"):
+        elif name != _HOST_DISTRIBUTION:
             base.append(name)
     for extra, names in extras.items():  # the extra named after the framework: histology-dcgan[torch]
         if framework_requirement and extra.lower() in _EXTRA_NAMES.get(framework_requirement, (framework_requirement,)):
-            base += [n for n in names if n not in base and not n.startswith("medigan")]
+            base += [n for n in names if n not in base and n != _HOST_DISTRIBUTION]
     return base
 
 

@@ -60,7 +60,7 @@ def build() -> dict:
         if entry is None:
             continue
         models = []
-        for card, loader in _cards(entry, folder / "src"):
+        for card, _loader in _cards(entry, folder / "src"):
             kept = {k: card[k] for k in FIELDS if card.get(k) not in (None, "", [], {}, ())}
             kept["description"] = " ".join(str(card.get("description", "")).split())[:DESCRIPTION_CHARS]
             if card.get("remote_code"):

@@ -168,7 +168,6 @@ def _size(card: Any) -> str:
 def list_command(as_json: bool) -> None:
     """List the installed models."""
     from ..plugins import get_host
-
     from .output import missing_by_model, not_runnable_notes
 
     host = get_host()

@@ -390,6 +390,7 @@ class Generators:
         Defaults as the original's latest release (``num_workers=None`` is 0 workers). ``prefetch_factor`` and
         ``persistent_workers`` are passed on only with workers, where torch >= 2.0 accepts them.
         """
+        _require_torch("get_as_torch_dataloader")
         from torch.utils.data import DataLoader
 
         if dataset is None:
