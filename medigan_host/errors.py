@@ -26,7 +26,7 @@ class UnknownModelError(MediganUsageError, LookupError):
         self.elsewhere = elsewhere
         close = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?" if suggestions else ""
         if elsewhere:
-            hint = elsewhere + (f". Or {close}" if close else "")
+            hint = elsewhere + (f". Or {close}" if close else "") + (f". {empty_hint}." if empty_hint else "")
         elif suggestions:
             hint = close
         elif available:
