@@ -45,8 +45,8 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
-    Hub weights source)."""
-    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS)
+    Hub weights source; the serve extra for `medigan serve`, its API, browser and load tests)."""
+    session.install(".[hub,serve]", PHANTOMS, ORIGINAL, *TEST_DEPS)
     session.run("lint-imports")  # the layer contracts of pyproject.toml [tool.importlinter]
     session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
     # its own run: its conftest.py and the host's tests/conftest.py (imported by name) cannot share one process
@@ -100,7 +100,7 @@ def onnx(session: nox.Session) -> None:
 @nox.session
 def ray(session: nox.Session) -> None:
     """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs."""
-    session.install(".[ray]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
+    session.install(".[ray,serve]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
     session.run("pytest", "-m", "ray", "tests", *session.posargs)
 
 

@@ -29,7 +29,7 @@ MOVED = {
     "dicom_format": "formats.dicom", "scaffold": "devkit.scaffold", "contract": "devkit.contract", "visualize": "viz.visualize",
     "distributed": "generation.distributed", "compat_torch": "compat.torch",
 }
-FEATURES = {"catalog", "cli", "compat", "devkit", "evaluation", "formats", "generation", "pipelines", "viz"}
+FEATURES = {"catalog", "cli", "compat", "devkit", "evaluation", "formats", "generation", "pipelines", "serve", "viz"}
 
 
 def _modules() -> dict[str, Path]:

@@ -16,6 +16,7 @@ from ..errors import MediganError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
 from .output import table, terminal_text
+from .serve import make_serve_command
 
 
 class _Failure(click.ClickException):
@@ -52,6 +53,7 @@ EXAMPLES = {
     "env create": "medigan env create 00019",
     "env list": "medigan env list --json",
     "env remove": "medigan env remove 00019",
+    "serve": "medigan serve --port 8000 --runs runs/",
 }
 
 
@@ -888,6 +890,9 @@ def env_remove_command(model: str) -> None:
 
     card = env_card(model)
     click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")
+
+
+cli.add_command(make_serve_command(_Command))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
