@@ -271,6 +271,7 @@ def test_a_ranking_compares_reference_sets_declared_the_same_way():
 
 # -- plugin authors: the project medigan new creates, and how it installs the host -------------------------------------
 
+@pytest.mark.onnx  # the nox onnx session has onnx and cookiecutter: the variant that imports its package while made
 def test_new_leaves_no_bytecode_in_the_project(tmp_path):
     pytest.importorskip("cookiecutter")
     pytest.importorskip("onnx")  # the onnx variant imports its package to build the placeholder network
