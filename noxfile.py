@@ -264,3 +264,28 @@ def template(session: nox.Session) -> None:
         if group == "torch-free":  # the onnx variant runs on onnxruntime alone
             session.run(python, "-c", "import importlib.util as u, sys; "
                         "sys.exit(bool(u.find_spec('torch') or u.find_spec('tensorflow') or u.find_spec('onnx')))", external=True)
+
+
+#: Where `nox -s wheels` puts the wheels of the host and of every plugin (ignored by git).
+WHEELHOUSE = "wheelhouse"
+
+
+@nox.session  # not in nox.options.sessions: only when named
+def wheels(session: nox.Session) -> None:
+    """A wheelhouse: the wheels of the host and of every plugin under plugins/, in ./wheelhouse (or the folder given
+    after --). Until medigan is on PyPI: `pip install --find-links wheelhouse/ medigan-host medigan-plugin-phantoms`."""
+    from pathlib import Path
+
+    out = Path(session.posargs[0] if session.posargs else WHEELHOUSE).resolve()
+    plugins = sorted(str(p.parent) for p in Path("plugins").glob("*/pyproject.toml"))
+    ours = ("medigan_host-", "medigan_plugin_")
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.whl"):  # medigan's own wheels only: an older version must not stay beside the new one
+        if old.name.startswith(ours):
+            old.unlink()
+    session.install("pip>=23")
+    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), ".", *plugins)
+    built = sorted(p.name for p in out.glob("*.whl") if p.name.startswith(ours))
+    if len(built) != 1 + len(plugins):
+        session.error(f"expected {1 + len(plugins)} wheels in {out}, found {len(built)}: {', '.join(built)}")
+    session.log(f"{len(built)} wheels in {out}: {', '.join(built)}")
