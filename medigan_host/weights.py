@@ -14,7 +14,10 @@ A card's ``weights`` entry says where a file comes from:
   cache of ``huggingface_hub`` is used where it lies once its sha256 matches; otherwise the file is downloaded into
   medigan's cache like every other file (same bounds, lock and verification);
 - ``file:///absolute/path``: a local copy (e.g. on a shared drive), verified where it lies, never copied or deleted;
-- ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies.
+- ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies;
+- ``{"folder": "/absolute/path" or "file:///absolute/path", "sha256": …}``: a local folder of files (a diffusers
+  ``save_pretrained`` folder), used where it lies once the digest of its files (:func:`folder_sha256`) matches;
+  :func:`fetch_weights` returns the folder.
 
 The cache folder is ``MEDIGAN_CACHE_DIR`` or the per-user cache folder of the platform. ``MEDIGAN_OFFLINE=1`` forbids
 downloads. A download goes to a temporary name and is renamed into place only after it was verified, so an
@@ -138,6 +141,8 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     entry = weights_entry(card, filename)
     if "hf" in entry:
         return _fetch_hub(card, entry, progress)
+    if "folder" in entry:
+        return _verified_folder(card, entry)
     if "doi" not in entry:
         scheme = urlsplit(entry["url"]).scheme
         if scheme == "package":
@@ -182,6 +187,9 @@ def placement(card: ModelCard, entry: Mapping[str, Any]) -> str:
     """Where to put the file by hand: its name, checksum, size, source and the folder."""
     size = f", {entry['size']:,} bytes" if entry.get("size") else ""
     folder = model_folder(card)
+    if "folder" in entry:
+        return (f"It is the local folder {entry['folder']} (files digest {entry['sha256']}): restore that folder, or "
+                "change the card's folder and sha256")
     if "hf" in entry:
         return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) of "
                 f"{entry['hf']} at commit {entry['revision']} ({hub_file_url(entry)}) and place it with `medigan cache "
@@ -295,7 +303,7 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
             what = f"the download of {url} broke off" + (f" after {received:,} bytes" if received else "")
         else:
             what = f"could not download {url}"
-        raise WeightsError(f"model {card.id!r}: {what} ({type(exc).__name__}: {exc}); nothing was kept. Check the network "
+        raise WeightsError(f"model {card.id!r}: {what}: {network_reason(exc)}; nothing was kept. Check the network "
                            f"and run the command again. {placement(card, entry)}") from exc
     if entry.get("sha256"):
         if digest != entry["sha256"]:
@@ -327,6 +335,44 @@ def _record_mismatch(published: RecordFile, size: int, md5: str) -> str | None:
     if published.md5 is not None and md5 != published.md5:
         return f"has md5 {md5}, but record {published.record} publishes md5 {published.md5}"
     return None
+
+
+#: The longest a network failure's own text may take in a message (urllib3 nests its reasons several times over).
+NETWORK_REASON_CHARS = 160
+
+
+def network_reason(exc: BaseException) -> str:
+    """What went wrong on the network, in a few words: the innermost cause urllib3 and requests wrap (name
+    resolution, a refused connection, a timeout, TLS, an HTTP status), else the error's own first line, shortened."""
+    import socket
+    import ssl
+
+    chain: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(chain) < 20:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+    text = " ".join(str(e) for e in chain).lower()
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"the server answered HTTP {response.status_code} {getattr(response, 'reason', '') or ''}".rstrip()
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name resolution" in text or "failed to resolve" in text \
+            or "name or service not known" in text or "nodename nor servname" in text:
+        return "the server's name could not be resolved (no network, or no DNS)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
+        return "the connection was refused"
+    if any(isinstance(e, (TimeoutError, socket.timeout)) for e in chain) or "timed out" in text:
+        return "no answer in time (timed out)"
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text:
+        return "the secure (TLS) connection failed"
+    if any(isinstance(e, ConnectionResetError) for e in chain) or "connection reset" in text:
+        return "the connection was reset"
+    first = (str(exc).splitlines() or [""])[0]
+    first = first if len(first) <= NETWORK_REASON_CHARS else first[:NETWORK_REASON_CHARS - 1] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _is_network_error(exc: BaseException) -> bool:
@@ -553,7 +599,7 @@ def _published_or_reason(card: ModelCard, entry: Mapping[str, Any]) -> tuple[Rec
             return None, f"the answer of {api} is larger than {_RECORD_MAX_BYTES:,} bytes, which no record is"
         files = json.loads(body)["files"]
     except Exception as exc:  # noqa: BLE001 - every failure to read the record is reported the same way
-        return None, f"could not read record {record} of {entry['filename']!r} from {api} ({type(exc).__name__}: {exc})"
+        return None, f"could not read record {record} of {entry['filename']!r} from {api}: {network_reason(exc)}"
     published = _find_file(record, entry["filename"], files, api)
     if isinstance(published, str):
         return None, published
@@ -670,6 +716,33 @@ def _verified_in_place(card: ModelCard, entry: Mapping[str, Any], path: Path) ->
         raise WeightsError(f"weights file {path} of model {card.id!r} has sha256 {actual}, but the card says "
                            f"{entry['sha256']}: the file was modified or the installation is damaged. It was left as it "
                            "is (medigan deletes only files in its own cache); reinstall the plugin or restore the file")
+    return path
+
+
+def folder_sha256(folder: str | os.PathLike[str]) -> str:
+    """The digest of a folder's files: the sha256 of the lines ``<sha256 of the file>  <path/in/folder>``, one per file
+    (hidden names, starting with '.', left out), sorted by path. Renaming, adding, removing or changing a file changes it."""
+    root = Path(folder)
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        lines.append(f"{sha256_of(path)}  {relative}\n")
+    return hashlib.sha256("".join(sorted(lines, key=lambda line: line[66:])).encode("utf-8")).hexdigest()
+
+
+def _verified_folder(card: ModelCard, entry: Mapping[str, Any]) -> Path:
+    text = entry["folder"]
+    path = Path(unquote(urlsplit(text).path)) if text.startswith("file://") else Path(text)
+    if not path.is_dir():
+        raise WeightsError(f"model {card.id!r}: its weights folder {path} does not exist or is not a folder; restore it "
+                           "there, or change the card's folder")
+    actual = folder_sha256(path)
+    if actual != entry["sha256"]:
+        raise WeightsError(f"weights folder {path} of model {card.id!r} has files digest {actual}, but the card says "
+                           f"{entry['sha256']}: a file in it was added, removed or changed. It was left as it is; restore "
+                           "the folder, or pin the new digest on the card if the change was yours")
     return path
 
 

@@ -6,8 +6,9 @@ Layout::
     DIR/manifest.jsonl    one JSON line per finished sample: files, sha256, seed, condition, versions, time
     DIR/images/000000.png
     DIR/masks/000000.png  when the model returns masks
-    DIR/metadata.jsonl    runs in an image format: one line per sample with ``file_name`` (and its seed, index,
-                          condition and model), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads it
+    DIR/metadata.jsonl    one line per sample with ``file_name`` (and its index, seed, condition, model, plugin,
+                          versions and sha256), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads a
+                          PNG or TIFF run (``niftifolder`` a NIfTI run, ``json`` any run's table)
     DIR/.medigan-journal/ manifest parts of a run in progress (distributed runs, stores without appends)
 
 ``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.generation.storage`). Each sample file is written atomically
@@ -18,6 +19,7 @@ sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -31,9 +33,8 @@ from ..errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"
-#: The metadata file of a Hugging Face ``imagefolder`` data set, beside the manifest.
+#: The metadata file of a Hugging Face ``imagefolder`` (``niftifolder`` ...) data set, beside the manifest.
 IMAGEFOLDER_METADATA = "metadata.jsonl"
-_IMAGEFOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
@@ -42,7 +43,20 @@ SAMPLE_NAME = re.compile(r"^[0-9]{6,}\.[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){
 #: run.json keys that must match for a run to be resumed.
 RESUME_KEYS = ("model", "model_version", "seed", "condition", "format", "inputs_sha256")
 
-__all__ = ["JOURNAL", "LOCK_FILE", "MANIFEST", "RUN_FILE", "Journal", "RunFolder", "iter_manifest", "read_manifest"]
+__all__ = ["JOURNAL", "LOCK_FILE", "MANIFEST", "OPTION_STYLE", "RUN_FILE", "Journal", "RunFolder", "iter_manifest",
+           "read_manifest"]
+
+#: How messages name the run options: "python" (``resume=True``, the default) or "cli" (``--resume``; the command
+#: line sets it), so that a script is never told to pass a command-line flag.
+OPTION_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("medigan_option_style", default="python")
+
+
+def _opt(name: str, value: Any = True) -> str:
+    """``name`` as the caller writes it: ``--resume`` / ``-n 500`` on the command line, ``resume=True`` /
+    ``num_samples=500`` in Python."""
+    if OPTION_STYLE.get() == "cli":
+        return {"num_samples": f"-n {value}"}.get(name, f"--{name.replace('_', '-')}")
+    return f"{name}={value!r}"
 
 
 def encode_records(records: Iterable[dict[str, Any]]) -> str:
@@ -104,7 +118,8 @@ class RunFolder:
         On resume, a sample counts as finished only when each of its listed files is there, not empty and (unless
         ``verify_hashes`` is False) has the sha256 its record lists; any other is generated again."""
         if resume and overwrite:
-            raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
+            raise OutputError(f"give either {_opt('resume')} (complete the run in the folder) or {_opt('overwrite')} "
+                              "(replace it), not both")
         try:
             previous = self.read_run()
         except OutputError:
@@ -119,22 +134,29 @@ class RunFolder:
                                   f"empty ({len(others)} entries, e.g. {others[0]!r}); choose a new or empty folder")
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
-                                  "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")
+                                  f"choose a new or empty folder, or pass {_opt('overwrite')} (only files medigan writes "
+                                  "are replaced)")
             return set()
         if overwrite:
             return set()
         if not resume:
             done = len({record["index"] for record in self.records()})
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
-                              f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
+                              f"{previous.get('n')} samples written): pass {_opt('resume')} to complete it or "
+                              f"{_opt('overwrite')} to replace it, or choose another folder")
+        if previous.get("model") != run.get("model"):  # another model's run: say so before any count or setting
+            raise OutputError(f"cannot resume: {where!r} holds a run of model {previous.get('model')!r}, not "
+                              f"{run.get('model')!r}; choose another folder for {run.get('model')!r}, or pass "
+                              f"{_opt('overwrite')} instead of {_opt('resume')} to replace that run")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
         if isinstance(previous.get("n"), int) and run["n"] < previous["n"]:
             raise OutputError(f"cannot resume the run in {where!r} with fewer samples ({run['n']}) than it was started "
-                              f"with ({previous['n']}); give -n {previous['n']} or more, or use a new folder or --overwrite")
+                              f"with ({previous['n']}); give {_opt('num_samples', previous['n'])} or more, or use a new "
+                              f"folder or {_opt('overwrite')}")
         if changed:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
-                              "repeat the original settings, or use a new folder or --overwrite")
+                              f"repeat the original settings, or use a new folder or {_opt('overwrite')}")
         present = self.store.file_check()
         return {record["index"] for record in self.records() if self._files_intact(record, present, verify_hashes)}
 
@@ -179,9 +201,9 @@ class RunFolder:
             data = json.loads(self.store.read_bytes(RUN_FILE).decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise OutputError(f"{where!r} is unreadable ({exc}); it was not written by medigan, or was edited. "
-                              "Move it away, or use --overwrite") from exc
+                              f"Move it away, or use {_opt('overwrite')}") from exc
         if not isinstance(data, dict):
-            raise OutputError(f"{where!r} does not hold a medigan run description; move it away or use --overwrite")
+            raise OutputError(f"{where!r} does not hold a medigan run description; move it away or use {_opt('overwrite')}")
         return data
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -215,12 +237,12 @@ class RunFolder:
         self._write_imagefolder_metadata()
 
     def _write_imagefolder_metadata(self) -> None:
-        """``metadata.jsonl`` from the manifest, for image formats; removed for formats imagefolder cannot read."""
+        """``metadata.jsonl`` from the manifest, in index order, for every format."""
         if not self.store.exists(MANIFEST):
             return
         records = sorted(parse_manifest(self.store.iter_lines(MANIFEST)), key=lambda r: r["index"])
         rows = list(imagefolder_rows(records))
-        if rows and len(rows) == len(records):
+        if rows:
             self.store.write_chunks(IMAGEFOLDER_METADATA, ((json.dumps(row) + "\n").encode("utf-8") for row in rows))
         elif self.store.exists(IMAGEFOLDER_METADATA):
             self.store.remove(IMAGEFOLDER_METADATA)
@@ -255,21 +277,27 @@ class RunFolder:
         return True
 
 
+#: The provenance columns of ``metadata.jsonl``, copied from each manifest record (JSON null when it has none).
+METADATA_COLUMNS = ("index", "seed", "model", "model_version", "plugin", "plugin_version", "host_version", "condition")
+
+
 def imagefolder_rows(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """One ``metadata.jsonl`` row per record whose image is in a format ``imagefolder`` reads: ``file_name`` (the
-    image, relative to the run folder), ``mask_file_name`` (models with masks), index, seed, model, model_version
-    and the condition as JSON text (the same type in every row, whatever the condition holds)."""
+    """One ``metadata.jsonl`` row per record with an image file: ``file_name`` (the image, relative to the run
+    folder), ``mask_file_name`` (models with masks), the :data:`METADATA_COLUMNS` (the condition as the run's JSON
+    object, or null) and ``sha256`` / ``mask_sha256`` of the files, whatever the format."""
     for record in records:
         files = record.get("files") if isinstance(record.get("files"), dict) else {}
+        digests = record.get("sha256") if isinstance(record.get("sha256"), dict) else {}
         image = files.get("image")
-        if not isinstance(image, str) or not image.lower().endswith(_IMAGEFOLDER_SUFFIXES):
+        if not isinstance(image, str):
             continue
-        row = {"file_name": image}
+        row: dict[str, Any] = {"file_name": image}
         if isinstance(files.get("mask"), str):
             row["mask_file_name"] = files["mask"]
-        row.update(index=record["index"], seed=record.get("seed"), model=record.get("model"),
-                   model_version=record.get("model_version"),
-                   condition=json.dumps(record.get("condition"), sort_keys=True))
+        row.update({key: record.get(key) for key in METADATA_COLUMNS})
+        row["sha256"] = digests.get("image")
+        if "mask_file_name" in row:
+            row["mask_sha256"] = digests.get("mask")
         yield row
 
 

@@ -79,7 +79,8 @@ def output_signature(card: Any, condition: Mapping[str, Any] | None = None) -> d
     """The ``tf.TensorSpec`` of each element key for a model card (and the condition given to every sample)."""
     signature = {"sample": tf.TensorSpec((*card.image_size, card.channels), tf.float32)}
     if card.has_masks:
-        signature["mask"] = tf.TensorSpec((*card.image_size, None), tf.int32)  # the card does not fix K
+        # K label channels: the card's mask_channels, 1 when absent (checked on every generated mask)
+        signature["mask"] = tf.TensorSpec((*card.image_size, mask_channels(card)), tf.int32)
     if condition:
         specs = {name: tf.TensorSpec((), _label_dtype(value)) for name, value in condition.items()}
         signature["label"] = next(iter(specs.values())) if len(specs) == 1 else specs
@@ -90,7 +91,7 @@ def output_signature(card: Any, condition: Mapping[str, Any] | None = None) -> d
 
 def image_folder_dataset(folder: str | os.PathLike[str], *, normalize: bool = True, suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
                          batch_size: int | None = None, prefetch: int | None = -1) -> tf.data.Dataset:
-    """Real images of one shape from a folder (any format :func:`medigan_host.readers.read_image` reads),
+    """Real images of one shape from a folder (any format :func:`medigan_host.formats.readers.read_image` reads),
     sorted by name, as elements ``{"sample": float32 (H, W, C) or (D, H, W, C), "index": int64}``."""
     files = list_images(folder, suffixes)
     first = read_image(files[0])
@@ -115,7 +116,7 @@ def mixed_dataset(real: str | os.PathLike[str] | tf.data.Dataset, synthetic: str
                   synthetic_ratio: float, *, seed: int = 0, normalize: bool = True, batch_size: int | None = None,
                   prefetch: int | None = -1, **synthetic_options: Any) -> tf.data.Dataset:
     """Real and synthetic elements interleaved at a fixed share of synthetic ones, as ``MixedDataset`` in
-    ``medigan_host.torch``: element j is synthetic when ``floor((j + 1) * r) > floor(j * r)``.
+    ``medigan_host.pipelines.torch``: element j is synthetic when ``floor((j + 1) * r) > floor(j * r)``.
 
     ``real``: a folder of images or a ``tf.data.Dataset`` of dicts with a ``sample``. ``synthetic``: a model
     (whose samples are generated as needed, from ``seed``; ``synthetic_options`` go to
@@ -178,11 +179,21 @@ class _Source:
             item: dict[str, Any] = {"sample": _as_float(samples.images[row], self.normalize)}
             if samples.masks is not None:
                 item["mask"] = np.asarray(samples.masks[row], dtype=np.int32)
+                if item["mask"].shape[-1] != mask_channels(self.entry.card):
+                    raise MediganUsageError(
+                        f"model {self.entry.card.id!r} returns masks with {item['mask'].shape[-1]} channels, its card "
+                        f"declares {mask_channels(self.entry.card)} (mask_channels, 1 when absent): the dataset's "
+                        "element spec needs the right number; declare mask_channels on the card")
             if self.condition:
                 values = {name: _label_value(value) for name, value in self.condition.items()}
                 item["label"] = next(iter(values.values())) if len(values) == 1 else values
             item["seed"], item["index"] = np.int64(samples.seeds[row]), np.int64(index)
             yield item
+
+
+def mask_channels(card: Any) -> int:
+    """The number of label channels of a model's masks: the card's ``mask_channels``, else 1."""
+    return int(card.extra.get("mask_channels") or 1)
 
 
 def _as_float(array: np.ndarray, normalize: bool) -> np.ndarray:
