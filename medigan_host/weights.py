@@ -59,6 +59,8 @@ _MODEL_FOLDER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 #: The file medigan puts in each ``<cache>/<model>/<version>/`` folder it creates: only folders holding it are
 #: listed and cleared, so a folder someone else keeps in the cache folder is never touched.
 ENTRY_MARKER = ".medigan-entry"
+#: The sub-folder of an entry where code unpacked from a model's archive lives (listed as ``unpacked``, cleared with it).
+UNPACKED_FOLDER = "code"
 #: The real-set statistics cache of :mod:`medigan_host.evaluation`: ``<cache>/stats/<sha256 key>.npz``.
 STATS_FOLDER = "stats"
 _STATS_FILE = re.compile(r"^[0-9a-f]{64}\.npz$")
@@ -794,7 +796,8 @@ class CachedFile:
     ``state``: ``declared`` (an installed card of that model version lists it), ``local`` (stored by a plugin with
     a sha256 record), ``partial`` (an unfinished download, never used), ``stale`` (no installed model version
     uses it: it may be removed with ``medigan cache clear``) or ``statistics`` (cached real-set statistics of
-    ``medigan evaluate``, model ``stats``).
+    ``medigan evaluate``, model ``stats``) or ``unpacked`` (code unpacked from a model's archive, checked against
+    its manifest on every load).
     """
 
     model: str
@@ -867,6 +870,8 @@ def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
                 continue  # listed with its file
             if atomic.is_temporary(path.name):
                 state = "partial"
+            elif name.startswith(f"{UNPACKED_FOLDER}/"):
+                state = "unpacked"
             elif names is not None and name in names:
                 state = "declared"
             elif names is not None and _record_path(path).is_file():

@@ -15,6 +15,7 @@ from .._version import __version__
 from ..errors import MediganError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
+from ..registry import runs_remote_code
 from .output import table, terminal_text
 
 
@@ -155,7 +156,7 @@ def list_command(as_json: bool) -> None:
         click.echo(f"No models: {no_models_hint()}.")
         return
     rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
-             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else ""))
+             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if runs_remote_code(e.card) else ""))
             for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
 
