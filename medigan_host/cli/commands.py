@@ -394,13 +394,16 @@ def cache_list_command(as_json: bool) -> None:
 @click.argument("model")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
-def cache_place_command(model: str, file: Path, name: str | None) -> None:
+@click.option("--unverified", is_flag=True,
+              help="Place a record's file that cannot be checked against its record (offline) on your word; runs "
+                   "using it name it in their run.json.")
+def cache_place_command(model: str, file: Path, name: str | None, unverified: bool) -> None:
     """Put a weights FILE downloaded by hand into the cache for MODEL, after checking it against the card or record."""
     from ..plugins import get_host
     from ..weights import place_weights
 
     card = get_host().catalog.get(model).card
-    path, how = place_weights(card, file, name)
+    path, how = place_weights(card, file, name, unverified=unverified)
     click.echo(f"placed {file} as {path} ({how})")
 
 
