@@ -189,6 +189,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
             for sub in (*SUBFOLDERS, JOURNAL):  # left by workers that died mid-write
                 store.remove_temporaries(sub)
         folder.finish()
+        folder.complete()
     return RunResult(card.id, output_dir, folder.manifest, n, n - already, already, time.perf_counter() - started,
                      "local" if ray_options is None else "ray", worker_stats)
 
