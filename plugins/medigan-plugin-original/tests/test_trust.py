@@ -8,7 +8,6 @@ import json
 import zipfile
 
 import pytest
-from fakes import package_zip
 
 import medigan_host
 from medigan_host import MediganUsageError, PluginError, get_card
