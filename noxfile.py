@@ -104,9 +104,10 @@ def ray(session: nox.Session) -> None:
     session.run("pytest", "-m", "ray", "tests", *session.posargs)
 
 
-#: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run.
+#: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run, and the original
+#: plugin, whose runner the trust-gate cases re-register under hostile cards.
 RELIABILITY_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
-                                  "./plugins/medigan-plugin-histology-dcgan[torch]"]
+                                  "./plugins/medigan-plugin-histology-dcgan[torch]", ORIGINAL]
 
 
 def _reliability(session: nox.Session, *report_args: str) -> None:

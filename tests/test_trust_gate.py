@@ -19,8 +19,7 @@ from reliability_log import case
 
 import medigan_host
 from medigan_host import MediganUsageError, ModelCard, WeightsError, fetch_weights, hookimpl, latents
-from medigan_host.trust import require_granted
-from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights, unverified_weights
+from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights
 from medigan_host.weights_server import HubServer, RecordServer, WeightsServer
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
@@ -115,6 +114,8 @@ class _Gen:
 
 
 def _asks_for_trust(card, device):
+    from medigan_host.trust import require_granted
+
     require_granted(card)  # a loader that runs downloaded code, whatever its card says
     return _Gen(card)
 
@@ -173,6 +174,8 @@ def test_offline_place_of_a_record_file_is_refused_unless_unverified(cache, tmp_
         place_weights(model, source)
     assert not (model_folder(model) / "w.zip").exists()
     placed, how = place_weights(model, source, unverified=True)
+    from medigan_host.weights import unverified_weights
+
     assert "NOT checked" in how and unverified_weights(model) == ["w.zip"]
     assert fetch_weights(model) == placed  # used, on the user's word
     case("supply chain: placed by hand", "a record's file placed offline", "refused unless --unverified, then marked")
