@@ -4,6 +4,11 @@ A model whose card says ``remote_code: true`` runs code downloaded with it (e.g.
 Zenodo record). medigan runs it only with ``--trust-remote-code`` on the command line, ``trust_remote_code=True`` in
 Python (``load_model``, ``generate``), or ``MEDIGAN_TRUST_REMOTE_CODE=1`` in the environment (the Hugging Face
 convention). The card's ``remote_code_source`` says which file would run, and from which record.
+
+Trust is checked where the code runs, not only where a request enters: the host runs each loader inside
+:func:`granted` (the user's trust for that call), a loader that runs downloaded code calls :func:`require_granted`
+before it fetches or imports anything (whatever its card says), and callers that reuse a loaded model (the compatible
+API, Ray workers) check :func:`require_call_trust` on every call.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ def require_granted(card: ModelCard) -> None:
     grant = (_GRANTED.get() or {}).get(card.id)
     if grant is not None:
         grant.asked = True
+        return
+    if trusted_by_environment():  # a loader called outside the host's load (MEDIGAN_TRUST_REMOTE_CODE=1 trusts all)
         return
     raise _untrusted(card)
 
