@@ -402,7 +402,7 @@ def cache_group() -> None:
 @cache_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def cache_list_command(as_json: bool) -> None:
-    """List the cached weights files: model, version, size and state (declared, local, partial, stale)."""
+    """List the cached weights files: model, version, size and state (declared, local, partial, stale, unpacked)."""
     from ..weights import cache_root, cached_files
 
     files = cached_files()
