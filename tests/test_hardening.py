@@ -566,7 +566,7 @@ def test_workers_stop_writing_once_their_driver_is_gone(tmp_path):
     assert not remote.lock_is_held(), "a lock of a dead process on this machine is not held"
 
 
-# -- 18 (issue 26): smaller holes a red team found --------------------------------------------------------------------
+# -- 14: smaller holes a red team found (trust gate and supply chain) ----------------------------------------------
 def test_card_export_never_overwrites_silently(tmp_path):
     target = tmp_path / "README.md"
     target.write_text("my notes")

@@ -19,8 +19,8 @@ from reliability_log import case
 
 import medigan_host
 from medigan_host import MediganUsageError, ModelCard, WeightsError, fetch_weights, hookimpl, latents
-from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights
 from medigan_host.devkit.weights_server import HubServer, RecordServer, WeightsServer
+from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
 
