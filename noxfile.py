@@ -191,9 +191,10 @@ def ray(session: nox.Session) -> None:
     _ran_tests(session, _pytest(session, "-m", "ray", paths=["tests"]))
 
 
-#: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run.
+#: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run, and the original
+#: plugin, whose runner the trust-gate cases re-register under hostile cards.
 RELIABILITY_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
-                                  "./plugins/medigan-plugin-histology-dcgan[torch]"]
+                                  "./plugins/medigan-plugin-histology-dcgan[torch]", ORIGINAL]
 
 
 def _reliability(session: nox.Session, *report_args: str) -> None:

@@ -240,6 +240,9 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     if shadowing:
         raise fail("extra", f"holds {', '.join(map(repr, shadowing))}, which are card fields: give them at the top level "
                             "of the card, not under extra")
+    if "remote_code" in extra and not isinstance(extra["remote_code"], bool):  # "true", 1, "yes": not a yes
+        raise fail("remote_code", f"must be the JSON boolean true or false (whether generating runs code downloaded "
+                                  f"with the model), got {extra['remote_code']!r}")
     free = extra.get(FREE_TEXT_FIELD)
     if free is not None and (not isinstance(free, list) or not all(isinstance(k, str) and k in out["conditions"]
                                                                     for k in free)):

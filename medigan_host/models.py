@@ -12,9 +12,9 @@ from .conditions import check_condition
 from .errors import MediganError, MediganUsageError, PluginError
 from .frameworks import missing_module_error, require_packages, resolve_device
 from .protocols import Generator, LatentGenerator, satisfies
-from .registry import Loader, ModelEntry
+from .registry import Loader, ModelEntry, runs_remote_code
 from .samples import Samples, check_samples
-from .trust import require_trust
+from .trust import granted, require_trust
 
 #: Seconds a model's loader, and each call of its generator, may run before that model is failed; unset or 0: no limit.
 CALL_TIMEOUT_ENV = "MEDIGAN_CALL_TIMEOUT"
@@ -90,10 +90,13 @@ def resolve_loader(loader: Loader, where: str) -> Callable[..., Any]:
 class Model:
     """A loaded model: call :meth:`generate` with per-sample seeds; outputs are checked against the card."""
 
-    def __init__(self, entry: ModelEntry, generator: Any, device: str) -> None:
+    def __init__(self, entry: ModelEntry, generator: Any, device: str, *, runs_downloaded_code: bool = False) -> None:
         self.entry = entry
         self.generator = generator
         self.device = device
+        #: True when its loader asked for the user's trust (it runs code downloaded with the model), or the card says
+        #: ``remote_code: true``: then every later call is checked for trust too (:func:`.trust.require_call_trust`).
+        self.runs_downloaded_code = runs_downloaded_code
 
     @property
     def card(self) -> ModelCard:
@@ -255,7 +258,13 @@ def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = F
     concrete = _numpy_device(card, device) if card.framework == "numpy" else resolve_device(device, card.framework)
     loader = resolve_loader(entry.loader, where)
     try:
-        generator = call_plugin(lambda: loader(card, concrete), where, f"loading on device {concrete!r}")
+        def build() -> Any:
+            with granted(card, trust_remote_code) as grant:  # a loader running downloaded code checks this itself
+                asked.append(grant)
+                return loader(card, concrete)
+
+        asked: list = []
+        generator = call_plugin(build, where, f"loading on device {concrete!r}")
     except MediganError:
         raise
     except ModuleNotFoundError as exc:
@@ -267,4 +276,5 @@ def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = F
     if not satisfies(generator, Generator) or not callable(getattr(generator, "generate", None)):
         raise PluginError(f"{where}: its loader returned {type(generator).__name__}, which has no generate(seeds, ...) method "
                           "(see medigan_host.protocols.Generator)")
-    return Model(entry, generator, concrete)
+    return Model(entry, generator, concrete,
+                 runs_downloaded_code=runs_remote_code(card) or any(grant.asked for grant in asked))

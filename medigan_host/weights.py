@@ -62,6 +62,8 @@ _MODEL_FOLDER = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 #: The file medigan puts in each ``<cache>/<model>/<version>/`` folder it creates: only folders holding it are
 #: listed and cleared, so a folder someone else keeps in the cache folder is never touched.
 ENTRY_MARKER = ".medigan-entry"
+#: The sub-folder of an entry where code unpacked from a model's archive lives (listed as ``unpacked``, cleared with it).
+UNPACKED_FOLDER = "code"
 #: The real-set statistics cache of :mod:`medigan_host.evaluation`: ``<cache>/stats/<sha256 key>.npz``.
 STATS_FOLDER = "stats"
 _STATS_FILE = re.compile(r"^[0-9a-f]{64}\.npz$")
@@ -254,8 +256,10 @@ def _adopt_placed(card: ModelCard, entry: Mapping[str, Any], path: Path) -> None
                                f"deleted. {placement(card, entry)}")
     else:
         _declared_size_check(card, entry, path, size)
-        warnings.warn(f"{path} was placed by hand and could not be checked against {_source(entry)} ({why}); "
-                      f"its sha256 {digest} is recorded and checked from now on", stacklevel=3)
+        raise WeightsError(f"{path} was put into the cache by hand and could not be checked against {_source(entry)} "
+                           f"({why}), so it is not used. Run the command where the record can be reached (it is "
+                           f"checked then), or place it on your word with `medigan cache place {card.id} {path} "
+                           "--unverified` (runs using it say so in their run.json)")
     _write_record(path, digest)
 
 
@@ -279,9 +283,10 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
                            "writable folder") from exc
     _remove_partials(target)
     _check_room(card, entry, target, limit)
+    bound = _Bound(limit, "the file has") if limit else _undeclared_bound(target)
     tmp = atomic.temporary_path(target)
     try:
-        size, md5, digest = _stream(url, tmp, limit, entry["filename"], progress, headers)
+        size, md5, digest = _stream(url, tmp, bound, entry["filename"], progress, headers)
     except _DownloadRefused as exc:
         tmp.unlink(missing_ok=True)
         raise WeightsError(f"model {card.id!r}: the download of {url} {exc}; nothing was kept. "
@@ -429,7 +434,48 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
-def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | None,
+#: The most bytes one download may bring when neither the card nor the server's record declares the file's size.
+MAX_BYTES_ENV = "MEDIGAN_DOWNLOAD_MAX_BYTES"
+DEFAULT_MAX_BYTES = 20 << 30
+#: Room a download always leaves free on the cache disk.
+DISK_MARGIN = 256 << 20
+
+
+@dataclass(frozen=True)
+class _Bound:
+    """The most bytes a download may bring, and what the refusal says that number is."""
+
+    limit: int
+    what: str
+
+
+def download_max_bytes() -> int:
+    """``MEDIGAN_DOWNLOAD_MAX_BYTES`` (default 20 GiB): the bound of a download whose size nothing declares."""
+    value = os.environ.get(MAX_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_BYTES
+    if not value.isascii() or not value.isdigit() or int(value) < 1:
+        raise MediganUsageError(f"{MAX_BYTES_ENV}={value!r} is not a positive whole number of bytes; set it to e.g. "
+                                f"{DEFAULT_MAX_BYTES} (20 GiB), or unset it")
+    return int(value)
+
+
+def _undeclared_bound(target: Path) -> _Bound:
+    """The bound of a download of unknown size: :func:`download_max_bytes`, never more than the free disk less
+    :data:`DISK_MARGIN`."""
+    most = download_max_bytes()
+    try:
+        room = shutil.disk_usage(target.parent).free - DISK_MARGIN
+    except OSError:
+        room = most
+    if room < most:
+        return _Bound(max(room, 0), f"the disk of {target.parent} has free (less a margin of {DISK_MARGIN >> 20} MiB); "
+                                    "free some space or set MEDIGAN_CACHE_DIR to a disk with room")
+    return _Bound(most, f"medigan downloads when neither the card nor the server declares the size ({MAX_BYTES_ENV}; "
+                        "raise it for a larger file)")
+
+
+def _stream(url: str, tmp: Path, bound: _Bound, name: str, progress: bool | None,
             headers: Mapping[str, str] | None = None) -> tuple[int, str, str]:
     """Download ``url`` into ``tmp`` within the bounds; return (size, md5, sha256) of what was written.
 
@@ -448,12 +494,13 @@ def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | 
         response.raise_for_status()
         announced = response.headers.get("Content-Length", "")
         announced_size = int(announced) if announced.isdigit() else None
-        if limit is not None and announced_size is not None and announced_size > limit:
-            raise _DownloadRefused(f"announces {announced_size:,} bytes, more than the {limit:,} bytes the file has; "
+        limit = bound.limit
+        if announced_size is not None and announced_size > limit:
+            raise _DownloadRefused(f"announces {announced_size:,} bytes, more than the {limit:,} bytes {bound.what}; "
                                    "it was not downloaded")
         try:
             if show:
-                bar = _ProgressBar(name, limit or announced_size)
+                bar = _ProgressBar(name, announced_size or limit)
             with open(tmp, "wb") as handle:
                 while True:
                     if time.monotonic() - started > deadline:
@@ -463,8 +510,9 @@ def _stream(url: str, tmp: Path, limit: int | None, name: str, progress: bool | 
                     if not chunk:
                         break
                     received += len(chunk)
-                    if limit is not None and received > limit:
-                        raise _DownloadRefused(f"sent more than the {limit:,} bytes the file has, so it was stopped there")
+                    if received > limit:
+                        raise _DownloadRefused(f"sent more than the {limit:,} bytes {bound.what}, so it was stopped "
+                                               "there")
                     handle.write(chunk)
                     sha.update(chunk)
                     md5.update(chunk)
@@ -483,9 +531,10 @@ def _check_room(card: ModelCard, entry: Mapping[str, Any], target: Path, size: i
         free = shutil.disk_usage(target.parent).free
     except OSError:
         return
-    if free < size:
+    if free - DISK_MARGIN < size:
         raise WeightsError(f"disk full: {target.parent} has {free:,} bytes free, but {entry['filename']!r} of model "
-                           f"{card.id!r} needs {size:,}; nothing was downloaded. Free some space or set {CACHE_ENV} to a "
+                           f"{card.id!r} needs {size:,} (and medigan leaves {DISK_MARGIN >> 20} MiB free); nothing was "
+                           "downloaded. Free some space or set {CACHE_ENV} to a "
                            "disk with room")
 
 
@@ -628,12 +677,15 @@ def _find_file(record: str, key: str, files: Any, api: str) -> RecordFile | str:
 
 
 # -- placing a file by hand ------------------------------------------------------------------------------------
-def place_weights(card: ModelCard, source: Path, filename: str | None = None) -> tuple[Path, str]:
+def place_weights(card: ModelCard, source: Path, filename: str | None = None, *,
+                  unverified: bool = False) -> tuple[Path, str]:
     """Copy ``source`` into the cache as the card's weights file ``filename`` (default: the entry its name matches,
     or the card's only entry), after checking it; return the placed path and how it was checked.
 
     A card's sha256 must match. A file of a record without one is checked against the record's md5 and size when the
-    record can be reached; otherwise (offline) it is placed on the user's word and its sha256 recorded.
+    record can be reached; otherwise (offline) it is refused, unless ``unverified`` (``--unverified``): then it is
+    placed on the user's word, its sha256 recorded with a note saying so, and every run that uses it names it in its
+    provenance (``run.json``'s ``unverified_weights``; see :func:`unverified_weights`).
     """
     source = Path(source)
     if not source.is_file():
@@ -642,6 +694,7 @@ def place_weights(card: ModelCard, source: Path, filename: str | None = None) ->
         filename = source.name
     entry = weights_entry(card, filename)
     size, md5, digest = _file_digests(source)
+    note = None
     if entry.get("sha256"):
         if digest != entry["sha256"]:
             raise WeightsError(f"{source} has sha256 {digest}, but model {card.id!r}'s card says {entry['sha256']} for "
@@ -659,10 +712,34 @@ def place_weights(card: ModelCard, source: Path, filename: str | None = None) ->
             if entry.get("size") and size != entry["size"]:
                 raise WeightsError(f"{source} has {size:,} bytes, but model {card.id!r}'s card says {entry['size']:,} "
                                    f"for {entry['filename']!r}; nothing was placed")
-            how = f"not checked against {_source(entry)} ({why}); its sha256 {digest} is recorded"
+            if not unverified:
+                raise WeightsError(f"{source} could not be checked against {_source(entry)} ({why}), so nothing was "
+                                   f"placed: its code or weights would run unchecked. Place it where the record can be "
+                                   f"reached, or add --unverified (Python: unverified=True) to place it on your word; "
+                                   "every run that uses it then says so in its run.json")
+            how = (f"NOT checked against {_source(entry)} ({why}); placed on your word (--unverified): its sha256 "
+                   f"{digest} is recorded, and runs using it name it in run.json as unverified_weights")
+            note = f"not checked against {_source(entry)} ({why})"
     target = model_folder(card) / entry["filename"]
-    _copy_into_cache(card, source, target, digest, record=not entry.get("sha256"))
+    _copy_into_cache(card, source, target, digest, record=not entry.get("sha256"), note=note)
     return target, how
+
+
+_UNVERIFIED_NOTE = "# placed unverified"
+
+
+def unverified_weights(card: ModelCard) -> list[str]:
+    """The card's weights files in the cache that were placed with ``--unverified`` (never checked against their
+    record): a run that uses them records their names in its provenance."""
+    out = []
+    for entry in card.weights:
+        try:
+            text = _record_path(model_folder(card) / entry["filename"]).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if _UNVERIFIED_NOTE in text:
+            out.append(entry["filename"])
+    return out
 
 
 def _file_digests(path: Path) -> tuple[int, str, str]:
@@ -796,7 +873,8 @@ def store_weights(card: ModelCard, source: Path, filename: str) -> tuple[Path, s
     return target, digest
 
 
-def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *, record: bool) -> None:
+def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *, record: bool,
+                     note: str | None = None) -> None:
     """Copy ``source`` to ``target`` atomically, checking the copy's sha256; with ``record``, record it beside."""
     folder = claim_folder(card)  # every caller stores into the model's folder, which becomes medigan's own
     try:
@@ -807,7 +885,7 @@ def _copy_into_cache(card: ModelCard, source: Path, target: Path, digest: str, *
             if sha256_of(tmp) != digest:
                 raise WeightsError(f"copying {source} to {tmp} changed its content; check the disk and try again")
             if record:
-                _write_record(target, digest)
+                _write_record(target, digest, note)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -855,8 +933,10 @@ def _recorded_sha256(path: Path) -> str | None:
     return value if re.fullmatch(r"[0-9a-f]{64}", value) else None
 
 
-def _write_record(path: Path, digest: str) -> None:
-    atomic.write_text(_record_path(path), f"{digest}  {path.name}\n")
+def _write_record(path: Path, digest: str, note: str | None = None) -> None:
+    """``<file>.sha256`` as ``sha256sum`` writes it; ``note`` (placed unverified) on a comment line after it."""
+    extra = f"{_UNVERIFIED_NOTE}: {note}\n" if note else ""
+    atomic.write_text(_record_path(path), f"{digest}  {path.name}\n{extra}")
 
 
 # -- listing and clearing the cache --------------------------------------------------------------------------
@@ -867,7 +947,8 @@ class CachedFile:
     ``state``: ``declared`` (an installed card of that model version lists it), ``local`` (stored by a plugin with
     a sha256 record), ``partial`` (an unfinished download, never used), ``stale`` (no installed model version
     uses it: it may be removed with ``medigan cache clear``) or ``statistics`` (cached real-set statistics of
-    ``medigan evaluate``, model ``stats``).
+    ``medigan evaluate``, model ``stats``) or ``unpacked`` (code unpacked from a model's archive, checked against
+    its manifest on every load).
     """
 
     model: str
@@ -940,6 +1021,8 @@ def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
                 continue  # listed with its file
             if atomic.is_temporary(path.name):
                 state = "partial"
+            elif name.startswith(f"{UNPACKED_FOLDER}/"):
+                state = "unpacked"
             elif names is not None and name in names:
                 state = "declared"
             elif names is not None and _record_path(path).is_file():

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run the fuzz, fault, supply-chain and hardening tests and print the table of ``docs/reliability.md`` from what
+"""Run the fuzz, fault, supply-chain, hardening and trust-gate tests and print the table of ``docs/reliability.md`` from what
 they tried; with ``--output`` write it there.
 
 Usage (from the repository root)::
@@ -33,7 +33,7 @@ import reliability_log  # noqa: E402 - the same module object the tests import
 REPO = HERE.parent
 DEFAULT_OUTPUT = REPO / "docs" / "reliability.md"
 TEST_FILES = ["test_fuzz_cards.py", "test_fuzz_cli.py", "test_fuzz_outputs.py", "test_fuzz_paths.py", "test_faults.py",
-              "test_supply_chain.py", "test_hardening.py"]
+              "test_supply_chain.py", "test_hardening.py", "test_trust_gate.py"]
 #: Earlier tests that belong in the report: node id -> (class, what was tried, what held); one case each.
 EARLIER_TESTS = {
     "tests/test_weights.py::test_tampered_cache_file_is_caught_on_load": (

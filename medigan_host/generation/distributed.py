@@ -126,7 +126,13 @@ class ShardWriter:
         """Write the samples ``indices``; return what was done (or the error)."""
         if self.error is not None:
             return {"error": self.error}
+        from ..trust import require_call_trust
         from .writing import write_samples
+
+        try:  # checked per call, in the worker: a model loaded with trust runs downloaded code only for trusted runs
+            require_call_trust(self.model.card, self.model.runs_downloaded_code, self.spec.trust_remote_code)
+        except MediganError as exc:
+            return {"error": {"message": str(exc), "usage": exc.exit_code == 2}}
 
         started = time.perf_counter()
         try:

@@ -22,6 +22,7 @@ from ..registry import ModelEntry
 from ..samples import Samples
 from ..seeding import check_seed, sample_seeds
 from ..trust import require_trust
+from ..weights import unverified_weights
 from .outputs import JOURNAL, SUBFOLDERS, RunFolder
 from .storage import is_url
 from .writing import WriteSpec, _take, batches, encode, prepare_subfolders, write_samples  # noqa: F401 - also importable from here
@@ -170,6 +171,9 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite, verify_hashes=verify_hashes)
         model = load(entry, device, trust_remote_code=trust_remote_code) if ray_options is None else None
+        unverified = unverified_weights(card)  # placed with `medigan cache place --unverified`: the provenance says so
+        if unverified:
+            run["unverified_weights"] = unverified
         # (after the folder checks, before any write)
         folder.start(run, finished, overwrite=overwrite)
         already = sum(1 for i in finished if i < n)
@@ -185,6 +189,7 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
             for sub in (*SUBFOLDERS, JOURNAL):  # left by workers that died mid-write
                 store.remove_temporaries(sub)
         folder.finish()
+        folder.complete()
     return RunResult(card.id, output_dir, folder.manifest, n, n - already, already, time.perf_counter() - started,
                      "local" if ray_options is None else "ray", worker_stats)
 

@@ -2,7 +2,9 @@
 
 Layout::
 
-    DIR/run.json          what was asked for (model, version, seed, condition, format, n)
+    DIR/run.json          what was asked for (model, version, seed, condition, format, n), and ``complete``:
+                          false until the last sample is written and listed (a run that stopped early, even by
+                          ``os._exit``, says so; ``medigan evaluate`` refuses it)
     DIR/manifest.jsonl    one JSON line per finished sample: files, sha256, seed, condition, versions, time
     DIR/images/000000.png
     DIR/masks/000000.png  when the model returns masks
@@ -158,7 +160,9 @@ class RunFolder:
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
                               f"repeat the original settings, or use a new folder or {_opt('overwrite')}")
         present = self.store.file_check()
-        return {record["index"] for record in self.records() if self._files_intact(record, present, verify_hashes)}
+        n = run["n"]  # a line for an index at or past n is no sample of this run (forged, or damaged): it is dropped
+        return {record["index"] for record in self.records()
+                if 0 <= record["index"] < n and self._files_intact(record, present, verify_hashes)}
 
     def start(self, run: dict[str, Any], finished: set[int], *, overwrite: bool) -> None:
         """Make the folder match the plan: clear a replaced run, drop stale lines and temporaries, write run.json."""
@@ -170,7 +174,14 @@ class RunFolder:
         self.finish()
         if self.store.exists(MANIFEST):
             self._keep_in_manifest(finished)
-        self.store.write_bytes(RUN_FILE, (json.dumps(run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self._run = {**run, "complete": False}  # until the last sample: a run cut short never looks finished
+        self.store.write_bytes(RUN_FILE, (json.dumps(self._run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self.store.sync([""])
+
+    def complete(self) -> None:
+        """Mark the run complete in ``run.json`` (every sample written and listed); call after :meth:`finish`."""
+        self._run["complete"] = True
+        self.store.write_bytes(RUN_FILE, (json.dumps(self._run, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         self.store.sync([""])
 
     def _remove_previous_outputs(self) -> None:

@@ -220,6 +220,8 @@ class LocalStore(Store):
     def prepare(self) -> None:
         if self.path.exists() and not self.path.is_dir():
             raise OutputError(f"output path {str(self.path)!r} exists and is not a folder; choose a folder path")
+        #: the folders this run creates (deepest first): a run refused before it wrote anything removes them again
+        self._made = [p for p in (self.path, *self.path.parents) if not p.exists()] if not self.path.is_symlink() else []
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except PermissionError as exc:
@@ -364,6 +366,13 @@ class LocalStore(Store):
             _flock_release(self._lock_handle)
             self._lock_handle.close()
             self._lock_handle = None
+        if discard:  # a refused run (usage error, refused download) leaves no empty folder it made behind
+            for folder in getattr(self, "_made", ()):
+                try:
+                    folder.rmdir()  # only when empty: anything another process put there stays
+                except OSError:
+                    break
+            self._made = []
 
 
 class FsspecStore(Store):

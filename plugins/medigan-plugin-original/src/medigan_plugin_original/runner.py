@@ -1,7 +1,9 @@
 """The loader of the original models: fetch the record's zip, unpack it, and drive a worker in the model's environment.
 
-The host checks trust before this module is imported. Then: the zip comes from the model's Zenodo record through
-``medigan_host.fetch_weights`` (verified), is unpacked once into the cache (every member checked to stay inside),
+Trust is checked before anything is unpacked or imported (:func:`medigan_host.trust.require_granted`, whatever the
+card says). Then: the zip comes from the model's Zenodo record through
+``medigan_host.fetch_weights`` (verified), is unpacked once into the cache within limits (every member checked to stay inside), its
+files' sha256 kept in a manifest that every load checks before the worker imports anything,
 and a worker process (:mod:`._worker`) is started with the Python of the model's own environment
 (``medigan env create``). The worker imports the original package once per run and is fed batches; arrays come back
 as raw ``.npy`` bytes read with ``allow_pickle=False``. A worker that crashes, exits or does not answer within
@@ -11,6 +13,7 @@ as raw ``.npy`` bytes read with ``allow_pickle=False``. A worker that crashes, e
 from __future__ import annotations
 
 import atexit
+import hashlib
 import io
 import json
 import os
@@ -28,10 +31,22 @@ from typing import Any
 
 import numpy as np
 
-from medigan_host import ModelCard, PluginError, Samples, fetch_weights, latents
+from medigan_host import ModelCard, PluginError, Samples, atomic, fetch_weights, latents
 from medigan_host.environments import require_env
+from medigan_host.errors import MediganUsageError
 from medigan_host.formats.writers import png_bytes, to_uint
-from medigan_host.weights import _seconds, model_folder, sha256_of  # _seconds: the host's positive-seconds setting
+from medigan_host.trust import require_granted
+from medigan_host.weights import (  # _seconds: the host's positive-seconds setting
+    ENTRY_MARKER,
+    RECORD_SUFFIX,
+    UNPACKED_FOLDER,
+    _seconds,
+    claim_folder,
+    expected_sha256,
+    model_folder,
+    sha256_of,
+    weights_entry,
+)
 
 TIMEOUT_ENV = "MEDIGAN_ORIGINAL_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
@@ -43,48 +58,199 @@ _UNPACKED = ".unpacked.json"
 _STDERR_TAIL = 20
 
 
-def unpack(card: ModelCard, archive: Path) -> Path:
-    """Unpack the record's zip once into ``<model cache>/code/models/`` (where the original kept packages).
+#: Limits on what one record's zip may unpack to: bytes in all (raise with the variable), files, and the ratio of the
+#: unpacked bytes to the zip's own size (a zip bomb packs gigabytes of zeros into a few megabytes).
+UNPACK_MAX_BYTES_ENV = "MEDIGAN_UNPACK_MAX_BYTES"
+DEFAULT_UNPACK_MAX_BYTES = 8 << 30
+UNPACK_MAX_FILES = 10_000
+UNPACK_MAX_RATIO = 200
+#: Room left free on the cache disk after unpacking.
+UNPACK_DISK_MARGIN = 256 << 20
+#: Files that Python would import, or that change what it imports: an unpacked tree may hold none it did not unpack.
+_IMPORTABLE = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pth", ".dll", ".dylib")
 
-    Returns the working folder the worker runs in. A member that would land outside (absolute paths, ``..``,
-    links) refuses the whole zip. Unpacked again whenever the zip's sha256 changes.
+
+def unpack_limit() -> int:
+    """The most bytes one zip may unpack to: ``MEDIGAN_UNPACK_MAX_BYTES`` (default 8 GiB)."""
+    value = os.environ.get(UNPACK_MAX_BYTES_ENV, "").strip()
+    if not value:
+        return DEFAULT_UNPACK_MAX_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise MediganUsageError(f"{UNPACK_MAX_BYTES_ENV}={value!r} is not a positive whole number of bytes; set it to "
+                                f"e.g. {DEFAULT_UNPACK_MAX_BYTES}, or unset it")
+    return int(value)
+
+
+def unpack(card: ModelCard, archive: Path, digest: str | None = None) -> Path:
+    """The verified, unpacked code of the record's zip in ``<model cache>/code/`` (its ``models/`` folder holds the
+    package, where the original kept packages); the working folder the worker runs in.
+
+    ``digest`` is the zip's sha256 as verified by :func:`medigan_host.fetch_weights` (hashed here when not given). The
+    zip is unpacked once, within limits (:data:`UNPACK_MAX_FILES` files, :func:`unpack_limit` bytes,
+    :data:`UNPACK_MAX_RATIO` times its size, the free disk), into a folder the cache lists and clears; a member
+    that would land outside (absolute paths, ``..``, links) refuses the whole zip. The tree gets a manifest of its
+    files' sha256 (``.unpacked.json``, with the zip's sha256), and every later call checks every file against it
+    before anything is imported: a file changed, removed or added (an importable one) after unpacking refuses the
+    load and the tree is deleted, to be unpacked afresh from the verified zip. A new zip (another sha256) is unpacked
+    again.
     """
-    spec = card.extra["original"]
-    root = model_folder(card) / "code"
-    digest = sha256_of(archive)
-    marker = root / _UNPACKED
-    try:
-        if json.loads(marker.read_text(encoding="utf-8")).get("sha256") == digest:
+    root = model_folder(card) / UNPACKED_FOLDER
+    digest = digest or sha256_of(archive)
+    manifest = _read_manifest(root / _UNPACKED)
+    if manifest is not None and manifest.get("sha256") == digest:
+        problem = _tree_problem(root, manifest)
+        if problem is None:
             return root
-    except (OSError, ValueError):
-        pass
+        shutil.rmtree(root, ignore_errors=True)
+        raise PluginError(f"model {card.id!r}: the unpacked code in {root} {problem} since it was unpacked from the "
+                          f"verified {archive.name}; it was not run, and the folder was deleted. Run the command again to "
+                          "unpack it afresh from the verified archive (keep the cache on storage only you can write)")
+    claim_folder(card)
     building = root.with_name(f".code.building-{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    target = (building / "models").resolve()
     try:
-        with zipfile.ZipFile(archive) as zipped:
-            for member in zipped.infolist():
-                destination = (target / member.filename).resolve()
-                is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
-                if is_link or not destination.is_relative_to(target):
-                    raise PluginError(f"model {card.id!r}: {archive.name} holds {member.filename!r}, which would land "
-                                      "outside its folder; the zip is refused")
-            zipped.extractall(target)
-    except zipfile.BadZipFile as exc:
-        shutil.rmtree(building, ignore_errors=True)
-        raise PluginError(f"model {card.id!r}: {archive} is not a zip file ({exc})") from exc
+        files = _extract(card, archive, building / "models")
+        package = building / "models" / card.extra["original"]["package"]
+        if not (package / "__init__.py").is_file():
+            raise PluginError(f"model {card.id!r}: {archive.name} has no {card.extra['original']['package']}/__init__.py "
+                              "(the original package layout); it is not this model's package")
+        atomic.write_text(building / _UNPACKED, json.dumps({"sha256": digest, "zip": archive.name, "files": files},
+                                                           indent=0, sort_keys=True))
+        shutil.rmtree(root, ignore_errors=True)
+        os.replace(building, root)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    package = target / spec["package"]
-    if not (package / "__init__.py").is_file():
-        shutil.rmtree(building, ignore_errors=True)
-        raise PluginError(f"model {card.id!r}: {archive.name} has no {spec['package']}/__init__.py (the original "
-                          "package layout); it is not this model's package")
-    (building / _UNPACKED).write_text(json.dumps({"sha256": digest, "zip": archive.name}), encoding="utf-8")
-    shutil.rmtree(root, ignore_errors=True)
-    os.replace(building, root)
     return root
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and isinstance(manifest.get("files"), dict) else None
+
+
+def _tree_problem(root: Path, manifest: dict) -> str | None:
+    """What differs between the unpacked tree and its manifest (None: every file as unpacked, nothing importable
+    added, no links)."""
+    expected: dict = manifest["files"]
+    for name, sha in sorted(expected.items()):
+        path = root / "models" / name
+        if path.is_symlink() or not path.is_file():
+            return f"lost {name}"
+        if sha256_of(path) != sha:
+            return f"has a changed {name}"
+    models = root / "models"
+    for current, dirs, names in os.walk(models, followlinks=False):
+        here = Path(current)
+        for entry in [*dirs, *names]:
+            path = here / entry
+            relative = path.relative_to(models).as_posix()
+            if path.is_symlink():
+                return f"holds a link {relative}"
+            if entry in names and relative not in expected and (entry.endswith(_IMPORTABLE) or entry == "__pycache__"):
+                return f"holds {relative}, which was not in the archive"
+        if "__pycache__" in dirs:
+            return f"holds {(here / '__pycache__').relative_to(models).as_posix()}, which was not in the archive"
+    return None
+
+
+def _extract(card: ModelCard, archive: Path, target: Path) -> dict[str, str]:
+    """Unpack ``archive`` into ``target`` within the limits; return {member path: sha256} of its files."""
+    where = f"model {card.id!r}: {archive.name}"
+    try:
+        zipped = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise PluginError(f"model {card.id!r}: {archive} is not a zip file ({exc})") from exc
+    with zipped:
+        members = zipped.infolist()
+        _mkdirs(model_folder(card), target)
+        resolved = target.resolve()
+        for member in members:
+            destination = (resolved / member.filename).resolve()
+            is_link = (member.external_attr >> 16) & 0o170000 == 0o120000
+            parts = member.filename.replace("\\", "/").split("/")
+            if is_link or member.filename.startswith("/") or ".." in parts or not destination.is_relative_to(resolved) \
+                    or destination == resolved:
+                raise PluginError(f"{where} holds {member.filename!r}, which would land outside its folder; the zip is "
+                                  "refused")
+            if Path(member.filename).name == ENTRY_MARKER:
+                raise PluginError(f"{where} holds {member.filename!r}, a name medigan keeps for its own; the zip is "
+                                  "refused")
+        files = [m for m in members if not m.is_dir()]
+        declared = sum(m.file_size for m in files)
+        limit = min(unpack_limit(), _free_bytes(target) - UNPACK_DISK_MARGIN)
+        bomb = _bomb(len(files), declared, archive.stat().st_size, limit)
+        if bomb:
+            _refuse_archive(card, archive)
+            raise PluginError(f"{where} {bomb}; it was refused as a zip bomb, nothing was unpacked and the archive was "
+                              f"deleted (raise {UNPACK_MAX_BYTES_ENV} if a model really is that large)")
+        try:
+            return _write_members(zipped, members, resolved, declared, limit, where)
+        except OSError as exc:
+            raise PluginError(f"{where} could not be unpacked into {target}: {exc}; nothing was unpacked"
+                              + (" (free some space or set MEDIGAN_CACHE_DIR to a disk with room)"
+                                 if atomic.is_disk_full(exc) else "")) from exc
+
+
+def _write_members(zipped: zipfile.ZipFile, members: list, resolved: Path, declared: int, limit: int,
+                   where: str) -> dict[str, str]:
+    written, out = 0, {}
+    for member in members:
+        destination = resolved / member.filename
+        if member.is_dir():
+            _mkdirs(resolved, destination)
+            continue
+        _mkdirs(resolved, destination.parent)
+        digest = hashlib.sha256()
+        with zipped.open(member) as source, open(destination, "xb") as sink:
+            while chunk := source.read(1 << 20):
+                written += len(chunk)
+                if written > declared or written > limit:  # never more than the members said they hold
+                    raise PluginError(f"{where} unpacks to more bytes than its members declare ({written:,}); it "
+                                      "was refused, nothing was unpacked")
+                digest.update(chunk)
+                sink.write(chunk)
+        out[Path(member.filename).as_posix()] = digest.hexdigest()
+    return out
+
+
+def _bomb(count: int, size: int, archive_size: int, limit: int) -> str | None:
+    if count > UNPACK_MAX_FILES:
+        return f"holds {count:,} files (at most {UNPACK_MAX_FILES:,})"
+    if size > limit:
+        return (f"would unpack to {size:,} bytes, more than {limit:,} (the limit {UNPACK_MAX_BYTES_ENV}, or the free "
+                "disk space)")
+    if size > UNPACK_MAX_RATIO * max(archive_size, 1):
+        return (f"would unpack to {size:,} bytes, {size / max(archive_size, 1):,.0f} times its own {archive_size:,} "
+                f"(at most {UNPACK_MAX_RATIO})")
+    return None
+
+
+def _refuse_archive(card: ModelCard, archive: Path) -> None:
+    """Delete a refused archive from the cache (with its sha256 record), never a file outside it."""
+    if archive.parent == model_folder(card):
+        archive.unlink(missing_ok=True)
+        archive.with_name(archive.name + RECORD_SUFFIX).unlink(missing_ok=True)
+
+
+def _mkdirs(root: Path, folder: Path) -> None:
+    """Create ``folder`` below ``root``, each new folder marked as the cache's (so ``medigan cache clear`` takes it)."""
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        if not current.is_dir():
+            current.mkdir()
+            atomic.write_text(current / ENTRY_MARKER, f"medigan unpacked code of model {current}\n")
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 1 << 62
 
 
 class _Worker:
@@ -189,10 +355,12 @@ class OriginalModel:
     """An original medigan model run by its own code in a worker; one sample per seed, as every medigan model."""
 
     def __init__(self, card: ModelCard, device: str) -> None:
+        require_granted(card)  # whatever the card says: nothing is unpacked or imported without the user's trust
         self.card = card
         self.spec = card.extra["original"]
         python = require_env(card)
-        self.root = unpack(card, fetch_weights(card))
+        archive = fetch_weights(card)  # verified against the card's sha256 or the one recorded against its record
+        self.root = unpack(card, archive, expected_sha256(card, weights_entry(card)))
         self.timeout = _seconds(TIMEOUT_ENV, DEFAULT_TIMEOUT)
         self.worker = _Worker(card, python, self.root)
         package = self.spec["package"]
