@@ -25,12 +25,12 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import MediganUsageError, WeightsError
 
-if TYPE_CHECKING:
-    from .extractors import ExtractorSpec
+#: An :class:`~medigan_host.evaluation.extractors.ExtractorSpec` (not imported: extractors imports this module).
+ExtractorSpec = Any
 
 #: The extractor the copies below are copies of.
 REFERENCE_EXTRACTOR = "inception-v3-fid"
