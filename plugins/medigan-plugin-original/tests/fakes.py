@@ -76,8 +76,28 @@ def package_source(card: ModelCard, body: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def package_zip(card: ModelCard, source: str | None = None) -> bytes:
-    """The record's zip: ``<package>/__init__.py`` and ``<package>/<weights file>`` (plus a stray README)."""
+#: How many sample inputs the stand-ins of image-to-image models ship in their package.
+SHIPPED = 3
+
+
+def shipped_inputs(card: ModelCard) -> np.ndarray:
+    """The sample inputs an image-to-image stand-in ships (uint8, one grey channel, the card's size)."""
+    h, w = card.image_size
+    return np.stack([((np.arange(h * w).reshape(h, w) * (k + 3)) % 241).astype(np.uint8) for k in range(SHIPPED)])
+
+
+def shipped_folder(card: ModelCard) -> str:
+    """Where, inside the zip, the original's default ``input_path`` points (the zip unpacks into ``models/``)."""
+    spec = card.extra["original"]
+    default = spec["custom_args"][spec["input_arg"]].rstrip("/")
+    return default[len("models/"):] if default.startswith("models/") else f"{spec['package']}/{default}"
+
+
+def package_zip(card: ModelCard, source: str | None = None, *, samples: bool = True) -> bytes:
+    """The record's zip: ``<package>/__init__.py`` and ``<package>/<weights file>`` (plus a stray README); the
+    stand-ins of image-to-image models also ship :data:`SHIPPED` sample PNGs where their default input_path points."""
+    from PIL import Image
+
     spec = card.extra["original"]
     weights = io.BytesIO()
     np.save(weights, np.array([WEIGHT], dtype=np.int64), allow_pickle=False)
@@ -86,7 +106,28 @@ def package_zip(card: ModelCard, source: str | None = None) -> bytes:
         zipped.writestr(f"{spec['package']}/__init__.py", source if source is not None else package_source(card))
         zipped.writestr(f"{spec['package']}/{spec['weights_file']}", weights.getvalue())
         zipped.writestr(f"{spec['package']}/README.md", "stand-in")
+        if samples and spec.get("input_arg"):
+            for k, image in enumerate(shipped_inputs(card)):
+                png = io.BytesIO()
+                Image.fromarray(image).save(png, format="PNG")
+                zipped.writestr(f"{shipped_folder(card)}/sample_{k}.png", png.getvalue())
     return buffer.getvalue()
+
+
+def wheel(folder, name: str, version: str, source: str) -> None:
+    """A pure-Python wheel of one module ``name`` (whose code is ``source``) in ``folder``, for offline installs."""
+    import base64
+    import hashlib
+
+    dist = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": source,
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: medigan-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
+                     f"{len(text.encode())}\n" for path, text in files.items()) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as zipped:
+        for path, text in {**files, f"{dist}/RECORD": record}.items():
+            zipped.writestr(path, text)
 
 
 def record_of(card: ModelCard) -> tuple[int, str]:
