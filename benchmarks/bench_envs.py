@@ -151,9 +151,13 @@ def main() -> int:
 
         models = [m["upstream_id"] for m in UPSTREAM]
     cache = args.cache or Path(tempfile.mkdtemp(prefix="medigan-bench-envs-"))
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     try:
         rows = build(models, cache)
         lines = summary(rows, cache)
+        if load_before is not None:  # a loaded machine stretches every wall time: say how loaded it was
+            lines.append(("load average (1 min) at start / end", f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
+                          f"{os.cpu_count()} cores", "info"))
     finally:
         if args.cache is None:
             shutil.rmtree(cache, ignore_errors=True)

@@ -242,7 +242,7 @@ def create_env(card: ModelCard, *, system_site_packages: bool = False, installer
     errors and the installed versions, and leaves the environment in place marked broken.
     """
     recipe = _recipe(card)
-    requirements, overrides = recipe["requirements"], recipe["overrides"]
+    requirements = recipe["requirements"]
     if installer not in INSTALLERS:
         raise MediganUsageError(f"unknown installer {installer!r}; choose one of: {', '.join(INSTALLERS)}")
     _check_python(card)

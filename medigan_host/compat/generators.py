@@ -311,7 +311,8 @@ class Generators:
         ``save_images=False`` returns a list with one array (H, W, C) per sample, or one ``(image, mask)`` pair
         for models with masks. ``is_gen_function_returned=True`` returns a reusable function instead; each call
         of it gives the run's next ``num_samples`` samples. Keyword options: ``seed`` (default 0),
-        ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate every input given),
+        ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate the first ``num_samples`` inputs,
+        all when fewer; with none given, the sample inputs a model ships),
         ``batch_size``, ``device``, and when saving ``format``. Other keyword arguments (the original's
         model-specific ones, such as ``image_size`` or ``gpu_id``) go to models that understand them and are
         ignored with a warning by the others.

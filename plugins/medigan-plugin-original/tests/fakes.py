@@ -133,3 +133,65 @@ def wheel(folder, name: str, version: str, source: str) -> None:
 def record_of(card: ModelCard) -> tuple[int, str]:
     entry = card.weights[0]
     return int(entry["doi"].rsplit(".", 1)[1]), entry["filename"]
+
+
+#: A stand-in built from the original medigan template (templates/examples/__init__.py of the original repository):
+#: a DCGAN generator ``main`` of transposed convolutions loaded from the checkpoint's ``generator`` entry, a latent
+#: drawn with ``torch.randn(num_samples, nz, 1, 1)`` and the template's interval mapping of [-1, 0] to 0..255.
+TEMPLATE_SOURCE = '''import numpy as np
+import torch
+import torch.nn as nn
+
+
+class Generator(nn.Module):
+    def __init__(self, nz=100, ngf=64):
+        super().__init__()
+        layers, previous = [], nz
+        for i, width in enumerate([ngf * 16, ngf * 8, ngf * 4, ngf * 2, ngf]):
+            layers += [nn.ConvTranspose2d(previous, width, 4, 1 if i == 0 else 2, 0 if i == 0 else 1, bias=False),
+                       nn.BatchNorm2d(width), nn.ReLU(True)]
+            previous = width
+        layers += [nn.ConvTranspose2d(previous, 1, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.main(x)
+
+
+def interval_mapping(image, from_min, from_max, to_min, to_max):
+    scaled = np.array((image - from_min) / float(from_max - from_min), dtype=float)
+    return to_min + (scaled * (to_max - to_min))
+
+
+def generate(model_file, num_samples, output_path, save_images):
+    device = torch.device("cpu")
+    net = Generator()
+    net.load_state_dict(torch.load(model_file, map_location=device)["generator"])
+    net.eval()
+    z = torch.randn(num_samples, 100, 1, 1, device=device)
+    images = net(z).detach().cpu().numpy()
+    return [interval_mapping(img.transpose(1, 2, 0), -1.0, 0.0, 0, 255).astype("uint8") for img in images]
+'''
+
+
+def template_zip(card: ModelCard, seed: int = 11) -> bytes:
+    """The record's zip of a template-based original (00005, 00006): the template code and a checkpoint of a randomly
+    initialised generator with trained-looking BatchNorm statistics."""
+    import torch
+
+    namespace: dict = {}
+    exec(compile(TEMPLATE_SOURCE, "template", "exec"), namespace)  # the stand-in's own network class
+    torch.manual_seed(seed)
+    network = namespace["Generator"]()
+    for module in network.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.normal_(0, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    checkpoint = io.BytesIO()
+    torch.save({"generator": network.state_dict(), "discriminator": {}}, checkpoint)
+    spec = card.extra["original"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(f"{spec['package']}/__init__.py", TEMPLATE_SOURCE)
+        zipped.writestr(f"{spec['package']}/{spec['weights_file']}", checkpoint.getvalue())
+    return buffer.getvalue()

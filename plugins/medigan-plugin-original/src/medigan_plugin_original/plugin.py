@@ -8,11 +8,10 @@ and only when the user trusts it (``--trust-remote-code``, ``trust_remote_code=T
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from medigan_host import hookimpl
-
-import re
 
 from .catalog import IMPORT_NAMES, PYTHON, TORCHVISION_NOTE, TORCHVISION_OVERRIDES, UPSTREAM
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from medigan_host import ModelCard, PluginError, Samples, fetch_weights, latents
 from medigan_host.environments import require_env
-from medigan_host.weights import _seconds, model_folder, sha256_of  # _seconds: the host's positive-seconds setting
 from medigan_host.formats.writers import png_bytes, to_uint
+from medigan_host.weights import _seconds, model_folder, sha256_of  # _seconds: the host's positive-seconds setting
 
 TIMEOUT_ENV = "MEDIGAN_ORIGINAL_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
