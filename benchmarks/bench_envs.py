@@ -6,6 +6,7 @@ Run from the repository root, with medigan_host and medigan-plugin-original inst
     python benchmarks/bench_envs.py                          # the 23 original models, in catalogue order
     python benchmarks/bench_envs.py --models 00017,00018,00001   # a few (the first one fills the shared cache)
     python benchmarks/bench_envs.py --write-docs docs/original-models.md   # also write the matrix there
+    python benchmarks/bench_envs.py --models 00005,00006,00017 --generate    # then generate with each, end to end
 
 Every environment is built with the default installer (uv, one shared uv cache, hard links) into a fresh cache
 folder (``--cache``, default: a temporary folder removed at the end, so the first build starts from an empty uv
@@ -84,6 +85,35 @@ def build(models: list[str], cache: Path) -> list[dict]:
     return rows
 
 
+def generate_each(rows: list[dict], cache: Path) -> None:
+    """``medigan generate`` of each built model, its record served on 127.0.0.1 by a Zenodo-compatible server with a
+    stand-in package in the original layout (the original template's code for 00005/00006, whose twins are native)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins" / "medigan-plugin-original" / "tests"))
+    from fakes import package_zip, record_of, template_zip
+
+    from medigan_host import get_card
+    from medigan_host.weights_server import RecordServer
+
+    cards = [get_card(r["card"]) for r in rows if r["status"] == "ok"]
+    records = {}
+    for card in cards:
+        record, name = record_of(card)
+        template = card.upstream_id in ("00005_DCGAN_MMG_MASS_ROI", "00006_WGANGP_MMG_MASS_ROI")
+        records[record] = {name: template_zip(card) if template else package_zip(card)}
+    with RecordServer(records) as server:
+        env = {**os.environ, "MEDIGAN_ZENODO_URL": server.base_url, "MEDIGAN_CACHE_DIR": str(cache)}
+        for row, card in zip([r for r in rows if r["status"] == "ok"], cards, strict=True):
+            out = cache / "runs" / card.id
+            started = time.monotonic()
+            done = subprocess.run([sys.executable, "-m", "medigan_host", "generate", card.id, "-n", "2", "-o", str(out),
+                                   "--trust-remote-code"], capture_output=True, text=True, env=env, check=False)
+            images = len(list((out / "images").glob("*"))) if (out / "images").is_dir() else 0
+            row["generated"] = images
+            print(f"medigan generate {card.id} -n 2: exit {done.returncode}, {images} images written "
+                  f"({time.monotonic() - started:.1f} s)" + ("" if done.returncode == 0 else f"\n{done.stderr[-800:]}"),
+                  flush=True)
+
+
 def summary(rows: list[dict], cache: Path) -> list[tuple[str, str, str, str]]:
     later = [r for r in rows[1:] if r["torch"]]
     total_time = sum(r["seconds"] for r in rows)
@@ -143,6 +173,8 @@ def main() -> int:
     parser.add_argument("--models", help="comma-separated model ids (default: the 23 original models)")
     parser.add_argument("--cache", type=Path, help="cache folder to build in (kept); default: a temporary one")
     parser.add_argument("--write-docs", type=Path, help="write the matrix between the env-matrix markers of this page")
+    parser.add_argument("--generate", action="store_true",
+                        help="then run `medigan generate` of each model against stand-in packages served on 127.0.0.1")
     args = parser.parse_args()
     if args.models:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -155,6 +187,8 @@ def main() -> int:
     try:
         rows = build(models, cache)
         lines = summary(rows, cache)
+        if args.generate:
+            generate_each(rows, cache)
         if load_before is not None:  # a loaded machine stretches every wall time: say how loaded it was
             lines.append(("load average (1 min) at start / end", f"{load_before:.1f} / {os.getloadavg()[0]:.1f}",
                           f"{os.cpu_count()} cores", "info"))
@@ -168,7 +202,8 @@ def main() -> int:
     if args.write_docs:
         write_docs(args.write_docs, matrix(rows, lines))
         print(f"wrote the matrix into {args.write_docs}")
-    return 0 if all(r["status"] == "ok" for r in rows) else 1
+    ok = all(r["status"] == "ok" for r in rows) and all(r.get("generated", 2) == 2 for r in rows)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -880,10 +880,11 @@ def env_check_command(model: str, trust_remote_code: bool, as_json: bool) -> Non
     result = check_env(card)
     package = "skipped: the model's archive is not in the cache (it is fetched on first generate)"
     if result["ok"] and archive_cached(card):
-        if trust_remote_code or trusted_by_environment():
+        trusted = trust_remote_code or trusted_by_environment()
+        if trusted:
             from ..api import load_model
 
-            loaded = load_model(card.id, device="cpu", trust_remote_code=True)
+            loaded = load_model(card.id, device="cpu", trust_remote_code=trusted)
             close = getattr(loaded.generator, "close", None)
             if callable(close):
                 close()

@@ -141,3 +141,48 @@ def test_check_skips_remote_code_models_with_the_reason_unless_trusted(serve, sh
     assert full.exit_code == 0, full.output
     for name in ("loader-builds", "output-matches-card", "seeds-deterministic", "batch-invariant"):
         assert f"PASS  {card.id}  {name}" in full.output
+
+
+def _env_seeing_this_python(card) -> None:
+    """The model's environment as `medigan env create --system-site-packages` leaves it, without installing anything
+    (its requirements are this Python's numpy, tqdm and torch)."""
+    import json
+    import subprocess
+    import sys
+
+    from medigan_host.environments import MARKER, _inherit_parent_site, _python_in, _recipe, env_dir
+
+    folder = env_dir(card)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(folder)], check=True)
+    _inherit_parent_site(_python_in(folder))
+    (folder / MARKER).write_text(json.dumps({"model": card.id, **_recipe(card)}))
+
+
+@pytest.mark.torch
+def test_env_check_imports_the_package_and_checks_its_function_when_trusted(serve, cache):
+    pytest.importorskip("torch")
+    pytest.importorskip("tqdm")
+    from fakes import package_source, package_zip
+
+    from medigan_host.weights import fetch_weights
+
+    card = get_card("00017_DCGAN_XRAY_LUNG_NODULES")
+    _env_seeing_this_python(card)
+    fine = CliRunner().invoke(cli, ["env", "check", "00017"])
+    assert fine.exit_code == 0, fine.output
+    assert "torch 2.13.0" in fine.output and "package: skipped: the model's archive is not in the cache" in fine.output
+    serve(card)
+    fetch_weights(card)
+    untrusted = CliRunner().invoke(cli, ["env", "check", "00017"])
+    assert "package: skipped: importing the model's package runs its code; add --trust-remote-code" in untrusted.output
+    trusted = CliRunner().invoke(cli, ["env", "check", "00017", "--trust-remote-code"])
+    assert trusted.exit_code == 0, trusted.output
+    assert "package: ok" in trusted.output and "environment of original-00017-dcgan-xray-lung-nodules: ok" in trusted.output
+    # a package whose function does not take the card's arguments is not the model's package
+    other = get_card("00018_WGANGP_XRAY_LUNG_NODULES")
+    _env_seeing_this_python(other)
+    wrong = package_source(other).replace("def generate(model_file, num_samples", "def generate(model_path, num_samples")
+    serve(other, zips={other.id: package_zip(other, wrong.replace("np.load(model_file)", "np.load(model_path)"))})
+    fetch_weights(other)
+    refused = CliRunner().invoke(cli, ["env", "check", "00018", "--trust-remote-code"])
+    assert refused.exit_code != 0 and "does not take model_file" in refused.output

@@ -25,9 +25,9 @@ pytestmark = pytest.mark.torch
 @pytest.mark.parametrize("upstream", ["00005_DCGAN_MMG_MASS_ROI", "00006_WGANGP_MMG_MASS_ROI"])
 def test_native_port_and_original_code_make_the_same_pixels_for_a_seed(upstream, serve, shared_env):
     original = get_card("original-" + upstream.lower().replace("_", "-"))
+    serve(original, zips={original.id: template_zip(original)})  # one record, both read it
     native = medigan_host.load_model(upstream)  # the number resolves to the native port
     assert native.card.id != original.id and native.card.upstream_id == original.upstream_id
-    serve(original, zips={original.id: template_zip(original)})  # one record, both read it
     twin = medigan_host.load_model(original.id, trust_remote_code=True)
     seeds = [0, 1, 2, 41, 2**40 + 3]
     ours, theirs = native.generate(seeds).images, twin.generate(seeds).images
