@@ -186,9 +186,9 @@ def require_env(card: ModelCard) -> Path:
 def env_card(model: str | int) -> ModelCard:
     """The card ``medigan env`` acts on: ``model``'s, or, when a native model answers to that original id, the card of
     the same upstream model that declares an environment."""
-    from .api import installed_catalog
+    from .plugins import get_host
 
-    catalog = installed_catalog()
+    catalog = get_host().catalog
     card = catalog.get(model).card
     if "environment" in card.extra or not card.upstream_id:
         return card
@@ -197,9 +197,9 @@ def env_card(model: str | int) -> ModelCard:
 
 def environment_cards() -> list[ModelCard]:
     """Every installed card that declares an environment (``medigan env create --all``)."""
-    from .api import installed_catalog
+    from .plugins import get_host
 
-    return [e.card for e in installed_catalog() if isinstance(e.card.extra.get("environment"), dict)]
+    return [e.card for e in get_host().catalog if isinstance(e.card.extra.get("environment"), dict)]
 
 
 def uv_binary() -> str:
