@@ -3,9 +3,20 @@
 Each framework gets its own environment, as users install them: the host and the phantoms never need a framework.
 Tests that need a framework carry the pytest marker of the same name (`torch`, `tensorflow`, `onnx`) and skip
 when it is not installed.
+
+Environments are made by uv (nox's uv backend): every session installs from uv's one wheel cache, which uv hard-links
+into the environments, so the sessions on one framework (torch, hub, reliability and the template's pytorch variant)
+share the framework's files on disk and unpack it once. Narrow a session with pytest arguments after `--`: paths
+replace the session's test folders (`nox -s tests -- -x -q tests/test_cards.py`), options go to every pytest run.
 """
 
 from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import nox
 
@@ -13,6 +24,41 @@ import nox
 nox.options.sessions = ["tests", "lint", "torch", "template", "onnx", "tensorflow", "ray", "reliability", "hub"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
+nox.options.default_venv_backend = "uv"
+
+
+def _pip_settings() -> dict[str, list[str]]:
+    """The settings this machine's pip is given (``PIP_*`` variables, then ``pip config``: site, user, global)."""
+    found: dict[str, list[str]] = {}
+    for key in ("find-links", "constraint"):
+        value = os.environ.get(f"PIP_{key.upper().replace('-', '_')}")
+        if value:
+            found[key] = value.split()
+    try:
+        listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                                timeout=60, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        listed = ""
+    for line in listed.splitlines():
+        name, _, value = line.partition("=")
+        key = name.rpartition(".")[2]
+        if key in ("find-links", "constraint") and key not in found and value:
+            found[key] = shlex.split(value.strip().strip("'\""))
+    return found
+
+
+def _uv_from_pip() -> None:
+    """uv reads none of pip's settings: hand it those of pip's that decide which files install, unless the UV_*
+    variable is set already. find-links is where a machine keeps wheels no index has (the CPU build of TORCH_PIN in a
+    local folder); constraint caps what may be installed."""
+    pip = _pip_settings()
+    if "UV_FIND_LINKS" not in os.environ and pip.get("find-links"):
+        os.environ["UV_FIND_LINKS"] = ",".join(pip["find-links"])
+    if "UV_CONSTRAINT" not in os.environ and pip.get("constraint"):
+        os.environ["UV_CONSTRAINT"] = " ".join(c for c in pip["constraint"] if Path(c).is_file())
+
+
+_uv_from_pip()
 
 PHANTOMS = "./plugins/medigan-plugin-phantoms"
 #: The original library's 23 models (cards, record fetch, isolated environments, worker); its tests need no framework.
@@ -42,15 +88,56 @@ def _plugin_tests(plugins: list[str]) -> list[str]:
     return [f"{p.split('[')[0]}/tests" for p in plugins]  # "./plugins/x[torch]" -> "./plugins/x/tests"
 
 
+#: Runs pytest, writes its exit status to the file named first, and exits 0 for status 5 (no test selected), which
+#: _pytest then judges. A script file, not ``python -m pytest``, so that the working tree is not put on sys.path
+#: before the installed host.
+PYTEST_STATUS = ".ci/pytest_status.py"
+
+
+def _is_path(arg: str) -> bool:
+    return not arg.startswith("-") and Path(arg.split("::")[0]).exists()
+
+
+def _pytest(session: nox.Session, *args: str, paths: list[str]) -> bool:
+    """One pytest run of a session over ``paths`` with ``args`` and the session's arguments; True if it ran a test.
+
+    Paths among the session's arguments replace ``paths`` (those under one of them; none: the run is left out). A run
+    that selects no test (pytest's status 5) fails the session, unless the session's arguments narrowed it (paths,
+    ``-k``, ``-m``...): then it is reported, and the session fails only if none of its runs ran a test
+    (:func:`_ran_tests`)."""
+    options = [a for a in session.posargs if not _is_path(a)]
+    asked = [a for a in session.posargs if _is_path(a)]
+    if asked:
+        roots = [Path(p).resolve() for p in paths]
+        paths = [a for a in asked if any(Path(a.split("::")[0]).resolve().is_relative_to(r) for r in roots)]
+        if not paths:
+            session.log(f"pytest over {' '.join(map(str, roots))} left out: no path asked for is under it")
+            return False
+    status = Path(session.create_tmp()) / "pytest-status"
+    status.unlink(missing_ok=True)
+    session.run("python", PYTEST_STATUS, str(status), *args, *paths, *options)
+    if status.read_text().strip() == "0":
+        return True
+    if not session.posargs:
+        session.error(f"pytest selected no test in {' '.join(paths)}: a session must run tests")
+    session.warn(f"pytest selected no test in {' '.join(paths)} with {' '.join(session.posargs)}")
+    return False
+
+
+def _ran_tests(session: nox.Session, *runs: bool) -> None:
+    if not any(runs):
+        session.error(f"no pytest run of session {session.name} selected a test with {' '.join(session.posargs)}")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The host and the embedded phantoms plugin, installed as a user would (no framework; huggingface_hub for the
-    Hub weights source)."""
-    session.install(".[hub]", PHANTOMS, ORIGINAL, *TEST_DEPS)
+    Hub weights source; the serve extra for `medigan serve`, its API, browser and load tests)."""
+    session.install(".[hub,serve]", PHANTOMS, ORIGINAL, *TEST_DEPS)
     session.run("lint-imports")  # the layer contracts of pyproject.toml [tool.importlinter]
-    session.run("pytest", "tests", f"{PHANTOMS}/tests", *session.posargs)
+    host = _pytest(session, paths=["tests", f"{PHANTOMS}/tests"])
     # its own run: its conftest.py and the host's tests/conftest.py (imported by name) cannot share one process
-    session.run("pytest", f"{ORIGINAL}/tests", *session.posargs)
+    _ran_tests(session, host, _pytest(session, paths=[f"{ORIGINAL}/tests"]))
 
 
 @nox.session
@@ -63,9 +150,8 @@ def lint(session: nox.Session) -> None:
 def _framework_session(session: nox.Session, pins: list[str], plugins: list[str], marker: str) -> None:
     session.install(*pins)  # first, so nothing else picks another build of the framework
     session.install(".", PHANTOMS, *plugins, *TEST_DEPS, *pins)
-    session.run("pytest", "-m", marker, "tests", *session.posargs)
-    if plugins:
-        session.run("pytest", *_plugin_tests(plugins), *session.posargs)
+    host = _pytest(session, "-m", marker, paths=["tests"])
+    _ran_tests(session, host, bool(plugins) and _pytest(session, paths=_plugin_tests(plugins)))
 
 
 @nox.session
@@ -79,8 +165,8 @@ def hub(session: nox.Session) -> None:
     """The MONAI and diffusers plugins and the Hub weights source, with the CPU build of torch (pinned first)."""
     session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
     session.install(".[hub,interop]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
-    session.run("pytest", "tests/test_weights_hub.py", "tests/test_card_export.py", "tests/test_interop_readers.py",
-                *_plugin_tests(HUB_PLUGINS), *session.posargs)
+    _ran_tests(session, _pytest(session, paths=["tests/test_weights_hub.py", "tests/test_card_export.py",
+                                                "tests/test_interop_readers.py", *_plugin_tests(HUB_PLUGINS)]))
 
 
 @nox.session
@@ -100,8 +186,8 @@ def onnx(session: nox.Session) -> None:
 @nox.session
 def ray(session: nox.Session) -> None:
     """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs."""
-    session.install(".[ray]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
-    session.run("pytest", "-m", "ray", "tests", *session.posargs)
+    session.install(".[ray,serve]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
+    _ran_tests(session, _pytest(session, "-m", "ray", paths=["tests"]))
 
 
 #: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run.
@@ -157,11 +243,12 @@ def template(session: nox.Session) -> None:
     root = Path(session.create_tmp()).resolve() / "template"
     shutil.rmtree(root, ignore_errors=True)
     scripts = "Scripts" if os.name == "nt" else "bin"
+    from nox.virtualenv import UV as uv  # the uv nox makes its environments with
     for group, (pins, variants) in TEMPLATE_VARIANTS.items():
         venv = root / f"venv-{group}"
         python = str(venv / scripts / "python")
-        session.run("python", "-m", "venv", str(venv))
-        pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        session.run(uv, "venv", "--quiet", "--seed", "--python", sys.executable, str(venv), external=True)
+        pip = [uv, "pip", "install", "--quiet", "--python", python]
         session.run(*pip, *pins, external=True)  # first, so nothing else picks another build of the framework
         projects = []
         for variant, answers in variants.items():
@@ -176,3 +263,28 @@ def template(session: nox.Session) -> None:
         if group == "torch-free":  # the onnx variant runs on onnxruntime alone
             session.run(python, "-c", "import importlib.util as u, sys; "
                         "sys.exit(bool(u.find_spec('torch') or u.find_spec('tensorflow') or u.find_spec('onnx')))", external=True)
+
+
+#: Where `nox -s wheels` puts the wheels of the host and of every plugin (ignored by git).
+WHEELHOUSE = "wheelhouse"
+
+
+@nox.session  # not in nox.options.sessions: only when named
+def wheels(session: nox.Session) -> None:
+    """A wheelhouse: the wheels of the host and of every plugin under plugins/, in ./wheelhouse (or the folder given
+    after --). Until medigan is on PyPI: `pip install --find-links wheelhouse/ medigan-host medigan-plugin-phantoms`."""
+    from pathlib import Path
+
+    out = Path(session.posargs[0] if session.posargs else WHEELHOUSE).resolve()
+    plugins = sorted(str(p.parent) for p in Path("plugins").glob("*/pyproject.toml"))
+    ours = ("medigan_host-", "medigan_plugin_")
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.whl"):  # medigan's own wheels only: an older version must not stay beside the new one
+        if old.name.startswith(ours):
+            old.unlink()
+    session.install("pip>=23")
+    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), ".", *plugins)
+    built = sorted(p.name for p in out.glob("*.whl") if p.name.startswith(ours))
+    if len(built) != 1 + len(plugins):
+        session.error(f"expected {1 + len(plugins)} wheels in {out}, found {len(built)}: {', '.join(built)}")
+    session.log(f"{len(built)} wheels in {out}: {', '.join(built)}")

@@ -68,8 +68,8 @@ def runner_overhead(n: int, repeats: int) -> dict[str, float]:
 
     import medigan_host
     from medigan_host import plugins
+    from medigan_host.devkit.weights_server import RecordServer
     from medigan_host.environments import _inherit_parent_site, _python_in
-    from medigan_host.weights_server import RecordServer
 
     card = medigan_host.get_card(MODEL)
     spec = card.extra["original"]

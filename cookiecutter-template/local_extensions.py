@@ -1,9 +1,9 @@
-"""Jinja filters of the medigan plugin template; the answers are parsed and checked by medigan_host.scaffold."""
+"""Jinja filters of the medigan plugin template; the answers are parsed and checked by medigan_host.devkit.scaffold."""
 
 from cookiecutter.utils import simple_filter
 
-from medigan_host.scaffold import card_from_answers, parse_image_size
-from medigan_host.scaffold import python_literal as _python_literal
+from medigan_host.devkit.scaffold import card_from_answers, parse_image_size
+from medigan_host.devkit.scaffold import python_literal as _python_literal
 
 
 @simple_filter

@@ -20,17 +20,44 @@ KNOWN_MODALITIES = (
     "mammography", "mri", "ct", "xray", "endoscopy", "histology", "ultrasound", "fundus", "pet", "dermoscopy",
 )
 
-_ID = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_+-]*$")
-_CONDITION_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: The patterns of the card's fields, declared once: the validator below compiles them, and :func:`card_schema`
+#: publishes them in the card's JSON Schema (so both accept the same ids, hashes, DOIs, file names...). Written in the
+#: part of regular-expression syntax that Python and JSON Schema (ECMA-262) read alike.
+PATTERNS = {
+    "id": r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$",
+    "slug": r"^[a-z0-9][a-z0-9_+-]*$",
+    "condition_name": r"^[a-z_][a-z0-9_]*$",
+    "text": r"\S",  # a non-blank string
+    "sha256": r"^[0-9a-fA-F]{64}$",
+    "md5": r"^[0-9a-fA-F]{32}$",
+    "zenodo_doi": r"^10\.5281/zenodo\.([1-9][0-9]{0,11})$",
+    "hf_repo": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$",
+    "hf_commit": r"^[0-9a-fA-F]{40}$",
+    "filename": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$",
+    "hf_path": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,199})*$",
+    "url": r"^(https?|file|package)://\S+$",
+    "package_url": r"^package://[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$",
+}
+#: Required fields that are non-blank text, and optional text fields (absent, null or a string).
+TEXT_FIELDS = ("name", "version", "description", "license")
+OPTIONAL_TEXT_FIELDS = ("anatomy", "architecture", "dataset", "citation", "doi")
+#: The bounds of ``channels`` and of the number of ``image_size`` dimensions.
+CHANNELS = (1, 64)
+IMAGE_DIMENSIONS = (2, 3)
+
+_ID = re.compile(PATTERNS["id"])
+_SLUG = re.compile(PATTERNS["slug"])
+_CONDITION_NAME = re.compile(PATTERNS["condition_name"])
+_SHA256 = re.compile(PATTERNS["sha256"])
+_MD5 = re.compile(PATTERNS["md5"])
+_URL = re.compile(PATTERNS["url"])
 #: A Zenodo DOI; its number is the record id (``10.5281/zenodo.7031735`` → record 7031735).
-ZENODO_DOI = re.compile(r"^10\.5281/zenodo\.([1-9][0-9]{0,11})$")
+ZENODO_DOI = re.compile(PATTERNS["zenodo_doi"])
 #: A Hugging Face Hub repository id and a pinned commit of it.
-HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
-HF_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_PACKAGE_URL = re.compile(r"^package://[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$")
+HF_REPO = re.compile(PATTERNS["hf_repo"])
+HF_COMMIT = re.compile(PATTERNS["hf_commit"])
+_FILENAME = re.compile(PATTERNS["filename"])
+_PACKAGE_URL = re.compile(PATTERNS["package_url"])
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -172,13 +199,13 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     if card.id in _WINDOWS_RESERVED:  # ids name files and folders (weights cache, galleries)
         raise fail("id", f"{card.id!r} is a reserved device name on Windows and cannot name a file; choose another id")
     out: dict[str, Any] = {}
-    for name in ("name", "version", "description", "license"):
+    for name in TEXT_FIELDS:
         value = getattr(card, name)
         if not isinstance(value, str) or not value.strip():
             raise fail(name, f"must be a non-empty string, got {value!r}"
                        + (" (write versions as strings, e.g. '1.0.0')" if name == "version" else ""))
         out[name] = value.strip()
-    for name in ("anatomy", "architecture", "dataset", "citation", "doi"):
+    for name in OPTIONAL_TEXT_FIELDS:
         value = getattr(card, name)
         if value is None:
             value = ""
@@ -192,8 +219,8 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
         raise fail("modality", f"must be a lower-case word such as {', '.join(KNOWN_MODALITIES[:5])}; got {card.modality!r}")
     out["modality"] = card.modality.strip().lower()
     out["image_size"] = _image_size(card.image_size, fail)
-    if not _is_int(card.channels) or not 1 <= card.channels <= 64:
-        raise fail("channels", f"must be a whole number from 1 to 64, got {card.channels!r}")
+    if not _is_int(card.channels) or not CHANNELS[0] <= card.channels <= CHANNELS[1]:
+        raise fail("channels", f"must be a whole number from {CHANNELS[0]} to {CHANNELS[1]}, got {card.channels!r}")
     out["conditions"] = _conditions(card.conditions, fail)
     out["metrics"] = _metrics(card.metrics, fail, "metrics")
     out["tags"] = _tags(card.tags, fail)
@@ -220,6 +247,112 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
     return out
 
 
+#: What the JSON Schema cannot say and only :meth:`ModelCard.from_dict` checks (listed in the schema's description).
+CODE_ONLY_RULES = (
+    "two weights entries may not share a file name",
+    "a url entry without filename takes its file name from the url, which must then be a plain file name",
+    "free_text_conditions names only declared conditions",
+    "the values of a condition differ, also when written as text (1 and '1' are one value)",
+    "whole numbers are written without a decimal point (8, not 8.0)",
+)
+
+
+def _any_case(word: str) -> str:
+    """A pattern matching ``word`` in any letter case (JSON Schema patterns have no case-insensitive flag)."""
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+def card_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a medigan card, generated from the declarations the validator uses
+    (:data:`PATTERNS`, the field tuples and bounds, the choices, the required fields).
+
+    It describes a card as :meth:`ModelCard.to_dict` writes it: every card medigan accepts validates once written
+    back, and every card that validates is accepted, except for the :data:`CODE_ONLY_RULES`. (medigan also accepts
+    spellings it normalises: surrounding spaces, upper-case choices and modality.) Published as ``docs/card.schema.json``
+    and by ``medigan card export --format json-schema``.
+    """
+    text = {"type": "string", "pattern": PATTERNS["text"]}
+    optional_text = {"type": ["string", "null"]}
+    sha = {"type": "string", "pattern": PATTERNS["sha256"]}
+    size = {"type": "integer", "minimum": 1}
+    reserved = "|".join(_any_case(name) for name in sorted(_WINDOWS_RESERVED))
+    filename = {"type": "string", "allOf": [{"pattern": PATTERNS["filename"]}, {"not": {"pattern": r"\.\."}},
+                                            {"not": {"pattern": f"^(?:{reserved})(?:\\.|$)"}}]}
+    hf_path = {"type": "string", "allOf": [{"pattern": PATTERNS["hf_path"]}, {"not": {"pattern": r"\.\."}},
+                                           {"not": {"pattern": f"(?:^|/)(?:{reserved})(?:[./]|$)"}}]}
+
+    def without(*keys: str) -> dict[str, Any]:
+        return {"not": {"anyOf": [{"required": [key]} for key in keys]}}
+
+    weights_entry = {"oneOf": [
+        {"title": "file at a URL", "type": "object", "required": ["url"],
+         "properties": {"url": {"type": "string", "pattern": PATTERNS["url"]}, "sha256": {**sha, "type": ["string", "null"]},
+                        "size": size, "filename": filename},
+         "allOf": [  # a sha256, or (an http(s) file whose publisher gives only its md5) an md5
+             {"anyOf": [{"required": ["sha256"], "properties": {"sha256": {"type": "string"}}},
+                        {"required": ["md5"], "properties": {"md5": {"type": "string", "pattern": PATTERNS["md5"]},
+                                                             "url": {"pattern": "^https?://"}}}]},
+             {"if": {"properties": {"url": {"pattern": "^package://"}}},
+              "then": {"properties": {"url": {"pattern": PATTERNS["package_url"]}}}},
+             without("doi", "hf")]},
+        {"title": "file of a Zenodo DOI record", "type": "object", "required": ["doi", "filename"],
+         "properties": {"doi": {"type": "string", "pattern": PATTERNS["zenodo_doi"]}, "sha256": {**sha, "type": ["string", "null"]},
+                        "size": size, "filename": filename},
+         **without("url")},
+        {"title": "file of a Hugging Face Hub repository at a pinned commit", "type": "object",
+         "required": ["hf", "revision", "filename", "sha256"],
+         "properties": {"hf": {"type": "string", "pattern": PATTERNS["hf_repo"]},
+                        "revision": {"type": "string", "pattern": PATTERNS["hf_commit"]},
+                        "filename": hf_path, "sha256": sha, "size": size},
+         **without("url", "doi")},
+    ]}
+    metric = {"anyOf": [
+        {"type": "number"},
+        {"type": "object", "required": ["value"], "properties": {"value": {"type": "number"}, "n": size}},
+        {"type": "object", "not": {"required": ["value"]}, "propertyNames": {"minLength": 1},
+         "additionalProperties": {"$ref": "#/$defs/metric"}},
+    ]}
+    fields = [f.name for f in dataclasses.fields(ModelCard)]
+    free_text = {"type": ["array", "null"], "items": {"type": "string"}}
+    properties: dict[str, Any] = {
+        "id": {"type": "string", "pattern": PATTERNS["id"], "not": {"enum": sorted(_WINDOWS_RESERVED)}},
+        **{name: text for name in TEXT_FIELDS},
+        "framework": {"enum": list(FRAMEWORKS)},
+        "modality": {"type": "string", "pattern": PATTERNS["slug"]},
+        "image_size": {"type": "array", "items": size, "minItems": IMAGE_DIMENSIONS[0], "maxItems": IMAGE_DIMENSIONS[-1]},
+        "channels": {"type": "integer", "minimum": CHANNELS[0], "maximum": CHANNELS[1]},
+        **{name: optional_text for name in OPTIONAL_TEXT_FIELDS},
+        "outputs": {"enum": list(OUTPUTS)},
+        "input": {"enum": list(INPUTS)},
+        "conditions": {"type": ["object", "null"], "propertyNames": {"pattern": PATTERNS["condition_name"]},
+                       "additionalProperties": {"type": "array", "minItems": 1,
+                                                "items": {"type": ["string", "number", "boolean"]}}},
+        "metrics": {"type": ["object", "null"], "propertyNames": {"minLength": 1},
+                    "additionalProperties": {"$ref": "#/$defs/metric"}},
+        "tags": {"type": ["array", "null"], "items": text},
+        "weights": {"oneOf": [{"$ref": "#/$defs/weights_entry"},
+                              {"type": "array", "items": {"$ref": "#/$defs/weights_entry"}}, {"type": "null"}]},
+        "upstream_id": {"type": ["string", "null"], "pattern": PATTERNS["text"]},
+        "extra": {"type": ["object", "null"], "properties": {FREE_TEXT_FIELD: free_text},
+                  **without(*fields)},
+        FREE_TEXT_FIELD: free_text,
+    }
+    missing = set(fields) - set(properties)
+    if missing:  # a new field needs its declaration here (tests/test_card_export.py checks it too)
+        raise AssertionError(f"card fields without a schema: {sorted(missing)}")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "medigan model card",
+        "description": "What a model is, what it was trained on and what it produces. Fields not listed here are kept "
+                       "as extras (JSON values). Generated from medigan_host/cards.py; checked there in code only: "
+                       + "; ".join(CODE_ONLY_RULES) + ".",
+        "type": "object",
+        "required": list(REQUIRED_FIELDS),
+        "properties": properties,
+        "$defs": {"weights_entry": weights_entry, "metric": metric},
+    }
+
+
 def _choice(value: Any, allowed: tuple[str, ...], name: str, fail) -> str:
     if isinstance(value, str) and value.strip().lower() in allowed:
         return value.strip().lower()
@@ -227,7 +360,7 @@ def _choice(value: Any, allowed: tuple[str, ...], name: str, fail) -> str:
 
 
 def _image_size(value: Any, fail) -> tuple[int, ...]:
-    if isinstance(value, (list, tuple)) and len(value) in (2, 3) and all(_is_int(v) and v > 0 for v in value):
+    if isinstance(value, (list, tuple)) and len(value) in IMAGE_DIMENSIONS and all(_is_int(v) and v > 0 for v in value):
         return tuple(int(v) for v in value)
     raise fail("image_size", f"must be (height, width) or (depth, height, width) in positive whole numbers, got {value!r}")
 
@@ -308,7 +441,7 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
             out.append(_hub_weights(entry, where, fail))
             continue
         url = entry.get("url")
-        if not isinstance(url, str) or not re.match(r"^(https?|file|package)://\S+$", url):
+        if not isinstance(url, str) or not _URL.match(url):
             raise fail("weights", f"{where}.url must be an http(s)://, file:// or package:// URL, got {url!r}")
         if url.startswith("package://") and not _PACKAGE_URL.match(url):
             raise fail("weights", f"{where}.url {url!r} must look like package://python_package/folder/file.safetensors: "
@@ -355,7 +488,7 @@ def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
         if other in entry:
             raise fail("weights", f"{where} names both a Hub repository and a {other}: keep one")
     revision = entry.get("revision")
-    if not isinstance(revision, str) or not HF_COMMIT.match(revision.strip().lower()):
+    if not isinstance(revision, str) or not HF_COMMIT.match(revision.strip()):
         raise fail("weights", f"{where}.revision must be the 40-digit sha of a commit of {repo} (a branch or tag such as "
                               f"'main' can change under the card, so it is refused), got {revision!r}")
     filename = entry.get("filename")
@@ -373,7 +506,7 @@ def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
 
 def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:
     sha = entry.get("sha256")
-    if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
+    if not isinstance(sha, str) or not _SHA256.match(sha):
         raise fail("weights", f"{where}.sha256 must be 64 hexadecimal digits (run `sha256sum FILE`), got {sha!r}")
     return sha.lower()
 
@@ -382,7 +515,7 @@ def _weights_md5(entry: Mapping[str, Any], where: str, fail) -> str:
     """An http(s) file whose publisher gives only its md5 (as a MONAI bundle's large_files.yml does): checked against
     it on download, its sha256 recorded then and checked on every later use."""
     md5 = entry.get("md5")
-    if not isinstance(md5, str) or not re.fullmatch(r"[0-9a-f]{32}", md5.lower()):
+    if not isinstance(md5, str) or not _MD5.match(md5):
         raise fail("weights", f"{where}.md5 must be 32 hexadecimal digits (as published with the file), got {md5!r}")
     return md5.lower()
 

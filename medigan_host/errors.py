@@ -18,11 +18,17 @@ class MediganUsageError(MediganError, ValueError):
 class UnknownModelError(MediganUsageError, LookupError):
     """No installed model has the requested id."""
 
-    def __init__(self, model: str, suggestions: list[str], available: int, *, empty_hint: str | None = None) -> None:
+    def __init__(self, model: str, suggestions: list[str], available: int, *, empty_hint: str | None = None,
+                 elsewhere: str | None = None) -> None:
         self.model = model
         self.suggestions = suggestions
-        if suggestions:
-            hint = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+        #: Which known, not installed plugins serve the model and how to install them (medigan_host.known_plugins).
+        self.elsewhere = elsewhere
+        close = "did you mean " + ", ".join(repr(s) for s in suggestions) + "?" if suggestions else ""
+        if elsewhere:
+            hint = elsewhere + (f". Or {close}" if close else "") + (f". {empty_hint}." if empty_hint else "")
+        elif suggestions:
+            hint = close
         elif available:
             hint = "run `medigan list` to see the installed models."
         else:  # no models at all: the catalog's hint (install a plugin …) when it has one
@@ -65,6 +71,10 @@ class OutputLockedError(MediganError):
 
 class FrameworkMissingError(MediganError, ImportError):
     """The model's framework (torch, tensorflow, onnxruntime …) is not installed."""
+
+
+class DeviceWarning(UserWarning):
+    """A device was asked for that the model cannot use (a NumPy model and ``--device cuda``): it runs on the CPU."""
 
 
 class PluginError(MediganError):

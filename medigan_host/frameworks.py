@@ -44,6 +44,83 @@ def require_framework(framework: str, model_id: str, what: str = "model") -> Non
         )
 
 
+def missing_packages(framework: str, loader: object = None, distribution: str | None = None) -> list[str]:
+    """The pip requirements a model needs that are not installed, all at once, without importing anything.
+
+    A model needs its framework's package, the plugin that holds its loader, that plugin's own requirements, and the
+    packages of the extra named after the framework of ``distribution`` (the plugin that registered it) or of the
+    loader's plugin (``medigan-plugin-histology-dcgan[torch]``: torch and safetensors). Only metadata and
+    ``importlib.util.find_spec`` are read. Models of framework ``other`` run in environments of their own: nothing."""
+    if framework == "other":
+        return []
+    missing: list[str] = []
+    module, requirement = FRAMEWORK_PACKAGES.get(framework, (None, None))
+    if module and importlib.util.find_spec(module) is None:
+        missing.append(requirement)
+    target = loader if isinstance(loader, str) else getattr(loader, "__module__", "") or ""
+    top = target.split(":")[0].split(".")[0]
+    dists = [distribution] if distribution else []
+    if top and importlib.util.find_spec(top) is None:
+        if top.startswith("medigan_plugin_"):  # a runner plugin (the ONNX runner) holds the loader; else a broken plugin
+            missing.append(pip_requirement(top))
+    elif top and pip_requirement(top) != distribution:
+        dists.append(pip_requirement(top))
+    for dist in dists:
+        for name in _needed_by(dist, requirement):
+            if name not in missing and not _installed(name):
+                missing.append(name)
+    return missing
+
+
+def _needed_by(distribution: str, framework_requirement: str | None) -> list[str]:
+    """The requirement names of ``distribution`` (but medigan-host), and those of its extras that name
+    ``framework_requirement``; [] when it is not installed."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires(distribution) or []
+    except metadata.PackageNotFoundError:
+        return []
+    base, extras = [], {}
+    for line in requires:
+        name = re.split(r"[\[<>=!~;( ]", line.strip(), maxsplit=1)[0].lower()
+        extra = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", line)
+        if extra:
+            extras.setdefault(extra.group(1), []).append(name)
+        elif name != _HOST_DISTRIBUTION:
+            base.append(name)
+    for extra, names in extras.items():  # the extra named after the framework: histology-dcgan[torch]
+        if framework_requirement and extra.lower() in _EXTRA_NAMES.get(framework_requirement, (framework_requirement,)):
+            base += [n for n in names if n not in base and n != _HOST_DISTRIBUTION]
+    return base
+
+
+#: Names of a plugin's extra that installs a framework, by the framework's pip requirement.
+_EXTRA_NAMES = {"torch": ("torch", "pytorch"), "tensorflow": ("tensorflow", "tensorflow-cpu", "tf"),
+                "onnxruntime": ("onnx", "onnxruntime"), "jax": ("jax",)}
+
+
+def _installed(requirement: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.distribution(requirement)
+        return True
+    except metadata.PackageNotFoundError:
+        return importlib.util.find_spec(requirement.replace("-", "_")) is not None
+
+
+def require_packages(framework: str, model_id: str, loader: object = None, distribution: str | None = None) -> None:
+    """Raise FrameworkMissingError naming every missing package of the model at once (see :func:`missing_packages`)."""
+    missing = missing_packages(framework, loader, distribution)
+    if missing == [FRAMEWORK_PACKAGES.get(framework, (None, None))[1]]:
+        require_framework(framework, model_id)  # the framework alone: the message that names it
+    if missing:
+        raise FrameworkMissingError(
+            f"model {model_id!r} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed: "
+            f"run `{pip_command(*missing)}` (in the environment of this Python) and try again")
+
+
 def pip_command(*requirements: str) -> str:
     """The ``pip install`` command for ``requirements`` in the form that works here.
 

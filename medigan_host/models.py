@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from .cards import ModelCard
 from .conditions import check_condition
 from .errors import MediganError, MediganUsageError, PluginError
-from .frameworks import missing_module_error, require_framework, resolve_device
+from .frameworks import missing_module_error, require_packages, resolve_device
 from .protocols import Generator, LatentGenerator, satisfies
 from .registry import Loader, ModelEntry
 from .samples import Samples, check_samples
@@ -253,6 +253,28 @@ def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:
         raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
 
 
+def _numpy_device(card: ModelCard, device: str) -> str:
+    """NumPy computes on the CPU: a GPU asked for is not used, and the caller is told so (once per load)."""
+    import warnings
+
+    from .errors import DeviceWarning
+    from .frameworks import check_device
+
+    asked = check_device(device)
+    if asked not in ("auto", "cpu"):
+        warnings.warn(f"model {card.id!r} is a NumPy model and runs on the CPU; device {asked!r} does not apply to it "
+                      "(use --device cpu or auto to silence this)", DeviceWarning, stacklevel=3)
+    return "cpu"
+
+
+def _distribution(entry: ModelEntry) -> str | None:
+    """The distribution of the plugin that registered ``entry`` (None for a plugin registered in this process)."""
+    from .plugins import get_host
+
+    info = get_host().plugins.get(entry.plugin)
+    return info.distribution if info is not None else None
+
+
 def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = False) -> Model:
     """Import the model's framework and loader, and build its generator on ``device``.
 
@@ -261,8 +283,8 @@ def load(entry: ModelEntry, device: str = "auto", *, trust_remote_code: bool = F
     card = entry.card
     where = f"model {card.id!r} (plugin {entry.plugin!r})"
     require_trust(card, trust_remote_code)
-    require_framework(card.framework, card.id)
-    concrete = resolve_device(device, card.framework)
+    require_packages(card.framework, card.id, entry.loader, _distribution(entry))
+    concrete = _numpy_device(card, device) if card.framework == "numpy" else resolve_device(device, card.framework)
     loader = resolve_loader(entry.loader, where)
     try:
         generator = call_plugin(lambda: loader(card, concrete), where, f"loading on device {concrete!r}")

@@ -53,6 +53,9 @@ class PluginInfo:
     load_errors: list[str] = field(default_factory=list)
     model_errors: list[str] = field(default_factory=list)
     loaded: bool = False
+    #: Models whose loader is this plugin's code, whichever plugin registered them (the ONNX runner serves the ONNX
+    #: cards of other plugins); filled by :func:`list_plugins`.
+    serves: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[str]:
@@ -67,7 +70,8 @@ class PluginInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "module": self.module, "distribution": self.distribution, "version": self.version,
-                "source": self.source, "status": self.status, "models": self.models, "errors": self.errors}
+                "source": self.source, "status": self.status, "models": self.models, "serves": self.serves,
+                "errors": self.errors}
 
 
 class PluginHost:
@@ -259,5 +263,18 @@ def unregister_plugin(name: str) -> None:
 def list_plugins() -> list[PluginInfo]:
     """Every plugin found, loaded or not, with its models and errors."""
     host = get_host()
-    _ = host.catalog  # collect models so each plugin's model list and errors are filled in
+    catalog = host.catalog  # collect models so each plugin's model list and errors are filled in
+    by_package = {info.module.split(".")[0]: info for info in host.plugins.values() if info.module}
+    for info in host.plugins.values():
+        info.serves.clear()
+    for entry in catalog:
+        info = by_package.get(loader_package(entry.loader))
+        if info is not None:
+            info.serves.append(entry.id)
     return list(host.plugins.values())
+
+
+def loader_package(loader: object) -> str:
+    """The top-level package of a loader (an import string ``package.module:function`` or a callable)."""
+    target = loader if isinstance(loader, str) else getattr(loader, "__module__", "") or ""
+    return target.split(":")[0].split(".")[0]

@@ -124,7 +124,9 @@ class Catalog:
             return found
         if lowered in self._entries:
             return self._entries[lowered]
-        raise UnknownModelError(query, self.suggest(query), len(self._entries),
+        from .known_plugins import unknown_model_hint  # only when a look-up fails
+
+        raise UnknownModelError(query, self.suggest(query), len(self._entries), elsewhere=unknown_model_hint(query),
                                 empty_hint=self.empty_hint() if self.empty_hint and not self._entries else None)
 
     def suggest(self, query: str, limit: int = 3) -> list[str]:

@@ -295,7 +295,7 @@ def _download(card: ModelCard, entry: Mapping[str, Any], target: Path, progress:
             what = f"the download of {url} broke off" + (f" after {received:,} bytes" if received else "")
         else:
             what = f"could not download {url}"
-        raise WeightsError(f"model {card.id!r}: {what} ({type(exc).__name__}: {exc}); nothing was kept. Check the network "
+        raise WeightsError(f"model {card.id!r}: {what}: {network_reason(exc)}; nothing was kept. Check the network "
                            f"and run the command again. {placement(card, entry)}") from exc
     if entry.get("sha256"):
         if digest != entry["sha256"]:
@@ -327,6 +327,44 @@ def _record_mismatch(published: RecordFile, size: int, md5: str) -> str | None:
     if published.md5 is not None and md5 != published.md5:
         return f"has md5 {md5}, but record {published.record} publishes md5 {published.md5}"
     return None
+
+
+#: The longest a network failure's own text may take in a message (urllib3 nests its reasons several times over).
+NETWORK_REASON_CHARS = 160
+
+
+def network_reason(exc: BaseException) -> str:
+    """What went wrong on the network, in a few words: the innermost cause urllib3 and requests wrap (name
+    resolution, a refused connection, a timeout, TLS, an HTTP status), else the error's own first line, shortened."""
+    import socket
+    import ssl
+
+    chain: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo and len(chain) < 20:
+        current = todo.pop(0)
+        if not isinstance(current, BaseException) or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        todo += [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+    text = " ".join(str(e) for e in chain).lower()
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"the server answered HTTP {response.status_code} {getattr(response, 'reason', '') or ''}".rstrip()
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name resolution" in text or "failed to resolve" in text \
+            or "name or service not known" in text or "nodename nor servname" in text:
+        return "the server's name could not be resolved (no network, or no DNS)"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text:
+        return "the connection was refused"
+    if any(isinstance(e, (TimeoutError, socket.timeout)) for e in chain) or "timed out" in text:
+        return "no answer in time (timed out)"
+    if any(isinstance(e, ssl.SSLError) for e in chain) or "certificate" in text:
+        return "the secure (TLS) connection failed"
+    if any(isinstance(e, ConnectionResetError) for e in chain) or "connection reset" in text:
+        return "the connection was reset"
+    first = (str(exc).splitlines() or [""])[0]
+    first = first if len(first) <= NETWORK_REASON_CHARS else first[:NETWORK_REASON_CHARS - 1] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _is_network_error(exc: BaseException) -> bool:
@@ -553,7 +591,7 @@ def _published_or_reason(card: ModelCard, entry: Mapping[str, Any]) -> tuple[Rec
             return None, f"the answer of {api} is larger than {_RECORD_MAX_BYTES:,} bytes, which no record is"
         files = json.loads(body)["files"]
     except Exception as exc:  # noqa: BLE001 - every failure to read the record is reported the same way
-        return None, f"could not read record {record} of {entry['filename']!r} from {api} ({type(exc).__name__}: {exc})"
+        return None, f"could not read record {record} of {entry['filename']!r} from {api}: {network_reason(exc)}"
     published = _find_file(record, entry["filename"], files, api)
     if isinstance(published, str):
         return None, published

@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import REPO, card, run_cli
 
-from medigan_host import ModelCard
+from medigan_host import CardError, ModelCard
 from medigan_host.catalog.export import card_json_schema, hf_model_card, monai_metadata
 from medigan_host.plugins import get_host
 
@@ -34,6 +34,51 @@ def test_every_installed_card_follows_the_schema_and_bad_ones_do_not():
                 card("x", weights={**pinned, "revision": "main"}), card("x", weights={"url": "https://a.org/w.pt"}),
                 {k: v for k, v in card("x").items() if k != "license"}):
         assert list(validator.iter_errors(bad)), bad
+
+
+SHA = "a" * 64
+PINNED = {"hf": "org/repo", "revision": "b" * 40, "filename": "unet/x.safetensors", "sha256": SHA}
+EDGE_CARDS = [  # (card, whether medigan accepts it): the schema must say the same
+    (card("con"), False), (card("x", name="  "), False), (card("x", channels=65), False), (card("x", image_size=[8, 8, 8, 8]), False),
+    (card("x", weights={"url": "https://a.org/w.bin", "md5": "c" * 32}), True),
+    (card("x", weights={"url": "file:///w.bin", "md5": "c" * 32}), False),
+    (card("x", weights={"url": "https://a.org/w.bin", "sha256": SHA, "filename": "con.bin"}), False),
+    (card("x", weights={"url": "https://a.org/w.bin", "sha256": SHA, "filename": "a..b"}), False),
+    (card("x", weights={"url": "package://pkg/sub/w.bin", "sha256": SHA}), True),
+    (card("x", weights={"url": "package://pkg/../w.bin", "sha256": SHA}), False),
+    (card("x", weights={"doi": "10.5281/zenodo.7031735", "filename": "w.pt"}), True),
+    (card("x", weights={"doi": "10.5281/zenodo.7031735", "filename": "w.pt", "url": "https://a.org/w.pt"}), False),
+    (card("x", weights=PINNED), True), (card("x", weights={**PINNED, "filename": "unet/../x"}), False),
+    (card("x", weights={**PINNED, "filename": "nul/x.bin"}), False), (card("x", weights={**PINNED, "doi": "10.5281/zenodo.1"}), False),
+    (card("x", upstream_id=" "), False), (card("x", extra={"id": "y"}), False), (card("x", tags=["a", ""]), False),
+    (card("x", metrics={"fid": {"value": 1.5, "n": 0}}), False), (card("x", metrics={"group": {"fid": 2, "kid": {"value": 1}}}), True),
+    (card("x", conditions={"Lesion": ["a"]}), False), (card("x", conditions={"lesion": []}), False),
+]
+
+
+@pytest.mark.parametrize(("data", "accepted"), EDGE_CARDS)
+def test_the_schema_and_the_validator_agree_on_edge_cards(data, accepted):
+    jsonschema = pytest.importorskip("jsonschema")
+    errors = list(jsonschema.Draft202012Validator(card_json_schema()).iter_errors(data))
+    if accepted:
+        assert not errors and ModelCard.from_dict(data).to_dict()
+        assert not list(jsonschema.Draft202012Validator(card_json_schema()).iter_errors(ModelCard.from_dict(data).to_dict()))
+    else:
+        assert errors
+        with pytest.raises(CardError):
+            ModelCard.from_dict(data)
+
+
+def test_the_schema_declares_every_card_field():
+    """The schema is generated from the validator's declarations: a field added to ModelCard without one fails."""
+    import dataclasses
+
+    from medigan_host.cards import PATTERNS, REQUIRED_FIELDS
+
+    schema = card_json_schema()
+    assert {f.name for f in dataclasses.fields(ModelCard)} <= set(schema["properties"])
+    assert schema["required"] == list(REQUIRED_FIELDS)
+    assert schema["properties"]["id"]["pattern"] == PATTERNS["id"]
 
 
 def test_hf_model_card_is_read_back_by_huggingface_hub():

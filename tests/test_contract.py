@@ -1,4 +1,4 @@
-"""`medigan check` and medigan_host.testing: each way a plugin can break the contract is caught, with a hint."""
+"""`medigan check` and medigan_host.devkit.testing: each way a plugin can break the contract is caught, with a hint."""
 
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def test_pytest_plugin_runs_one_test_per_check(site, tmp_path):
     _add(site, "batch-norm")
     tests = tmp_path / "plugin_tests"
     tests.mkdir()
-    (tests / "test_contract.py").write_text('from medigan_host.testing import contract_tests\n\n'
+    (tests / "test_contract.py").write_text('from medigan_host.devkit.testing import contract_tests\n\n'
                                             'test_contract = contract_tests("flawed-model")\n')
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
                           capture_output=True, text=True, env=site.env(), cwd=tmp_path, timeout=120)

@@ -15,11 +15,11 @@ import pytest
 from conftest import run_cli
 
 import medigan_host as mg
+from medigan_host.devkit.weights_server import WeightsServer
 from medigan_host.errors import FrameworkMissingError, MediganUsageError, WeightsError
 from medigan_host.evaluation.evaluate import EvaluationWarning, evaluate
 from medigan_host.evaluation.extractors import load_extractor
 from medigan_host.evaluation.memorization import memorization
-from medigan_host.weights_server import WeightsServer
 
 
 @pytest.fixture(scope="module")

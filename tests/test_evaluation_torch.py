@@ -11,10 +11,10 @@ import pytest
 from conftest import run_cli
 
 from medigan_host import hookimpl, register_plugin
+from medigan_host.devkit.weights_server import WeightsServer
 from medigan_host.errors import WeightsError
 from medigan_host.evaluation.extractors import load_extractor
 from medigan_host.evaluation.preprocess import resize
-from medigan_host.weights_server import WeightsServer
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")

@@ -79,6 +79,62 @@ def test_cards_are_valid_and_round_trip_or_name_the_bad_field(drawn):
     case("bad input: model card", "valid card with 1-3 fields replaced by junk or removed", "accepted cards round-trip")
 
 
+#: What the validator refuses and the schema cannot (medigan_host.cards.CODE_ONLY_RULES), by the CardError's words.
+CODE_ONLY = ("share a file name", "must be a plain file name", "must list names of declared conditions",
+             "lists a value twice")
+
+
+def _schema_validator():
+    """The exported card schema, with JSON Schema's one reading that medigan does not share made strict: 8.0 is not
+    an integer (CODE_ONLY_RULES says so; test_the_schema_counts_8_0_as_an_integer shows the standard reading)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from medigan_host.catalog.export import card_json_schema
+
+    base = jsonschema.Draft202012Validator
+    checker = base.TYPE_CHECKER.redefine("integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(base, type_checker=checker)(card_json_schema())
+
+
+@FUZZ
+@given(mutated_cards())
+def test_the_exported_schema_and_the_validator_agree(drawn):
+    """Every card the validator accepts validates against the exported JSON Schema once written back (to_dict), and
+    every card, read as JSON, that the validator refuses fails the schema too, except for the code-only rules."""
+    data, _ = drawn
+    try:
+        data = json.loads(json.dumps(data, allow_nan=False))  # a card file: JSON values only
+    except ValueError:
+        return  # NaN and infinities are not JSON
+    validator = _schema_validator()
+    schema_errors = [e.message for e in validator.iter_errors(data)]
+    try:
+        model = ModelCard.from_dict(data)
+    except CardError as error:
+        assert schema_errors or any(words in error.reason for words in CODE_ONLY), \
+            f"the schema accepts a card medigan refuses ({error}): {data!r}"
+        case("bad input: model card", "valid card with 1-3 fields replaced by junk, read as JSON",
+             "refused by the validator and the exported schema")
+        return
+    assert not list(validator.iter_errors(model.to_dict())), f"an accepted card fails the schema: {model.to_dict()!r}"
+    case("bad input: model card", "valid card with 1-3 fields replaced by junk, read as JSON",
+         "accepted by the validator and the exported schema")
+
+
+def test_the_schema_counts_8_0_as_an_integer():
+    """The one JSON Schema reading medigan does not share (listed in the schema's description)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    from medigan_host.cards import CODE_ONLY_RULES
+    from medigan_host.catalog.export import card_json_schema
+
+    data = card("float-channels", channels=1.0)
+    assert not list(jsonschema.Draft202012Validator(card_json_schema()).iter_errors(data))
+    assert list(_schema_validator().iter_errors(data))
+    with pytest.raises(CardError, match="channels"):
+        ModelCard.from_dict(data)
+    assert any("8.0" in rule for rule in CODE_ONLY_RULES)
+    assert all(rule in card_json_schema()["description"] for rule in CODE_ONLY_RULES)
+
+
 @FUZZ
 @given(JUNK)
 def test_anything_that_is_not_a_card_is_refused_clearly(value):

@@ -130,7 +130,7 @@ def test_any_run_file_is_refused_clearly_or_replaced(reference, workspace, conte
         medigan_host.generate(MODEL, N, folder, seed=SEED, resume=mode == "resume", overwrite=mode == "overwrite")
     except OutputError as error:
         assert mode != "overwrite", f"--overwrite must replace a damaged run.json, got: {error}"
-        assert str(folder) in str(error) and ("--overwrite" in str(error) or "--resume" in str(error))
+        assert str(folder) in str(error) and ("overwrite=True" in str(error) or "resume=True" in str(error))
         assert digests(folder) == digests(reference)  # nothing was changed
         held = "OutputError naming run.json; nothing changed"
     else:

@@ -150,7 +150,7 @@ def test_non_empty_folder_is_never_overwritten_silently(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "notes.txt").write_text("precious")
-    with pytest.raises(OutputError, match="not empty.*--overwrite"):
+    with pytest.raises(OutputError, match="not empty.*overwrite=True"):
         medigan_host.generate("ct-head-phantom", 2, folder)
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"], "a refused run leaves nothing, not even its lock"
     medigan_host.generate("ct-head-phantom", 2, folder, overwrite=True)
@@ -161,11 +161,11 @@ def test_existing_run_needs_resume_or_overwrite(tmp_path):
     folder = tmp_path / "run"
     medigan_host.generate("ct-head-phantom", 3, folder, seed=1)
     before = _hashes(folder)
-    with pytest.raises(OutputError, match="already holds a run.*3 of 3.*--resume.*--overwrite"):
+    with pytest.raises(OutputError, match="already holds a run.*3 of 3.*resume=True.*overwrite=True"):
         medigan_host.generate("ct-head-phantom", 3, folder, seed=1)
     with pytest.raises(OutputError, match=r"different settings \(seed: 1 then, 2 now\)"):
         medigan_host.generate("ct-head-phantom", 3, folder, seed=2, resume=True)
-    with pytest.raises(OutputError, match="either --resume"):
+    with pytest.raises(OutputError, match="either resume=True"):
         medigan_host.generate("ct-head-phantom", 3, folder, seed=1, resume=True, overwrite=True)
     assert _hashes(folder) == before
     again = medigan_host.generate("ct-head-phantom", 3, folder, seed=1, resume=True)

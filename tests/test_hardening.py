@@ -119,7 +119,7 @@ def test_resume_is_safe_to_retry(tmp_path):
     assert medigan_host.generate(MODEL, 4, killed, seed=1, resume=True).generated == 0
     case("fault: retried --resume", "--resume on a folder a run was killed in before its first batch (lock and "
          "temporary only), and on a new folder", "the run starts; the same command again finds it complete", 2)
-    with pytest.raises(OutputError, match="fewer samples.*-n 4"):
+    with pytest.raises(OutputError, match="fewer samples.*num_samples=4"):
         medigan_host.generate(MODEL, 2, killed, seed=1, resume=True)
     assert json.loads((killed / "run.json").read_text())["n"] == 4
     case("fault: retried --resume", "--resume -n 2 on a run of 4 samples", "refused; run.json unchanged")

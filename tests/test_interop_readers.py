@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import medigan_host
-from medigan_host.readers import read_image
+from medigan_host.formats.readers import read_image
 
 
 @pytest.fixture

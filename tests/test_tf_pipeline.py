@@ -1,4 +1,4 @@
-"""medigan_host.tf: tf.data datasets over any model give the samples `generate` gives, with a proper signature."""
+"""medigan_host.pipelines.tf: tf.data datasets over any model give the samples `generate` gives, with a proper signature."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from medigan_host import MediganUsageError, sample_seed
 
 pytestmark = pytest.mark.tensorflow
 tf = pytest.importorskip("tensorflow")
-mtf = pytest.importorskip("medigan_host.tf")
+mtf = pytest.importorskip("medigan_host.pipelines.tf")
 
 
 def _generated(model: str, n: int, seed: int, **options):

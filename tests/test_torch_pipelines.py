@@ -15,7 +15,7 @@ from medigan_host import Generators, MediganUsageError
 torch = pytest.importorskip("torch")
 from torch.utils.data import DataLoader  # noqa: E402
 
-from medigan_host.torch import (  # noqa: E402
+from medigan_host.pipelines.torch import (  # noqa: E402
     ImageFolderDataset,
     MixedDataset,
     SyntheticDataset,

@@ -11,8 +11,8 @@ import pytest
 from conftest import card, run_cli
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
+from medigan_host.devkit.weights_server import WeightsServer
 from medigan_host.weights import ENTRY_MARKER, cached_files, claim_folder, clear_cache, model_folder, store_weights, stored_weights
-from medigan_host.weights_server import WeightsServer
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of known bytes
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

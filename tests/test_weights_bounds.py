@@ -20,8 +20,8 @@ from conftest import card
 
 from medigan_host import ModelCard, WeightsError, fetch_weights
 from medigan_host import weights as weights_module
+from medigan_host.devkit.weights_server import RecordServer, WeightsServer
 from medigan_host.weights import ENTRY_MARKER, model_folder
-from medigan_host.weights_server import RecordServer, WeightsServer
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()

@@ -11,8 +11,8 @@ import pytest
 from conftest import card
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
+from medigan_host.devkit.weights_server import HubServer
 from medigan_host.weights import ENTRY_MARKER, cached_files, clear_cache, model_folder, place_weights
-from medigan_host.weights_server import HubServer
 
 pytest.importorskip("huggingface_hub")
 
@@ -178,7 +178,7 @@ def test_hub_downloads_are_bounded_like_the_others(hub, cache, monkeypatch):
 
 def test_url_with_a_published_md5_is_checked_against_it_and_its_sha256_recorded(cache):
     """A MONAI bundle's large_files.yml publishes an md5 per file: such an entry is checked like a record's file."""
-    from medigan_host.weights_server import WeightsServer
+    from medigan_host.devkit.weights_server import WeightsServer
 
     md5 = hashlib.md5(PAYLOAD).hexdigest()
     with WeightsServer({"/model.pt": PAYLOAD}) as server:

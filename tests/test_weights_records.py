@@ -11,8 +11,8 @@ import pytest
 from conftest import card, run_cli
 
 from medigan_host import CardError, ModelCard, WeightsError, fetch_weights
+from medigan_host.devkit.weights_server import RecordServer
 from medigan_host.weights import ENTRY_MARKER, model_folder, place_weights
-from medigan_host.weights_server import RecordServer
 
 PAYLOAD = bytes(range(256)) * 2048  # 512 KiB of known bytes
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

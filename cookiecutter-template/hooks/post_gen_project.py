@@ -18,6 +18,9 @@ if FRAMEWORK == "onnx":
     except ImportError:
         sys.exit("error: the onnx variant builds its untrained network with the `onnx` package: "
                  "pip install onnx (or 'medigan-host[new]'), then run `medigan new` again")
-    subprocess.run([sys.executable, "scripts/build_placeholder_onnx.py"], check=True)
+    # -B: the script imports the new package, and a project fresh from the template holds no __pycache__/
+    subprocess.run([sys.executable, "-B", "scripts/build_placeholder_onnx.py"], check=True)
+    for cache in sorted(Path(".").rglob("__pycache__")):
+        shutil.rmtree(cache)
 else:
     shutil.rmtree("scripts")

@@ -4,8 +4,8 @@ import json
 import sys
 
 try:
+    from medigan_host.devkit.scaffold import card_from_answers
     from medigan_host.errors import MediganUsageError
-    from medigan_host.scaffold import card_from_answers
 except ImportError:
     sys.exit("error: this template needs medigan-host in the same Python: pip install 'medigan-host[new]', then use `medigan new`")
 

@@ -10,13 +10,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..cards import FRAMEWORKS, INPUTS, OUTPUTS, REQUIRED_FIELDS, ModelCard
+from ..cards import ModelCard, card_schema
 
 __all__ = ["EXPORT_FORMATS", "card_json_schema", "export_card", "hf_model_card", "monai_metadata"]
 
 EXPORT_FORMATS = ("hf", "monai", "json-schema")
-_SHA256 = "^[0-9a-fA-F]{64}$"
-_FILENAME = "^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
 #: SPDX ids the Hub knows under its own lower-case names; anything else is exported as "other" with its name.
 _HUB_LICENSES = {"mit", "apache-2.0", "bsd-3-clause", "bsd-2-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
                  "cc-by-nc-sa-4.0", "cc0-1.0", "gpl-3.0", "lgpl-3.0", "openrail", "openrail++", "creativeml-openrail-m",
@@ -24,65 +22,9 @@ _HUB_LICENSES = {"mit", "apache-2.0", "bsd-3-clause", "bsd-2-clause", "cc-by-4.0
 
 
 def card_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a medigan card as :meth:`ModelCard.from_dict` accepts it.
-
-    The schema checks structure and formats; a few rules need code (e.g. an id that is a Windows device name, two
-    weights entries with one file name) and are left to medigan's own validation.
-    """
-    text = {"type": "string", "minLength": 1}
-    number = {"type": "number"}
-    sha = {"type": "string", "pattern": _SHA256}
-    size = {"type": "integer", "minimum": 1}
-    weights_entry = {"oneOf": [
-        {"title": "file at a URL", "type": "object", "required": ["url"],
-         "properties": {"url": {"type": "string", "pattern": "^(https?|file|package)://\\S+$"}, "sha256": sha,
-                        "md5": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$"}, "size": size,
-                        "filename": {"type": "string", "pattern": _FILENAME}},
-         "anyOf": [{"required": ["sha256"]}, {"required": ["md5"]}], "not": {"anyOf": [{"required": ["doi"]},
-                                                                                      {"required": ["hf"]}]}},
-        {"title": "file of a Zenodo DOI record", "type": "object", "required": ["doi", "filename"],
-         "properties": {"doi": {"type": "string", "pattern": "^10\\.5281/zenodo\\.[1-9][0-9]{0,11}$"}, "sha256": sha,
-                        "size": size, "filename": {"type": "string", "pattern": _FILENAME}},
-         "not": {"anyOf": [{"required": ["url"]}, {"required": ["hf"]}]}},
-        {"title": "file of a Hugging Face Hub repository at a pinned commit", "type": "object",
-         "required": ["hf", "revision", "filename", "sha256"],
-         "properties": {"hf": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$"},
-                        "revision": {"type": "string", "pattern": "^[0-9a-f]{40}$"},
-                        "filename": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$"},
-                        "sha256": sha, "size": size},
-         "not": {"anyOf": [{"required": ["url"]}, {"required": ["doi"]}]}},
-    ]}
-    metric = {"anyOf": [number, {"type": "object", "required": ["value"], "properties": {"value": number}},
-                        {"type": "object", "additionalProperties": {"$ref": "#/$defs/metric"}}]}
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "medigan model card",
-        "description": "What a model is, what it was trained on and what it produces. Fields not listed here are kept "
-                       "as extras (JSON values) and may not repeat a card field's name.",
-        "type": "object",
-        "required": list(REQUIRED_FIELDS),
-        "properties": {
-            "id": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"},
-            "name": text, "version": text, "description": text, "license": text,
-            "framework": {"enum": list(FRAMEWORKS)},
-            "modality": {"type": "string", "pattern": "^[a-zA-Z0-9][a-zA-Z0-9_+-]*$"},
-            "image_size": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 2, "maxItems": 3},
-            "channels": {"type": "integer", "minimum": 1, "maximum": 64},
-            "anatomy": {"type": ["string", "null"]}, "architecture": {"type": ["string", "null"]},
-            "dataset": {"type": ["string", "null"]}, "citation": {"type": ["string", "null"]},
-            "doi": {"type": ["string", "null"]},
-            "outputs": {"enum": list(OUTPUTS)}, "input": {"enum": list(INPUTS)},
-            "conditions": {"type": "object", "propertyNames": {"pattern": "^[a-z_][a-z0-9_]*$"},
-                           "additionalProperties": {"type": "array", "minItems": 1, "uniqueItems": True,
-                                                    "items": {"type": ["string", "number", "boolean"]}}},
-            "metrics": {"type": "object", "additionalProperties": {"$ref": "#/$defs/metric"}},
-            "tags": {"type": "array", "items": text},
-            "weights": {"oneOf": [{"$ref": "#/$defs/weights_entry"},
-                                  {"type": "array", "items": {"$ref": "#/$defs/weights_entry"}}, {"type": "null"}]},
-            "upstream_id": {"type": ["string", "null"], "minLength": 1},
-        },
-        "$defs": {"weights_entry": weights_entry, "metric": metric},
-    }
+    """The JSON Schema (draft 2020-12) of a medigan card: :func:`medigan_host.cards.card_schema`, generated from the
+    field declarations the card validator uses."""
+    return card_schema()
 
 
 def hf_model_card(card: ModelCard, *, plugin: str | None = None) -> str:

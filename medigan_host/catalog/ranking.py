@@ -139,6 +139,27 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def same_declaration(value: str | None) -> str:
+    """The form in which two declarations of a reference set (or extractor) are compared: case, spacing and final
+    punctuation do not matter, every word does ("" when none is stated). Cards say what was taken of the generated
+    images under another key (``generated``), so that ``reference`` names the real set alone."""
+    return " ".join((value or "").casefold().split()).rstrip(".;, ")
+
+
+#: How much of a declaration, and how many model ids per group, a ranking note shows (`--json` has them whole).
+NOTE_TEXT_CHARS = 60
+NOTE_IDS = 3
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= NOTE_TEXT_CHARS else text[:NOTE_TEXT_CHARS - 1] + "…"
+
+
+def _some(ids: list[str]) -> str:
+    more = len(ids) - NOTE_IDS
+    return ", ".join(ids[:NOTE_IDS]) + (f" and {more} more" if more > 0 else "")
+
+
 def _notes(metric: str, order: str, direction: str | None, ranked: Sequence[RankedModel],
            missing: Sequence[RankedModel]) -> list[str]:
     notes = []
@@ -146,12 +167,12 @@ def _notes(metric: str, order: str, direction: str | None, ranked: Sequence[Rank
         notes.append(f"order {order} puts the {'lowest' if order == 'asc' else 'highest'} {metric} first, "
                      f"but a {direction} {metric} is better")
     for attribute, what in (("extractor", "feature extractors"), ("reference", "reference sets")):
-        values = {getattr(r, attribute) for r in ranked}
-        if len(values) > 1:
-            groups = {}
-            for row in ranked:
-                groups.setdefault(getattr(row, attribute) or "not stated", []).append(row.entry.card.id)
-            listed = "; ".join(f"{key}: {', '.join(ids)}" for key, ids in groups.items())
+        groups: dict[str, tuple[str, list[str]]] = {}  # declared the same way -> (as first written, model ids)
+        for row in ranked:
+            value = getattr(row, attribute)
+            groups.setdefault(same_declaration(value), (value or "not stated", []))[1].append(row.entry.card.id)
+        if len(groups) > 1:
+            listed = "; ".join(f"{_short(text)}: {_some(ids)}" for text, ids in groups.values())
             notes.append(f"these {metric} values were computed with different {what} ({listed}); "
                          "values from different ones are not comparable")
     if missing:

@@ -175,6 +175,9 @@ class SearchResults:
     unmatched: list[str] = field(default_factory=list)  # query terms found in no card
     suggestions: dict[str, list[str]] = field(default_factory=dict)  # unmatched term -> close card terms
     filter_hints: dict[str, list[str]] = field(default_factory=dict)  # filter no model satisfies -> values that exist
+    #: When nothing installed matches: known plugins that are not installed (or not loaded) and would match, as
+    #: {"distribution", "serves", "models", "install"} (medigan_host.known_plugins).
+    elsewhere: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.hits)
@@ -189,7 +192,7 @@ class SearchResults:
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "terms": self.terms, "filters": self.filters, "corrections": self.corrections,
                 "unmatched": self.unmatched, "suggestions": self.suggestions, "filter_hints": self.filter_hints,
-                "results": [hit.to_dict() for hit in self.hits]}
+                "not_installed": self.elsewhere, "results": [hit.to_dict() for hit in self.hits]}
 
 
 class SearchIndex:
@@ -386,6 +389,40 @@ def search_models(
     results.hits = [hit for hit in results.hits if passes(hit.card, filters, conditional)]
     if not results.hits:
         results.filter_hints = _filter_hints(entries, filters)
+    if (not results.hits and ((text and text.strip()) or filters)) or results.unmatched:
+        results.elsewhere = known_elsewhere(text, filters, conditional, {e.card.id for e in entries})
     if limit is not None:
         results.hits = results.hits[:limit]
     return results
+
+
+def known_elsewhere(text: str | None, filters: Mapping[str, list[str]], conditional: bool | None, installed: set[str],
+                    shown: int = 4) -> list[dict[str, Any]]:
+    """The known plugins (:mod:`medigan_host.known_plugins`) whose models, not among ``installed``, match ``text`` and
+    the filters, best first: one dict per plugin with up to ``shown`` of its matching model ids and its pip command."""
+    from ..known_plugins import known_plugins
+
+    entries = []
+    for plugin in known_plugins():
+        for known in plugin.models:
+            if known.id in installed:
+                continue
+            try:
+                card = ModelCard.from_dict({"description": "", "license": "unknown", **known.card})
+            except Exception:  # noqa: BLE001 - a stale catalogue entry is skipped, never an error of the search
+                continue
+            entries.append(ModelEntry(card, "medigan_host.known_plugins:providers", plugin.distribution, plugin.version))
+    if text and text.strip():
+        hits = SearchIndex(entries).search(text).hits
+        terms = set(analyse(text))
+        complete = [h for h in hits if set(h.matched) >= terms]
+        hits = complete or hits
+    else:
+        hits = [SearchHit(e) for e in entries]
+    hits = [h for h in hits if passes(h.card, filters, conditional)]
+    by_plugin: dict[str, list[str]] = {}
+    for hit in hits:
+        by_plugin.setdefault(hit.entry.plugin, []).append(hit.card.id)
+    plugins = {p.distribution: p for p in known_plugins()}
+    return [{"distribution": name, "serves": plugins[name].serves, "models": ids[:shown], "more": max(len(ids) - shown, 0),
+             "installed": plugins[name].installed, "install": plugins[name].install()} for name, ids in by_plugin.items()]

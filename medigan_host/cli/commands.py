@@ -17,6 +17,7 @@ from ..errors import MediganError, MediganUsageError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
 from .output import table, terminal_text
+from .serve import make_serve_command
 
 
 class _Failure(click.ClickException):
@@ -53,6 +54,7 @@ EXAMPLES = {
     "env create": "medigan env create 00019",
     "env list": "medigan env list --json",
     "env remove": "medigan env remove 00019",
+    "serve": "medigan serve --port 8000 --runs runs/",
 }
 
 
@@ -92,6 +94,9 @@ class _Group(_Help, click.Group):
         except OSError as error:  # a full disk, a read-only or unwritable folder: exit 1 with one line, no traceback
             from ..atomic import disk_full_error, is_disk_full
 
+            if _reader_left(error):
+                _quiet_exit()
+
             if is_disk_full(error):
                 raise _Failure(disk_full_error(error)) from error
             where = f" {str(error.filename)!r}" if error.filename else ""
@@ -100,8 +105,29 @@ class _Group(_Help, click.Group):
                                         "again (with --resume to complete a generation)")) from error
 
 
+def _reader_left(error: OSError) -> bool:
+    """The program reading the output stopped reading (``medigan info X | head -2``): not a failure of medigan."""
+    import errno
+
+    return isinstance(error, BrokenPipeError) or error.errno == errno.EPIPE
+
+
+def _quiet_exit() -> None:
+    """Exit 0 without another word: the reader has what it wanted; output still buffered goes nowhere."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (a test runner's capture): nothing to flush into a closed pipe
+    sys.exit(0)
+
+
 def _show_plugin_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    if issubclass(category, PluginWarning):
+    from ..errors import DeviceWarning
+
+    if issubclass(category, (PluginWarning, DeviceWarning)):
         click.echo(f"warning: {terminal_text(str(message))}", err=True)
     else:
         _default_showwarning(message, category, filename, lineno, file, line)
@@ -145,20 +171,26 @@ def _size(card: Any) -> str:
 def list_command(as_json: bool) -> None:
     """List the installed models."""
     from ..plugins import get_host
+    from .output import missing_by_model, not_runnable_notes
 
-    entries = list(get_host().catalog)
+    host = get_host()
+    entries = list(host.catalog)
+    missing = missing_by_model(host)
     if as_json:
-        _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version} for e in entries])
+        _emit_json([{**e.card.to_dict(), "plugin": e.plugin, "plugin_version": e.plugin_version,
+                     "missing_packages": missing.get(e.id, [])} for e in entries])
         return
     if not entries:
         from ..plugins import no_models_hint
 
         click.echo(f"No models: {no_models_hint()}.")
         return
-    rows = [(e.card.id, e.card.modality, e.card.framework, _size(e.card), e.card.outputs,
-             ",".join(e.card.conditions) or "-", e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else ""))
-            for e in entries]
+    rows = [(e.card.id, e.card.modality, e.card.framework + (" *" if missing.get(e.id) else ""), _size(e.card),
+             e.card.outputs, ",".join(e.card.conditions) or "-",
+             e.plugin + (" (remote code)" if e.card.extra.get("remote_code") else "")) for e in entries]
     click.echo(table(rows, ["ID", "MODALITY", "FRAMEWORK", "SIZE", "OUTPUTS", "CONDITIONS", "PLUGIN"]))
+    for note in not_runnable_notes(missing):
+        click.echo(note)
 
 
 @cli.command("info")
@@ -199,8 +231,10 @@ def plugins_command(as_json: bool) -> None:
 
         click.echo(f"No plugins: {no_models_hint()}.")
         return
-    rows = [(p.name, p.distribution or p.source, p.version or "-", p.status, len(p.models)) for p in plugins]
-    click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS"]))
+    rows = [(p.name, p.distribution or p.source, p.version or "-", p.status, len(p.models), len(p.serves)) for p in plugins]
+    click.echo(table(rows, ["PLUGIN", "DISTRIBUTION", "VERSION", "STATUS", "MODELS", "SERVES"]))
+    click.echo("\nMODELS: the models a plugin registers; SERVES: the models its code runs (a runner such as the ONNX "
+               "plugin runs other plugins' cards)")
     for plugin in plugins:
         for error in plugin.errors:
             click.echo(terminal_text(f"\n{plugin.name}: {error}"))
@@ -256,13 +290,21 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
     show_progress = not as_json and sys.stderr.isatty()
-    with click.progressbar(length=max(total, 1), label="generating", file=sys.stderr,
-                           hidden=not show_progress) as bar:
-        result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
-                          inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
-                          progress=bar.update, engine=engine, address=address, workers=workers,
-                          gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes,
-                          trust_remote_code=trust_remote_code)
+    from tqdm import tqdm  # the host's one progress library (download bars too, weights.py)
+
+    from ..generation.outputs import OPTION_STYLE
+
+    style = OPTION_STYLE.set("cli")  # messages name --resume / --overwrite, not resume=True
+    try:
+        with tqdm(total=total or None, desc="generating", unit="sample", file=sys.stderr, disable=not show_progress,
+                  ascii=sys.platform == "win32") as bar:
+            result = generate(model, num_samples, output_dir, seed=seed, batch_size=batch_size, condition=condition,
+                              inputs=inputs, format=fmt, device=device, resume=resume, overwrite=overwrite,
+                              progress=bar.update, engine=engine, address=address, workers=workers,
+                              gpus_per_worker=gpus_per_worker, verify_hashes=not no_verify_hashes,
+                              trust_remote_code=trust_remote_code)
+    finally:
+        OPTION_STYLE.reset(style)
     if as_json:
         _emit_json(result.to_dict())
     else:
@@ -311,9 +353,10 @@ def check_command(target: str | None, device: str, as_json: bool, trust_remote_c
     for result in iter_checks(target, device, trust_remote_code=trust_remote_code):
         results.append(result)
         if not as_json:
-            click.echo(f"{result.status}  {result.subject}  {result.name}: {result.detail}")
-            if not result.passed and result.hint:
-                click.echo(f"      hint: {result.hint}")
+            from .output import check_lines
+
+            for line in check_lines(result):
+                click.echo(line)
     if as_json:
         _emit_json([r.to_dict() for r in results])
     counts = {status: sum(r.status == status for r in results) for status in ("PASS", "FAIL", "SKIP")}
@@ -353,7 +396,7 @@ def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json:
                 path = fetch(card, weights["filename"])
             except MediganError as error:
                 failed += 1
-                click.echo(f"error: {error}", err=True)
+                click.echo(f"Error: {error}", err=True)
                 continue
             status = "verified" if was_cached or not weights.get("url", "http").startswith("http") else "downloaded"
             done.append({kind: card.id, "file": weights["filename"], "path": str(path), "status": status,
@@ -932,6 +975,9 @@ def env_remove_command(model: str) -> None:
 
     card = env_card(model)
     click.echo(f"removed {env_dir(card)}" if remove_env(card) else f"model {card.id} has no environment")
+
+
+cli.add_command(make_serve_command(_Command))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

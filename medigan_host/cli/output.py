@@ -60,6 +60,11 @@ def format_search(results: SearchResults) -> str:
         lines.append(f"{term!r} is in no model card" + (f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""))
     for name, existing in results.filter_hints.items():
         lines.append(f"no model has that {name}; installed models have: {', '.join(existing) or 'none'}")
+    for plugin in results.elsewhere:
+        more = f" and {plugin['more']} more" if plugin["more"] else ""
+        state, how = (("not loaded", "see `medigan plugins` (MEDIGAN_PLUGINS may leave it out)") if plugin["installed"]
+                      else ("not installed", plugin["install"]))
+        lines.append(f"{state}: {plugin['distribution']} ({plugin['serves']}) has {', '.join(plugin['models'])}{more}: {how}")
     return "\n".join(lines)
 
 
@@ -76,3 +81,50 @@ def format_ranking(ranking: Ranking) -> str:
              table(rows, ["RANK", "ID", "UPSTREAM", ranking.metric.upper(), "REFERENCE", "EXTRACTOR", "N"])]
     lines += [f"note: {note}" for note in ranking.notes]
     return "\n".join(lines)
+
+
+def missing_by_model(host: Any) -> dict[str, list[str]]:
+    """Model id -> the pip requirements it needs that are not installed (only models that miss some), read from
+    metadata without importing any framework."""
+    from ..frameworks import missing_packages
+
+    distributions = {name: info.distribution for name, info in host.plugins.items()}
+    found = {}
+    for entry in host.catalog:
+        missing = missing_packages(entry.card.framework, entry.loader, distributions.get(entry.plugin))
+        if missing:
+            found[entry.id] = missing
+    return found
+
+
+def not_runnable_notes(missing: dict[str, list[str]]) -> list[str]:
+    """'* not runnable here: A, B need torch, safetensors: pip install …', one line per set of missing packages."""
+    from ..frameworks import pip_command
+
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for model, packages in missing.items():
+        groups.setdefault(tuple(packages), []).append(model)
+    return [f"* not runnable here: {', '.join(models)} need{'s' if len(models) == 1 else ''} {', '.join(packages)}: "
+            f"`{pip_command(*packages)}`" for packages, models in groups.items()]
+
+
+#: Width of `medigan check` lines: a passed check's detail is cut to one line (`--json` has it whole), a failure or
+#: skip is wrapped below its first line.
+CHECK_WIDTH = 100
+
+
+def check_lines(result: Any, width: int = CHECK_WIDTH) -> list[str]:
+    """The lines `medigan check` prints for one result, none longer than ``width`` (but a single long word)."""
+    import textwrap
+
+    head = terminal_text(f"{result.status}  {result.subject}  {result.name}: ")
+    detail = terminal_text(" ".join(str(result.detail).split()))
+    if result.status == "PASS":
+        room = max(width - len(head), 20)
+        return [head + (detail if len(detail) <= room else detail[:room - 1] + "…")]
+    lines = textwrap.wrap(head + detail, width=width, subsequent_indent="      ", break_long_words=False,
+                          break_on_hyphens=False) or [head.rstrip()]
+    if result.hint:
+        lines += textwrap.wrap(terminal_text(f"hint: {result.hint}"), width=width, initial_indent="      ",
+                               subsequent_indent="      ", break_long_words=False, break_on_hyphens=False)
+    return lines

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .._version import __version__
 from ..atomic import write_text
@@ -17,9 +17,6 @@ from ..errors import MediganUsageError
 from ..generation.outputs import MANIFEST, RUN_FILE
 from ..models import Model, ships_inputs
 from ..registry import ModelEntry
-
-if TYPE_CHECKING:
-    from .generators import Generators
 
 logger = logging.getLogger("medigan_host")
 
@@ -32,11 +29,20 @@ GENERATE_OPTIONS = ("seed", "condition", "inputs", "input_path", "batch_size", "
 SIDECAR_SUFFIX = ".medigan"
 
 
+class ModelExecutors(Protocol):
+    """What a :class:`GenerateFunction` needs of the ``Generators`` that made it: the models it has loaded (a
+    Protocol, so that this module does not import ``generators``, which imports it)."""
+
+    model_executors: list[Model]
+
+    def find_model_executor_by_id(self, model_id: str | int) -> Model | None: ...
+
+
 class GenerateFunction:
     """What ``generate(..., is_gen_function_returned=True)`` returns: call it (with optional overrides) to
     generate the run's next ``num_samples`` samples, so repeated calls never repeat a sample."""
 
-    def __init__(self, generators: Generators, entry: ModelEntry, num_samples: int, output_path: str | None,
+    def __init__(self, generators: ModelExecutors, entry: ModelEntry, num_samples: int, output_path: str | None,
                  save_images: bool, options: dict[str, Any], model_options: dict[str, Any] | None = None) -> None:
         self.generators = generators
         self.entry = entry

@@ -392,6 +392,7 @@ class Generators:
         if options.pop("trust_remote_code", None) is True:
             raise MediganUsageError("datasets load their model in every DataLoader worker: to trust a model's downloaded "
                                     "code there, set MEDIGAN_TRUST_REMOTE_CODE=1 instead of trust_remote_code=True")
+        _require_torch("get_as_torch_dataset")
         from .torch import OriginalDataset
 
         inputs = options.pop("inputs", None)
@@ -413,6 +414,7 @@ class Generators:
         Defaults as the original's latest release (``num_workers=None`` is 0 workers). ``prefetch_factor`` and
         ``persistent_workers`` are passed on only with workers, where torch >= 2.0 accepts them.
         """
+        _require_torch("get_as_torch_dataloader")
         from torch.utils.data import DataLoader
 
         if dataset is None:
@@ -435,23 +437,18 @@ class Generators:
 
     def visualize(self, model_id: str | int, slider_grouper: int = 10, auto_close: bool = False,
                   install_dependencies: bool = False) -> None:
-        """Show the model's interactive viewer (needs the visualisation module, ``medigan_host.visualize``)."""
+        """Show the model's interactive viewer (needs the visualisation module, ``medigan_host.viz.visualize``)."""
         self._check_install(model_id, install_dependencies)
         import importlib
 
-        import medigan_host
-
-        target = getattr(medigan_host, "visualize", None)
-        if target is None:
-            try:
-                target = importlib.import_module("medigan_host.viz.visualize")
-            except ModuleNotFoundError as exc:
-                if exc.name != "medigan_host.viz.visualize":
-                    raise
-        if target is not None and not callable(target):
-            target = getattr(target, "visualize", None)
+        target = None
+        try:
+            target = getattr(importlib.import_module("medigan_host.viz.visualize"), "visualize", None)
+        except ModuleNotFoundError as exc:
+            if exc.name != "medigan_host.viz.visualize":
+                raise
         if not callable(target):
-            raise MediganUsageError("visualize needs medigan's visualisation module (medigan_host.visualize), which this "
+            raise MediganUsageError("visualize needs medigan's visualisation module (medigan_host.viz.visualize), which this "
                                     "installation does not have; update medigan-host to a version that includes it")
         target(self._entry(model_id).id, slider_grouper=slider_grouper, auto_close=auto_close)
 
@@ -472,3 +469,16 @@ def _describes(card: ModelCard, model_id: str | int) -> bool:
         return True
     number = re.match(r"^(\d+)", card.upstream_id or "")
     return query.isdigit() and number is not None and int(number.group(1)) == int(query)
+
+
+def _require_torch(method: str) -> None:
+    """A one-line error naming the install when PyTorch is missing (the datasets and loaders are torch objects)."""
+    import importlib.util
+
+    from ..errors import FrameworkMissingError
+    from ..frameworks import pip_command
+
+    if importlib.util.find_spec("torch") is None:
+        raise FrameworkMissingError(f"Generators().{method}() returns PyTorch objects and needs torch, which is not "
+                                    f"installed: run `{pip_command('torch')}` (in the environment of this Python) "
+                                    "and try again")

@@ -1,4 +1,4 @@
-"""The plugin contract as checks: what ``medigan check`` and :mod:`medigan_host.testing` run.
+"""The plugin contract as checks: what ``medigan check`` and :mod:`medigan_host.devkit.testing` run.
 
 Each check is a pure function that returns :class:`CheckResult` values (name, passed, detail, hint). The checks
 reuse the host's own machinery: plugin discovery (:mod:`.plugins`), card validation (:mod:`.cards`), loading

@@ -172,7 +172,9 @@ def new_plugin(output_dir: str | Path = ".", *, framework: str | None = None, no
     created = [folder for folder in (out, *out.parents) if not folder.exists()]
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(cookiecutter(source, no_input=no_input, extra_context=context, output_dir=str(out)))
+        project = Path(cookiecutter(source, no_input=no_input, extra_context=context, output_dir=str(out)))
+        _remove_bytecode(project)
+        return project
     except OutputDirExistsException:
         name = f"medigan-plugin-{context['plugin_name']}" if "plugin_name" in context else "the plugin project"
         raise MediganUsageError(f"{str(out / name)!r} already exists: nothing was changed; choose another plugin name "
@@ -186,6 +188,34 @@ def new_plugin(output_dir: str | Path = ".", *, framework: str | None = None, no
         for folder in created:  # the folders made for a project that was not written, innermost first
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+
+
+def host_install_default() -> str:
+    """The pip arguments a new plugin's CI installs medigan-host with: the git URL of the clone this host was
+    installed from, when that clone has an HTTPS remote (``"medigan-host @ git+https://…"``), else ``medigan-host``
+    (PyPI; the plugin's README and ci.yml say what else works)."""
+    import subprocess
+
+    from ..frameworks import _clone_root
+
+    root = _clone_root()
+    if root is None:
+        return "medigan-host"
+    try:
+        url = subprocess.run(["git", "-C", str(root), "config", "--get", "remote.origin.url"], capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "medigan-host"
+    return f'"medigan-host @ git+{url}"' if url.startswith("https://") and " " not in url else "medigan-host"
+
+
+def _remove_bytecode(project: Path) -> None:
+    """Delete the ``__pycache__`` folders a template's hooks left in the project it just created (never committed)."""
+    import shutil
+
+    for cache in sorted(project.rglob("__pycache__"), reverse=True):
+        if cache.is_dir() and not cache.is_symlink():
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def _answers(template: Path, given: Mapping[str, str], *, ask: bool) -> dict[str, Any]:
@@ -206,6 +236,6 @@ def _answers(template: Path, given: Mapping[str, str], *, ask: bool) -> dict[str
             options = [render_variable(env, option, answers) for option in raw]
             answers[key] = read_user_choice(key, options, prompts, f"  [{number}/{len(questions)}] ") if ask else options[0]
         else:
-            default = render_variable(env, raw, answers)
+            default = host_install_default() if key == "host_install" else render_variable(env, raw, answers)
             answers[key] = read_user_variable(key, default, prompts, f"  [{number}/{len(questions)}] ") if ask else default
     return answers

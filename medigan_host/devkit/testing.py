@@ -3,7 +3,7 @@
 .. code-block:: python
 
     # tests/test_contract.py
-    from medigan_host.testing import contract_tests
+    from medigan_host.devkit.testing import contract_tests
 
     test_contract = contract_tests("my-model-id")   # or a plugin name, or a plugin project folder
 

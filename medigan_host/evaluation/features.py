@@ -1,6 +1,6 @@
 """Image sets -> streamed feature statistics, with real-set statistics cached on disk.
 
-An image set is a folder (read with :mod:`medigan_host.readers`) or ``n`` samples of an installed model. Its
+An image set is a folder (read with :mod:`medigan_host.formats.readers`) or ``n`` samples of an installed model. Its
 features are streamed through :class:`RunningStats` (float64 mean and covariance, O(dim²) memory however many
 images), and the first ``keep`` feature vectors are kept for KID and precision/recall.
 """
@@ -131,30 +131,9 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
 
 def _run_files(run: Path) -> list[Path]:
     """A run's image files in manifest order (by sample index); its images/ by name when it has no manifest."""
-    from ..formats.readers import list_images
+    from ..formats.readers import run_images
 
-    manifest = run / "manifest.jsonl"
-    if not manifest.is_file():
-        return list_images(run / "images") if (run / "images").is_dir() else list_images(run)
-    by_index: dict[int, str] = {}
-    with manifest.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                by_index[int(record["index"])] = record["files"]["image"]
-            except (ValueError, KeyError, TypeError):
-                raise MediganUsageError(f"line {number} of {manifest} is not a medigan manifest record; give the "
-                                        "images folder instead") from None
-    files = [run / by_index[i] for i in sorted(by_index)]
-    missing = [str(p) for p in files if not p.is_file()]
-    if missing:
-        raise MediganUsageError(f"{len(missing)} image(s) listed in {manifest} are missing, e.g. {missing[0]}; complete "
-                                "the run with `medigan generate … --resume`, or give the images folder")
-    if not files:
-        raise MediganUsageError(f"the run in {str(run)!r} holds no images yet ({manifest} is empty)")
-    return files
+    return run_images(run)
 
 
 def _run_window(run: Path) -> Window | None:

@@ -43,9 +43,20 @@ def image_suffix(path: str | os.PathLike[str]) -> str | None:
     return next((s for s in sorted(IMAGE_SUFFIXES, key=len, reverse=True) if name.endswith(s) and name != s), None)
 
 
+#: Files that make a folder a run written by ``medigan generate`` (its images are listed by its manifest).
+RUN_FILES = ("run.json", "manifest.jsonl")
+
+
+def is_run_folder(folder: str | os.PathLike[str]) -> bool:
+    """Whether ``folder`` holds a run written by ``medigan generate`` (``run.json`` or ``manifest.jsonl``)."""
+    return any((Path(folder) / name).is_file() for name in RUN_FILES)
+
+
 def list_images(folder: str | os.PathLike[str], suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
     """The image files directly in ``folder``, sorted by name; hidden files are skipped.
 
+    A run folder that ``medigan generate`` wrote (holding ``run.json`` or ``manifest.jsonl``) gives its images in
+    manifest order (by sample index), as the command line reads it; its masks are not images of the set.
     Raises MediganUsageError when the folder is missing, not a folder, or holds no image."""
     folder = Path(folder)
     if not folder.exists():
@@ -53,10 +64,44 @@ def list_images(folder: str | os.PathLike[str], suffixes: tuple[str, ...] = IMAG
     if not folder.is_dir():
         raise MediganUsageError(f"{str(folder)!r} is not a folder; give a folder of images")
     wanted = {s.lower() for s in suffixes}
-    files = sorted(p for p in folder.iterdir()
-                   if not p.name.startswith(".") and p.is_file() and image_suffix(p) in wanted)
+    if is_run_folder(folder):
+        files = [p for p in run_images(folder) if image_suffix(p) in wanted]
+    else:
+        files = sorted(p for p in folder.iterdir()
+                       if not p.name.startswith(".") and p.is_file() and image_suffix(p) in wanted)
     if not files:
         raise MediganUsageError(f"folder {str(folder)!r} holds no images ({', '.join(sorted(wanted))})")
+    return files
+
+
+def run_images(run: str | os.PathLike[str]) -> list[Path]:
+    """A run's image files in manifest order (by sample index); its images/ by name when it has no manifest."""
+    import json
+
+    run = Path(run)
+    manifest = run / "manifest.jsonl"
+    if not manifest.is_file():
+        images = run / "images"
+        return list_images(images) if images.is_dir() else sorted(
+            p for p in run.iterdir() if not p.name.startswith(".") and p.is_file() and image_suffix(p) is not None)
+    by_index: dict[int, str] = {}
+    with manifest.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                by_index[int(record["index"])] = record["files"]["image"]
+            except (ValueError, KeyError, TypeError):
+                raise MediganUsageError(f"line {number} of {manifest} is not a medigan manifest record; give the "
+                                        "images folder instead") from None
+    files = [run / by_index[i] for i in sorted(by_index)]
+    missing = [str(p) for p in files if not p.is_file()]
+    if missing:
+        raise MediganUsageError(f"{len(missing)} image(s) listed in {manifest} are missing, e.g. {missing[0]}; complete "
+                                "the run with `medigan generate … --resume`, or give the images folder")
+    if not files:
+        raise MediganUsageError(f"the run in {str(run)!r} holds no images yet ({manifest} is empty)")
     return files
 
 

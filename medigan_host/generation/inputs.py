@@ -17,7 +17,7 @@ SUFFIXES = IMAGE_SUFFIXES
 def read_inputs(path: str | Path) -> np.ndarray:
     """Load inputs: one ``.npy`` array of shape (N, ...), or a folder of images of one size, sorted by name.
 
-    A folder may hold any format :func:`medigan_host.readers.read_image` reads (PNG, JPEG, TIFF, NumPy, DICOM,
+    A folder may hold any format :func:`medigan_host.formats.readers.read_image` reads (PNG, JPEG, TIFF, NumPy, DICOM,
     NIfTI); each file is one input, (H, W, C) or (D, H, W, C)."""
     import numpy as np
 

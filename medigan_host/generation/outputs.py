@@ -18,6 +18,7 @@ sample index they hold; :meth:`RunFolder.finish` appends them to the manifest in
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
@@ -42,7 +43,20 @@ SAMPLE_NAME = re.compile(r"^[0-9]{6,}\.[A-Za-z0-9]{1,16}(?:\.[A-Za-z0-9]{1,16}){
 #: run.json keys that must match for a run to be resumed.
 RESUME_KEYS = ("model", "model_version", "seed", "condition", "format", "inputs_sha256")
 
-__all__ = ["JOURNAL", "LOCK_FILE", "MANIFEST", "RUN_FILE", "Journal", "RunFolder", "iter_manifest", "read_manifest"]
+__all__ = ["JOURNAL", "LOCK_FILE", "MANIFEST", "OPTION_STYLE", "RUN_FILE", "Journal", "RunFolder", "iter_manifest",
+           "read_manifest"]
+
+#: How messages name the run options: "python" (``resume=True``, the default) or "cli" (``--resume``; the command
+#: line sets it), so that a script is never told to pass a command-line flag.
+OPTION_STYLE: contextvars.ContextVar[str] = contextvars.ContextVar("medigan_option_style", default="python")
+
+
+def _opt(name: str, value: Any = True) -> str:
+    """``name`` as the caller writes it: ``--resume`` / ``-n 500`` on the command line, ``resume=True`` /
+    ``num_samples=500`` in Python."""
+    if OPTION_STYLE.get() == "cli":
+        return {"num_samples": f"-n {value}"}.get(name, f"--{name.replace('_', '-')}")
+    return f"{name}={value!r}"
 
 
 def encode_records(records: Iterable[dict[str, Any]]) -> str:
@@ -104,7 +118,8 @@ class RunFolder:
         On resume, a sample counts as finished only when each of its listed files is there, not empty and (unless
         ``verify_hashes`` is False) has the sha256 its record lists; any other is generated again."""
         if resume and overwrite:
-            raise OutputError("give either --resume (complete the run in the folder) or --overwrite (replace it), not both")
+            raise OutputError(f"give either {_opt('resume')} (complete the run in the folder) or {_opt('overwrite')} "
+                              "(replace it), not both")
         try:
             previous = self.read_run()
         except OutputError:
@@ -119,22 +134,29 @@ class RunFolder:
                                   f"empty ({len(others)} entries, e.g. {others[0]!r}); choose a new or empty folder")
             if others and not overwrite:
                 raise OutputError(f"output folder {where!r} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
-                                  "choose a new or empty folder, or pass --overwrite (only files medigan writes are replaced)")
+                                  f"choose a new or empty folder, or pass {_opt('overwrite')} (only files medigan writes "
+                                  "are replaced)")
             return set()
         if overwrite:
             return set()
         if not resume:
             done = len({record["index"] for record in self.records()})
             raise OutputError(f"{where!r} already holds a run of model {previous.get('model')!r} ({done} of "
-                              f"{previous.get('n')} samples written): pass --resume to complete it or --overwrite to replace it")
+                              f"{previous.get('n')} samples written): pass {_opt('resume')} to complete it or "
+                              f"{_opt('overwrite')} to replace it, or choose another folder")
+        if previous.get("model") != run.get("model"):  # another model's run: say so before any count or setting
+            raise OutputError(f"cannot resume: {where!r} holds a run of model {previous.get('model')!r}, not "
+                              f"{run.get('model')!r}; choose another folder for {run.get('model')!r}, or pass "
+                              f"{_opt('overwrite')} instead of {_opt('resume')} to replace that run")
         changed = [k for k in RESUME_KEYS if previous.get(k) != run.get(k)]
         if isinstance(previous.get("n"), int) and run["n"] < previous["n"]:
             raise OutputError(f"cannot resume the run in {where!r} with fewer samples ({run['n']}) than it was started "
-                              f"with ({previous['n']}); give -n {previous['n']} or more, or use a new folder or --overwrite")
+                              f"with ({previous['n']}); give {_opt('num_samples', previous['n'])} or more, or use a new "
+                              f"folder or {_opt('overwrite')}")
         if changed:
             details = "; ".join(f"{k}: {previous.get(k)!r} then, {run.get(k)!r} now" for k in changed)
             raise OutputError(f"cannot resume the run in {where!r} with different settings ({details}); "
-                              "repeat the original settings, or use a new folder or --overwrite")
+                              f"repeat the original settings, or use a new folder or {_opt('overwrite')}")
         present = self.store.file_check()
         return {record["index"] for record in self.records() if self._files_intact(record, present, verify_hashes)}
 
@@ -179,9 +201,9 @@ class RunFolder:
             data = json.loads(self.store.read_bytes(RUN_FILE).decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise OutputError(f"{where!r} is unreadable ({exc}); it was not written by medigan, or was edited. "
-                              "Move it away, or use --overwrite") from exc
+                              f"Move it away, or use {_opt('overwrite')}") from exc
         if not isinstance(data, dict):
-            raise OutputError(f"{where!r} does not hold a medigan run description; move it away or use --overwrite")
+            raise OutputError(f"{where!r} does not hold a medigan run description; move it away or use {_opt('overwrite')}")
         return data
 
     def records(self) -> Iterator[dict[str, Any]]:

@@ -32,6 +32,18 @@ from .. import atomic
 from ..errors import FrameworkMissingError, MediganError, OutputError, OutputLockedError
 from ..frameworks import pip_command
 
+#: The run folder's lock file.
+#:
+#: Why runs lock with code of their own while weight downloads use ``filelock`` (weights.py): a run's lock lives in
+#: the output folder the user named, which may be an fsspec store (``s3://``, ``gs://``) where no operating-system lock
+#: exists, so those stores need the owner-token lock of :meth:`FsspecStore.lock` whatever library locks local folders;
+#: and a local run folder's lock has guarantees that ``filelock`` does not give across the versions the host supports
+#: (``filelock>=3.12``): the lock file is opened with ``O_NOFOLLOW`` (filelock 3.x opens it with ``O_TRUNC`` and follows
+#: a link planted in its place, truncating the link's target), a folder without ``flock`` refuses the run instead of
+#: falling back to a soft lock (filelock 4.x does, with a warning), a refused run leaves no lock file behind
+#: (``unlock(discard=True)``), and Ray workers in other processes ask :meth:`LocalStore.lock_is_held` whether their
+#: driver still holds it. Downloads need none of this (a cache folder of the host's own, a lock waited for), so they
+#: keep ``filelock``; there is no third lock.
 LOCK_FILE = ".medigan.lock"
 
 

@@ -90,7 +90,7 @@ def output_signature(card: Any, condition: Mapping[str, Any] | None = None) -> d
 
 def image_folder_dataset(folder: str | os.PathLike[str], *, normalize: bool = True, suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
                          batch_size: int | None = None, prefetch: int | None = -1) -> tf.data.Dataset:
-    """Real images of one shape from a folder (any format :func:`medigan_host.readers.read_image` reads),
+    """Real images of one shape from a folder (any format :func:`medigan_host.formats.readers.read_image` reads),
     sorted by name, as elements ``{"sample": float32 (H, W, C) or (D, H, W, C), "index": int64}``."""
     files = list_images(folder, suffixes)
     first = read_image(files[0])
@@ -115,7 +115,7 @@ def mixed_dataset(real: str | os.PathLike[str] | tf.data.Dataset, synthetic: str
                   synthetic_ratio: float, *, seed: int = 0, normalize: bool = True, batch_size: int | None = None,
                   prefetch: int | None = -1, **synthetic_options: Any) -> tf.data.Dataset:
     """Real and synthetic elements interleaved at a fixed share of synthetic ones, as ``MixedDataset`` in
-    ``medigan_host.torch``: element j is synthetic when ``floor((j + 1) * r) > floor(j * r)``.
+    ``medigan_host.pipelines.torch``: element j is synthetic when ``floor((j + 1) * r) > floor(j * r)``.
 
     ``real``: a folder of images or a ``tf.data.Dataset`` of dicts with a ``sample``. ``synthetic``: a model
     (whose samples are generated as needed, from ``seed``; ``synthetic_options`` go to

@@ -241,7 +241,7 @@ class SyntheticIterableDataset(IterableDataset):
 class ImageFolderDataset(Dataset):
     """Real images from a folder, sorted by file name, as items ``{"sample": tensor (C, H, W)}``.
 
-    Every format :func:`medigan_host.readers.read_image` reads: PNG, JPEG, BMP, TIFF, DICOM, NIfTI, and ``.npy``
+    Every format :func:`medigan_host.formats.readers.read_image` reads: PNG, JPEG, BMP, TIFF, DICOM, NIfTI, and ``.npy``
     arrays in medigan's layout, (H, W), (H, W, C) or (D, H, W, C), as ``medigan generate --format npy`` writes
     them. With ``normalize`` 8-bit values are divided by 255 and 16-bit values by 65535.
     """

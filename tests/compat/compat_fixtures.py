@@ -9,8 +9,8 @@ import original_standins
 import pytest
 
 import medigan_host
+from medigan_host.devkit.weights_server import RecordServer
 from medigan_host.plugins import reset_host
-from medigan_host.weights_server import RecordServer
 
 HERE = Path(__file__).resolve().parent
 

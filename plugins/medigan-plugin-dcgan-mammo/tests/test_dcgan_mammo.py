@@ -21,8 +21,8 @@ from medigan_plugin_dcgan_mammo.specs import WEIGHTS_FILE, GeneratorSpec  # noqa
 
 import medigan_host  # noqa: E402
 from medigan_host import FrameworkMissingError, ModelCard, WeightsError, hookimpl  # noqa: E402
+from medigan_host.devkit.weights_server import RecordServer, WeightsServer  # noqa: E402
 from medigan_host.weights import model_folder, place_weights  # noqa: E402
-from medigan_host.weights_server import RecordServer, WeightsServer  # noqa: E402
 
 CALC, OPTIMAM, BCDR, WGANGP, CBIS, CBCDR = (card["id"] for card in plugin.CARDS)
 #: Each original model: its number, Zenodo record, zip, the package folder and weights file inside it (from the

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import medigan_host
-from medigan_host.weights_server import HubServer
+from medigan_host.devkit.weights_server import HubServer
 
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")

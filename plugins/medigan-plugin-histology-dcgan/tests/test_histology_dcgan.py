@@ -85,6 +85,11 @@ def test_onnx_export_gives_the_pytorch_images(torch_id, onnx_id, files, size):
     onnx_images = medigan_host.load_model(onnx_id, device="cpu").generate(seeds).images
     assert torch_images.shape == onnx_images.shape == (65, size, size, 3)
     assert float(np.abs(torch_images - onnx_images).max()) <= 1e-4
+    # as 8-bit PNG pixels (what the README claims): a value at a rounding boundary may land one grey level apart, no more
+    from medigan_host.formats.base import to_uint
+
+    png_diff = np.abs(to_uint(torch_images, 8).astype(int) - to_uint(onnx_images, 8).astype(int))
+    assert png_diff.max() <= 1 and (png_diff > 0).mean() < 1e-3
 
 
 @pytest.mark.torch
@@ -214,3 +219,19 @@ def test_discriminator_probe_reports_each_policy_or_fails_clearly():
     result = subprocess.run([sys.executable, script, weights, "--steps", "2", "--window", "5"], capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 2 and "--window must be between 1 and --steps (2)" in result.stderr
+
+
+def test_the_distribution_version_is_the_newest_model_it_ships():
+    """pyproject.toml, the package's __version__ and the newest card version agree (1.3.0 shipped as 1.2.0 once)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    import medigan_plugin_histology_dcgan
+
+    project = tomllib.loads((PLUGIN_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    registered = []
+    plugin.medigan_register_models(lambda card, loader: registered.append(card))
+    newest = max((card["version"] for card in registered), key=lambda v: tuple(int(p) for p in v.split(".")))
+    assert project["version"] == medigan_plugin_histology_dcgan.__version__ == newest, (
+        project["version"], medigan_plugin_histology_dcgan.__version__, newest)

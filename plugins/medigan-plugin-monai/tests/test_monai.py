@@ -14,7 +14,7 @@ import pytest
 
 import medigan_host
 from medigan_host import WeightsError, hookimpl
-from medigan_host.weights_server import HubServer, WeightsServer
+from medigan_host.devkit.weights_server import HubServer, WeightsServer
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
@@ -194,7 +194,7 @@ def test_another_bundle_is_added_by_writing_only_its_card(tmp_path, monkeypatch)
         try:
             assert medigan_host.get_card("my-own-bundle").extra["monai"]["bundle"] == "mednist_ddpm"
             assert medigan_host.load_model("my-own-bundle", device="cpu").generate([1]).images.shape == (1, 16, 16, 1)
-            from medigan_host.contract import check_model
+            from medigan_host.devkit.contract import check_model
             from medigan_host.plugins import get_host
 
             results = check_model(get_host().catalog.get("my-own-bundle"), "cpu")  # the model checks of `medigan check`

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from medigan_host import plugins as host_plugins
+from medigan_host.devkit.weights_server import RecordServer
 from medigan_host.environments import _inherit_parent_site, _python_in
-from medigan_host.weights_server import RecordServer
 
 sys.path.insert(0, str(Path(__file__).parent))
 
