@@ -884,20 +884,21 @@ def env_create_command(model: str | None, all_models: bool, system_site_packages
                        force: bool) -> None:
     """Build MODEL's environment with its pinned requirements and import them there (nothing is installed into this
     Python). Package sources: UV_FIND_LINKS / PIP_FIND_LINKS, UV_INDEX_URL / PIP_INDEX_URL."""
-    from ..environments import create_env, env_card, env_python, environment_cards
+    from ..environments import create_env, env_card, env_state, environment_cards
 
     if all_models == (model is not None):
         raise MediganUsageError("name one MODEL, or give --all for every model that declares an environment")
     cards = environment_cards() if all_models else [env_card(model)]
     failed = []
     for card in cards:
-        if all_models and env_python(card) is not None and not force:
-            click.echo(f"environment of {card.id} already built (--force rebuilds it)")
+        state = env_state(card) if all_models else None
+        if state == "ok" and not force:
+            click.echo(f"environment of {card.id} already built and ok (--force rebuilds it)")
             continue
         started = time.monotonic()
-        try:
-            create_env(card, system_site_packages=system_site_packages, installer=installer, force=force,
-                       log=lambda message: click.echo(message, err=True))
+        try:  # with --all, broken and stale environments are rebuilt
+            create_env(card, system_site_packages=system_site_packages, installer=installer,
+                       force=force or state in ("broken", "stale"), log=lambda message: click.echo(message, err=True))
         except MediganError as exc:
             if not all_models:
                 raise

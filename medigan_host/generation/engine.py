@@ -177,7 +177,9 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     with RunFolder(output_dir) as folder:
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite, verify_hashes=verify_hashes)
-        if ray_options is None and model is None:
+        if ray_options is not None:
+            model = None  # the Ray workers load their own
+        elif model is None:
             model = load(entry, device, trust_remote_code=trust_remote_code)
         # (after the folder checks, before any write)
         folder.start(run, finished, overwrite=overwrite)

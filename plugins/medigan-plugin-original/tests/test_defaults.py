@@ -133,14 +133,20 @@ def test_generate_create_env_builds_first_only_with_trust(serve, cache, monkeypa
 def test_check_skips_remote_code_models_with_the_reason_unless_trusted(serve, shared_env):
     card = get_card("original-00018-wgangp-xray-lung-nodules")
     serve(card)
-    skipped = CliRunner().invoke(cli, ["check", card.id])
+    import json
+
+    skipped = CliRunner().invoke(cli, ["check", card.id, "--json"])
     assert skipped.exit_code == 0, skipped.output
-    assert "FAIL" not in skipped.output and "fix the loader" not in skipped.output
-    assert "SKIP" in skipped.output and "add --trust-remote-code to run the full contract" in skipped.output
-    full = CliRunner().invoke(cli, ["check", card.id, "--trust-remote-code"])
+    results = {r["name"]: r for r in json.loads(skipped.output) if r["subject"] == card.id}
+    assert not [r for r in results.values() if r["status"] == "FAIL"] and "fix the loader" not in skipped.output
+    for name in ("loader-builds", "output-matches-card", "seeds-deterministic", "batch-invariant", "conditions"):
+        assert results[name]["status"] == "SKIP"
+        assert "add --trust-remote-code to run the full contract" in results[name]["detail"]
+    full = CliRunner().invoke(cli, ["check", card.id, "--trust-remote-code", "--json"])
     assert full.exit_code == 0, full.output
+    results = {r["name"]: r["status"] for r in json.loads(full.output) if r["subject"] == card.id}
     for name in ("loader-builds", "output-matches-card", "seeds-deterministic", "batch-invariant"):
-        assert f"PASS  {card.id}  {name}" in full.output
+        assert results[name] == "PASS"
 
 
 def _env_seeing_this_python(card) -> None:

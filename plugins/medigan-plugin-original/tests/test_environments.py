@@ -132,6 +132,8 @@ def test_env_create_all_builds_every_declared_environment_and_reports_the_broken
     assert states == {"envtest-ok": "ok", "envtest-ok-too": "ok", "envtest-bad": "broken"}
     usage = CliRunner().invoke(cli, ["env", "create"])
     assert usage.exit_code == 2 and "--all" in usage.output
+    again = CliRunner().invoke(cli, ["env", "create", "--all"])  # the ok ones are kept, the broken one is rebuilt
+    assert "envtest-ok already built and ok" in again.output and "1 of 3 environments failed: envtest-bad" in again.output
 
 
 def test_pip_stays_available_as_the_installer(wheels, cache, monkeypatch):
