@@ -166,7 +166,8 @@ def hub(session: nox.Session) -> None:
     session.install(TORCH_PIN)  # first, so monai and diffusers do not pick another build of torch
     session.install(".[hub,interop]", PHANTOMS, *HUB_PLUGINS, *TEST_DEPS, TORCH_PIN)
     _ran_tests(session, _pytest(session, paths=["tests/test_weights_hub.py", "tests/test_card_export.py",
-                                                "tests/test_interop_readers.py", *_plugin_tests(HUB_PLUGINS)]))
+                                                "tests/test_interop_readers.py", "tests/test_physical_values.py",
+                                                *_plugin_tests(HUB_PLUGINS)]))
 
 
 @nox.session

@@ -37,6 +37,7 @@ PATTERNS = {
     "hf_path": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,199})*$",
     "url": r"^(https?|file|package)://\S+$",
     "package_url": r"^package://[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?:/(?!\.\.?(?:/|$))[A-Za-z0-9._-]+)+$",
+    "folder": r"^(?:file://)?(?:/|[A-Za-z]:[\\/])",  # an absolute path (or its file:// URL)
 }
 #: Required fields that are non-blank text, and optional text fields (absent, null or a string).
 TEXT_FIELDS = ("name", "version", "description", "license")
@@ -58,6 +59,7 @@ HF_REPO = re.compile(PATTERNS["hf_repo"])
 HF_COMMIT = re.compile(PATTERNS["hf_commit"])
 _FILENAME = re.compile(PATTERNS["filename"])
 _PACKAGE_URL = re.compile(PATTERNS["package_url"])
+_FOLDER = re.compile(PATTERNS["folder"])
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)), *(f"lpt{i}" for i in range(1, 10))}
 
 
@@ -243,8 +245,46 @@ def _normalise(card: ModelCard) -> dict[str, Any]:
                                                                     for k in free)):
         raise fail(FREE_TEXT_FIELD, f"must list names of declared conditions whose values may be any text (their listed "
                                     f"values are examples), got {free!r}")
+    _physical_fields(extra, out["image_size"], fail)
     out["extra"] = extra
     return out
+
+
+#: Optional extra fields that say what the pixels measure, used by every output format (docs/formats.md):
+#: ``spacing`` (mm per image_size axis), ``orientation`` (DICOM ImageOrientationPatient: the direction cosines of the
+#: rows and the columns in patient coordinates, LPS) and ``rescale`` (stored value x slope + intercept = physical value).
+PHYSICAL_FIELDS = ("spacing", "orientation", "rescale")
+#: Optional extra field: how many label channels (K) the masks of an ``image+mask`` model have (1 when absent); fixes
+#: the channel axis of the masks in tf.data element specs and is checked against every batch when given.
+MASK_CHANNELS_FIELD = "mask_channels"
+
+
+def _physical_fields(extra: Mapping[str, Any], image_size: tuple[int, ...], fail) -> None:
+    mask_channels = extra.get(MASK_CHANNELS_FIELD)
+    if mask_channels is not None and not (_is_int(mask_channels) and 1 <= mask_channels <= 64):
+        raise fail(MASK_CHANNELS_FIELD, f"must be the number of mask label channels, a whole number from 1 to 64, "
+                                        f"got {mask_channels!r}")
+    spacing = extra.get("spacing")
+    if spacing is not None and not (isinstance(spacing, list) and len(spacing) == len(image_size)
+                                    and all(_is_number(v) and v > 0 for v in spacing)):
+        raise fail("spacing", f"must list {len(image_size)} positive sizes in mm, one per image_size axis (e.g. "
+                              f"{[0.5] * len(image_size)}), got {spacing!r}")
+    orientation = extra.get("orientation")
+    if orientation is not None:
+        numbers = isinstance(orientation, list) and len(orientation) == 6 and all(_is_number(v) for v in orientation)
+        row, column = (orientation[:3], orientation[3:]) if numbers else ([], [])
+        unit = numbers and all(abs(math.fsum(v * v for v in axis) - 1.0) < 1e-4 for axis in (row, column))
+        if not unit or abs(math.fsum(a * b for a, b in zip(row, column, strict=True))) > 1e-4:
+            raise fail("orientation", "must be 6 numbers: the unit direction of the image rows, then of its columns, in "
+                                      "patient coordinates (DICOM ImageOrientationPatient, LPS; [1, 0, 0, 0, 1, 0] is "
+                                      f"an axial slice), the two at right angles; got {orientation!r}")
+    rescale = extra.get("rescale")
+    if rescale is not None and not (isinstance(rescale, Mapping) and _is_number(rescale.get("slope"))
+                                    and rescale["slope"] != 0 and _is_number(rescale.get("intercept"))
+                                    and isinstance(rescale.get("unit", ""), str)
+                                    and set(rescale) <= {"slope", "intercept", "unit"}):
+        raise fail("rescale", "must be {'slope': non-zero number, 'intercept': number, 'unit': text such as 'HU'} "
+                              f"(stored value x slope + intercept = physical value), got {rescale!r}")
 
 
 #: What the JSON Schema cannot say and only :meth:`ModelCard.from_dict` checks (listed in the schema's description).
@@ -254,6 +294,8 @@ CODE_ONLY_RULES = (
     "free_text_conditions names only declared conditions",
     "the values of a condition differ, also when written as text (1 and '1' are one value)",
     "whole numbers are written without a decimal point (8, not 8.0)",
+    "spacing lists one size per image_size axis",
+    "orientation's two directions are unit vectors at right angles",
 )
 
 
@@ -294,17 +336,21 @@ def card_schema() -> dict[str, Any]:
                                                              "url": {"pattern": "^https?://"}}}]},
              {"if": {"properties": {"url": {"pattern": "^package://"}}},
               "then": {"properties": {"url": {"pattern": PATTERNS["package_url"]}}}},
-             without("doi", "hf")]},
+             without("doi", "hf", "folder")]},
         {"title": "file of a Zenodo DOI record", "type": "object", "required": ["doi", "filename"],
          "properties": {"doi": {"type": "string", "pattern": PATTERNS["zenodo_doi"]}, "sha256": {**sha, "type": ["string", "null"]},
                         "size": size, "filename": filename},
-         **without("url")},
+         **without("url", "folder")},
         {"title": "file of a Hugging Face Hub repository at a pinned commit", "type": "object",
          "required": ["hf", "revision", "filename", "sha256"],
          "properties": {"hf": {"type": "string", "pattern": PATTERNS["hf_repo"]},
                         "revision": {"type": "string", "pattern": PATTERNS["hf_commit"]},
                         "filename": hf_path, "sha256": sha, "size": size},
-         **without("url", "doi")},
+         **without("url", "doi", "folder")},
+        {"title": "local folder of files (a diffusers save_pretrained folder), pinned by the digest of its files",
+         "type": "object", "required": ["folder", "sha256"],
+         "properties": {"folder": {"type": "string", "pattern": PATTERNS["folder"]}, "sha256": sha, "filename": filename},
+         **without("url", "doi", "hf")},
     ]}
     metric = {"anyOf": [
         {"type": "number"},
@@ -314,6 +360,17 @@ def card_schema() -> dict[str, Any]:
     ]}
     fields = [f.name for f in dataclasses.fields(ModelCard)]
     free_text = {"type": ["array", "null"], "items": {"type": "string"}}
+    number = {"type": "number"}
+    physical = {  # the optional extra fields of _physical_fields
+        "spacing": {"type": ["array", "null"], "items": {"type": "number", "exclusiveMinimum": 0},
+                    "minItems": IMAGE_DIMENSIONS[0], "maxItems": IMAGE_DIMENSIONS[-1]},
+        "orientation": {"type": ["array", "null"], "items": number, "minItems": 6,
+                        "maxItems": 6},
+        "rescale": {"type": ["object", "null"], "required": ["slope", "intercept"], "additionalProperties": False,
+                    "properties": {"slope": {**number, "not": {"const": 0}}, "intercept": number,
+                                   "unit": {"type": "string"}}},
+        MASK_CHANNELS_FIELD: {"type": ["integer", "null"], "minimum": CHANNELS[0], "maximum": CHANNELS[1]},
+    }
     properties: dict[str, Any] = {
         "id": {"type": "string", "pattern": PATTERNS["id"], "not": {"enum": sorted(_WINDOWS_RESERVED)}},
         **{name: text for name in TEXT_FIELDS},
@@ -333,9 +390,10 @@ def card_schema() -> dict[str, Any]:
         "weights": {"oneOf": [{"$ref": "#/$defs/weights_entry"},
                               {"type": "array", "items": {"$ref": "#/$defs/weights_entry"}}, {"type": "null"}]},
         "upstream_id": {"type": ["string", "null"], "pattern": PATTERNS["text"]},
-        "extra": {"type": ["object", "null"], "properties": {FREE_TEXT_FIELD: free_text},
+        "extra": {"type": ["object", "null"], "properties": {FREE_TEXT_FIELD: free_text, **physical},
                   **without(*fields)},
         FREE_TEXT_FIELD: free_text,
+        **physical,
     }
     missing = set(fields) - set(properties)
     if missing:  # a new field needs its declaration here (tests/test_card_export.py checks it too)
@@ -434,6 +492,9 @@ def _weights(value: Any, fail) -> tuple[dict[str, Any], ...]:
         where = f"weights[{i}]"
         if not isinstance(entry, Mapping):
             raise fail("weights", f"{where} must be a dict with 'url' and 'sha256', or with 'doi' and 'filename'")
+        if "folder" in entry:
+            out.append(_folder_weights(entry, where, fail))
+            continue
         if "doi" in entry:
             out.append(_record_weights(entry, where, fail))
             continue
@@ -502,6 +563,25 @@ def _hub_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
            "sha256": _weights_sha256(entry, where, fail)}
     _weights_size(entry, where, fail)
     return out
+
+
+def _folder_weights(entry: Mapping[str, Any], where: str, fail) -> dict[str, Any]:
+    """A weights entry naming a local folder (a diffusers ``save_pretrained`` folder): ``folder`` (an absolute path or a
+    ``file://`` URL) and ``sha256``, the digest of its files (:func:`medigan_host.weights.folder_sha256`)."""
+    folder = entry.get("folder")
+    path = folder[len("file://"):] if isinstance(folder, str) and folder.startswith("file://") else folder
+    if not isinstance(folder, str) or not _FOLDER.match(folder):
+        raise fail("weights", f"{where}.folder must be an absolute path or a file:// URL of a local folder, got {folder!r}")
+    for other in ("url", "doi", "hf"):
+        if other in entry:
+            raise fail("weights", f"{where} names both a folder and a {other}: keep one")
+    if entry.get("sha256") is None:
+        raise fail("weights", f"{where}.sha256 is missing: pin the digest of the folder's files (python -c \"from "
+                              f"medigan_host.weights import folder_sha256; print(folder_sha256('{path}'))\")")
+    name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    filename = entry.get("filename") or name
+    _weights_filename(filename, where, fail)
+    return {**entry, "folder": folder, "sha256": _weights_sha256(entry, where, fail), "filename": filename}
 
 
 def _weights_sha256(entry: Mapping[str, Any], where: str, fail) -> str:

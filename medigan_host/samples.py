@@ -72,6 +72,9 @@ def check_samples(samples: Samples, card: ModelCard, n: int, where: str) -> Samp
             raise fail(f"masks must be a numpy array, got {type(masks).__name__}")
         if masks.shape[:-1] != images.shape[:-1] or masks.ndim != images.ndim:
             raise fail(f"masks have shape {masks.shape}, expected {(*images.shape[:-1], 'K')}")
+        declared = card.extra.get("mask_channels")
+        if declared is not None and masks.shape[-1] != declared:
+            raise fail(f"masks have {masks.shape[-1]} channels, the card's mask_channels says {declared}")
         if masks.dtype.kind not in "biu":
             raise fail(f"masks must hold integer labels, got dtype {masks.dtype}")
         if masks.dtype.kind == "i" and masks.size and masks.min() < 0:

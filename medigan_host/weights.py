@@ -14,7 +14,10 @@ A card's ``weights`` entry says where a file comes from:
   cache of ``huggingface_hub`` is used where it lies once its sha256 matches; otherwise the file is downloaded into
   medigan's cache like every other file (same bounds, lock and verification);
 - ``file:///absolute/path``: a local copy (e.g. on a shared drive), verified where it lies, never copied or deleted;
-- ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies.
+- ``package://<python.package>/<path/in/package>``: a file shipped inside an installed plugin, verified where it lies;
+- ``{"folder": "/absolute/path" or "file:///absolute/path", "sha256": …}``: a local folder of files (a diffusers
+  ``save_pretrained`` folder), used where it lies once the digest of its files (:func:`folder_sha256`) matches;
+  :func:`fetch_weights` returns the folder.
 
 The cache folder is ``MEDIGAN_CACHE_DIR`` or the per-user cache folder of the platform. ``MEDIGAN_OFFLINE=1`` forbids
 downloads. A download goes to a temporary name and is renamed into place only after it was verified, so an
@@ -138,6 +141,8 @@ def fetch_weights(card: ModelCard, filename: str | None = None, *, progress: boo
     entry = weights_entry(card, filename)
     if "hf" in entry:
         return _fetch_hub(card, entry, progress)
+    if "folder" in entry:
+        return _verified_folder(card, entry)
     if "doi" not in entry:
         scheme = urlsplit(entry["url"]).scheme
         if scheme == "package":
@@ -182,6 +187,9 @@ def placement(card: ModelCard, entry: Mapping[str, Any]) -> str:
     """Where to put the file by hand: its name, checksum, size, source and the folder."""
     size = f", {entry['size']:,} bytes" if entry.get("size") else ""
     folder = model_folder(card)
+    if "folder" in entry:
+        return (f"It is the local folder {entry['folder']} (files digest {entry['sha256']}): restore that folder, or "
+                "change the card's folder and sha256")
     if "hf" in entry:
         return (f"To use it without a download, get {entry['filename']!r} (sha256 {entry['sha256']}{size}) of "
                 f"{entry['hf']} at commit {entry['revision']} ({hub_file_url(entry)}) and place it with `medigan cache "
@@ -708,6 +716,33 @@ def _verified_in_place(card: ModelCard, entry: Mapping[str, Any], path: Path) ->
         raise WeightsError(f"weights file {path} of model {card.id!r} has sha256 {actual}, but the card says "
                            f"{entry['sha256']}: the file was modified or the installation is damaged. It was left as it "
                            "is (medigan deletes only files in its own cache); reinstall the plugin or restore the file")
+    return path
+
+
+def folder_sha256(folder: str | os.PathLike[str]) -> str:
+    """The digest of a folder's files: the sha256 of the lines ``<sha256 of the file>  <path/in/folder>``, one per file
+    (hidden names, starting with '.', left out), sorted by path. Renaming, adding, removing or changing a file changes it."""
+    root = Path(folder)
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in relative.split("/")):
+            continue
+        lines.append(f"{sha256_of(path)}  {relative}\n")
+    return hashlib.sha256("".join(sorted(lines, key=lambda line: line[66:])).encode("utf-8")).hexdigest()
+
+
+def _verified_folder(card: ModelCard, entry: Mapping[str, Any]) -> Path:
+    text = entry["folder"]
+    path = Path(unquote(urlsplit(text).path)) if text.startswith("file://") else Path(text)
+    if not path.is_dir():
+        raise WeightsError(f"model {card.id!r}: its weights folder {path} does not exist or is not a folder; restore it "
+                           "there, or change the card's folder")
+    actual = folder_sha256(path)
+    if actual != entry["sha256"]:
+        raise WeightsError(f"weights folder {path} of model {card.id!r} has files digest {actual}, but the card says "
+                           f"{entry['sha256']}: a file in it was added, removed or changed. It was left as it is; restore "
+                           "the folder, or pin the new digest on the card if the change was yours")
     return path
 
 

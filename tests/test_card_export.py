@@ -53,6 +53,20 @@ EDGE_CARDS = [  # (card, whether medigan accepts it): the schema must say the sa
     (card("x", upstream_id=" "), False), (card("x", extra={"id": "y"}), False), (card("x", tags=["a", ""]), False),
     (card("x", metrics={"fid": {"value": 1.5, "n": 0}}), False), (card("x", metrics={"group": {"fid": 2, "kid": {"value": 1}}}), True),
     (card("x", conditions={"Lesion": ["a"]}), False), (card("x", conditions={"lesion": []}), False),
+    # the physical extra fields and a local folder of weights
+    (card("x", spacing=[0.5, 0.5], orientation=[1, 0, 0, 0, 0, -1], rescale={"slope": 1, "intercept": -1024, "unit": "HU"},
+          mask_channels=2), True),
+    (card("x", spacing=[0.5, 0]), False), (card("x", spacing=[1, 1, 1, 1]), False),
+    (card("x", orientation=[1, 0, 0, 0, 1]), False), (card("x", rescale={"slope": 0, "intercept": 0}), False),
+    (card("x", rescale={"slope": 1, "intercept": 0, "offset": 3}), False), (card("x", mask_channels=0), False),
+    (card("x", extra={"spacing": [0.5, "a"]}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA}), True),
+    (card("x", weights={"folder": "file:///models/tiny", "sha256": SHA, "filename": "tiny"}), True),
+    (card("x", weights={"folder": "models/tiny", "sha256": SHA}), False),
+    (card("x", weights={"folder": "/models/tiny"}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA, "url": "https://a.org/w.bin"}), False),
+    (card("x", weights={"folder": "/models/tiny", "sha256": SHA, "doi": "10.5281/zenodo.7031735", "filename": "w"}), False),
+    (card("x", weights={**PINNED, "folder": "/models/tiny"}), False),
 ]
 
 
@@ -114,7 +128,14 @@ def test_cli_export(tmp_path):
     assert done.returncode == 0 and (tmp_path / "README.md").read_text().startswith("---\n")
     schema = run_cli("card", "export", "--format", "json-schema")
     assert json.loads(schema.stdout) == card_json_schema()
-    for args, words in ((("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
+    bundle = run_cli("card", "export", "ct-head-phantom", "--format", "monai", "--output-dir", str(tmp_path / "bundle"))
+    assert bundle.returncode == 0, bundle.stderr
+    assert sorted(p.relative_to(tmp_path / "bundle").as_posix() for p in (tmp_path / "bundle").rglob("*") if p.is_file()) \
+        == ["configs/inference.json", "configs/metadata.json", "docs/README.md"]
+    meta = json.loads((tmp_path / "bundle/configs/metadata.json").read_text())
+    assert meta["optional_packages_version"]["medigan-plugin-phantoms"] and "latent" in meta["network_data_format"]["inputs"]
+    for args, words in ((("ct-head-phantom", "--format", "hf", "--output-dir", str(tmp_path / "b")), "--format monai"),
+                        (("--format", "hf"), "needs a MODEL"), (("ct-head-phantom", "--format", "json-schema"), "no MODEL"),
                         (("ct-head-phantom", "--format", "yaml"), "Invalid value")):
         done = run_cli("card", "export", *args)
         assert done.returncode == 2 and words in done.stderr and "Traceback" not in done.stderr
@@ -127,4 +148,8 @@ def test_the_card_in_docs_sources_is_a_valid_card():
     for block in blocks:
         data = json.loads(block)
         parsed = ModelCard.from_dict(data)
-        assert parsed.weights and parsed.extra["monai"]["diffusion"]["class"] == "DiffusionModelUNet"
+        assert parsed.weights
+        if "monai" in parsed.extra:
+            assert parsed.extra["monai"]["diffusion"]["class"] == "DiffusionModelUNet"
+        else:  # the save_pretrained folder card
+            assert parsed.extra["diffusers"]["pipeline"] == "DDPMPipeline" and "folder" in parsed.weights[0]

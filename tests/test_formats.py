@@ -16,8 +16,8 @@ import pytest
 from conftest import card, run_cli
 
 import medigan_host
-from medigan_host import FrameworkMissingError, MediganUsageError, hookimpl
-from medigan_host.formats.readers import read_image
+from medigan_host import CardError, FrameworkMissingError, MediganUsageError, hookimpl
+from medigan_host.formats.readers import read_image, read_provenance
 from medigan_host.formats.writers import formats_extra, get_writer, to_uint
 
 nibabel = pytest.importorskip("nibabel")
@@ -38,6 +38,8 @@ class _Shapes:
         "rgb-3d": {"image_size": [3, 8, 8], "channels": 3},
         "hu-2d": {"image_size": [8, 8], "channels": 1, "rescale": {"slope": 1, "intercept": -1024, "unit": "HU"}},
         "two-channels": {"image_size": [8, 8], "channels": 2},
+        "mr-2d": {"image_size": [8, 6], "channels": 1, "modality": "mri", "spacing": [0.7, 0.4],
+                  "orientation": [1, 0, 0, 0, 0, -1]},
     }
 
     @hookimpl
@@ -102,13 +104,24 @@ def test_volumes_and_colour(fmt, shapes, tmp_path):
     assert np.array_equal(mask, _batch("grey-3d", 1, 2).masks[0])
 
 
-def test_float_images_become_16_bit(tmp_path):
+def test_float_images_round_trip_through_dicom_within_the_stated_error(tmp_path):
     medigan_host.generate("mri-brain-phantom-3d", 1, tmp_path / "dcm", seed=1, format="dicom")
     medigan_host.generate("mri-brain-phantom-3d", 1, tmp_path / "nii", seed=1, format="nifti")
-    volume = _batch("mri-brain-phantom-3d", 1, 1).images[0]
-    assert np.array_equal(read_image(tmp_path / "dcm/images/000000.dcm"), to_uint(volume, 16))
+    volume = _batch("mri-brain-phantom-3d", 1, 1).images[0].astype(np.float64)
+    path = tmp_path / "dcm/images/000000.dcm"
+    dataset = pydicom.dcmread(path)
+    slope, intercept = float(dataset.RescaleSlope), float(dataset.RescaleIntercept)
+    # 16-bit levels over the sample's own range: slope = (max - min) / 65535, the error at most half a level
+    assert slope == pytest.approx((volume.max() - volume.min()) / 65535, rel=1e-6)
+    assert intercept == pytest.approx(volume.min(), abs=1e-9)
+    stated = read_provenance(path)["rescale_max_error"]
+    assert stated == pytest.approx(slope / 2, rel=1e-5) and stated < 1e-5
+    theirs = pydicom.pixels.apply_rescale(dataset.pixel_array, dataset)  # pydicom's own modality LUT
+    assert np.abs(theirs[..., None] - volume).max() <= stated * 1.001
+    mine = read_image(path)
+    assert mine.dtype == np.float64 and np.abs(mine - volume).max() <= stated * 1.001
     nifti = read_image(tmp_path / "nii/images/000000.nii")
-    assert nifti.dtype == np.float32 and np.array_equal(nifti, volume)
+    assert nifti.dtype == np.float32 and np.array_equal(nifti, volume.astype(np.float32))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -208,9 +221,8 @@ def test_unsupported_outputs_are_usage_errors(shapes, tmp_path):
             medigan_host.generate("two-channels", 1, tmp_path / fmt, format=fmt)
     medigan_host.generate("two-channels", 1, tmp_path / "nii", format="nifti")
     assert read_image(tmp_path / "nii/images/000000.nii").shape == (8, 8, 2)
-    with pytest.raises(MediganUsageError, match="'spacing' must list 2"):
-        get_writer("nifti").encode(np.zeros((4, 4, 1), np.uint8), "image",
-                                   {"card": medigan_host.ModelCard.from_dict(card("x", spacing=[1.0]))})
+    with pytest.raises(CardError, match="'spacing': must list 2 positive sizes in mm"):
+        medigan_host.ModelCard.from_dict(card("x", spacing=[1.0]))
 
 
 def test_missing_library_names_the_extra_before_anything_is_written(monkeypatch, tmp_path):
@@ -230,11 +242,14 @@ def test_cli_writes_dicom(tmp_path):
 
 @pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools' dciodvfy is not installed")
 def test_dicom_files_pass_the_dciodvfy_validator(shapes, tmp_path):
-    for model in ("grey-2d", "rgb-2d", "grey-3d", "rgb-3d", "hu-2d"):
+    for model in ("grey-2d", "rgb-2d", "grey-3d", "rgb-3d", "hu-2d", "mr-2d"):
         medigan_host.generate(model, 1, tmp_path / model, seed=1, format="dicom")
-    medigan_host.generate("ct-head-phantom", 1, tmp_path / "ct", seed=1, format="dicom")
+    for model in ("ct-head-phantom", "mammo-breast-phantom", "mri-brain-phantom-3d"):  # CT Image, SC, float volume
+        medigan_host.generate(model, 1, tmp_path / model, seed=1, format="dicom")
     files = sorted(tmp_path.rglob("*.dcm"))
-    assert len(files) == 9  # six images, three masks
+    assert len(files) == 13  # nine images, four masks
+    classes = {pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID for path in files}
+    assert {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7.3"} <= classes
     for path in files:
         report = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
         # Synthetic Data (0008,001C) is a standard attribute (pydicom's dictionary names it SyntheticData) that

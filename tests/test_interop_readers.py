@@ -25,6 +25,32 @@ def test_metadata_jsonl_lists_every_image_with_file_name(png_run):
     assert [r["index"] for r in rows] == [0, 1, 2] and all(r["model"] == "ct-head-phantom" for r in rows)
 
 
+def _rows(run):
+    return [json.loads(line) for line in (run / "metadata.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("fmt", ["png", "npy", "nifti", "dicom", "tiff"])
+def test_metadata_jsonl_in_every_format_with_json_null_and_provenance(fmt, tmp_path):
+    if fmt != "png" and fmt != "npy":
+        pytest.importorskip({"nifti": "nibabel", "dicom": "pydicom", "tiff": "tifffile"}[fmt])
+    import hashlib
+
+    medigan_host.generate("ct-head-phantom", 2, tmp_path / "run", seed=4, format=fmt)
+    manifest = [json.loads(line) for line in (tmp_path / "run/manifest.jsonl").read_text().splitlines()]
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 2
+    for row, record in zip(rows, manifest, strict=True):
+        assert row["condition"] is None  # JSON null, as in the manifest (was the text "null")
+        assert row["plugin"] == record["plugin"] == "phantoms" and row["plugin_version"] == record["plugin_version"]
+        assert row["host_version"] == medigan_host.__version__ and row["model_version"] == "0.1.0"
+        assert row["file_name"] == record["files"]["image"] and row["mask_file_name"] == record["files"]["mask"]
+        for key, column in (("image", "sha256"), ("mask", "mask_sha256")):
+            assert row[column] == record["sha256"][key]
+            assert hashlib.sha256((tmp_path / "run" / record["files"][key]).read_bytes()).hexdigest() == row[column]
+    medigan_host.generate("ct-head-phantom", 1, tmp_path / "cond", seed=4, format=fmt, condition={"lesion": "present"})
+    assert _rows(tmp_path / "cond")[0]["condition"] == {"lesion": "present"}
+
+
 def test_imagefolder_loads_the_run_as_it_is(png_run, tmp_path, monkeypatch):
     datasets = pytest.importorskip("datasets")
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets"))
@@ -40,11 +66,30 @@ def test_imagefolder_loads_the_run_as_it_is(png_run, tmp_path, monkeypatch):
         assert theirs.reshape(mine.shape).tolist() == mine.tolist()
 
 
-def test_other_formats_get_no_imagefolder_metadata_and_overwrite_removes_it(png_run):
+def test_overwrite_rewrites_metadata_for_the_new_run(png_run):
     pytest.importorskip("nibabel")
     _, run = png_run
     medigan_host.generate("ct-head-phantom", 2, run, seed=4, format="nifti", overwrite=True)
-    assert not (run / "metadata.jsonl").exists()
+    assert [r["file_name"] for r in _rows(run)] == ["images/000000.nii", "images/000001.nii"]
+
+
+def test_niftifolder_and_json_load_nifti_and_dicom_runs(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    pytest.importorskip("nibabel")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    cache = str(tmp_path / "hf-datasets")
+    medigan_host.generate("ct-head-phantom", 2, tmp_path / "dcm", seed=4, format="dicom")
+    table = datasets.load_dataset("json", data_files=str(tmp_path / "dcm/metadata.jsonl"), split="train", cache_dir=cache)
+    assert table["file_name"] == ["images/000000.dcm", "images/000001.dcm"] and table["condition"] == [None, None]
+    if "niftifolder" not in datasets.packaged_modules._PACKAGED_DATASETS_MODULES:
+        pytest.skip(f"datasets {datasets.__version__} has no niftifolder")
+    medigan_host.generate("mri-brain-phantom-3d", 2, tmp_path / "nii", seed=4, format="nifti")
+    data = datasets.load_dataset("niftifolder", data_dir=str(tmp_path / "nii"), split="train", cache_dir=cache)
+    assert len(data) == 2 and {"seed", "index", "plugin", "sha256"} <= set(data.column_names)
+    for row in data:
+        volume = np.asarray(row["nifti"].get_fdata() if hasattr(row["nifti"], "get_fdata") else row["nifti"])
+        mine = read_image(tmp_path / "nii" / "images" / f"{row['index']:06d}.nii")[..., 0]
+        assert np.allclose(np.transpose(volume, (2, 1, 0)), mine)
 
 
 def test_monai_loadimaged_reads_png_and_nifti_runs(png_run, tmp_path):

@@ -33,7 +33,7 @@ def test_elements_equal_generate_whatever_the_block_size():
 def test_output_signature_follows_the_card():
     spec = mtf.synthetic_dataset("ct-head-phantom", 2, condition={"lesion": "present"}).element_spec
     assert spec["sample"] == tf.TensorSpec((256, 256, 1), tf.float32)
-    assert spec["mask"].shape.as_list() == [256, 256, None] and spec["mask"].dtype == tf.int32
+    assert spec["mask"] == tf.TensorSpec((256, 256, 1), tf.int32)
     assert spec["label"] == tf.TensorSpec((), tf.string)
     assert spec["seed"] == spec["index"] == tf.TensorSpec((), tf.int64)
     volume = mtf.synthetic_dataset("mri-brain-phantom-3d", 1).element_spec
@@ -102,3 +102,23 @@ def test_mixed_dataset_interleaves_at_the_ratio(tmp_path):
         mtf.mixed_dataset(real, "ct-head-phantom", 1.5)
     with pytest.raises(MediganUsageError, match="resize"):
         mtf.mixed_dataset(real, "mri-brain-phantom-3d", 0.5)
+
+
+def test_mask_channel_axis_is_fixed_by_the_card():
+    spec = mtf.synthetic_dataset("ct-head-phantom", 2, batch_size=2).element_spec
+    assert spec["mask"].shape.as_list() == [None, 256, 256, 1]
+    card = medigan_host.ModelCard.from_dict({**medigan_host.get_card("ct-head-phantom").to_dict(), "mask_channels": 3})
+    assert mtf.output_signature(card)["mask"].shape.as_list() == [256, 256, 3]
+
+
+def test_the_docs_model_fit_example_runs_as_written(capsys):
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "tf.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M) if "model.fit(" in b)
+    namespace: dict = {}
+    exec(compile(block, "docs/tf.md", "exec"), namespace)  # noqa: S102 - the documentation's own example
+    history = namespace["model"].history.history
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    assert "TensorSpec(shape=(None, 256, 256, 1), dtype=tf.int32" in capsys.readouterr().out

@@ -12,7 +12,8 @@ from typing import Any
 
 from ..cards import ModelCard, card_schema
 
-__all__ = ["EXPORT_FORMATS", "card_json_schema", "export_card", "hf_model_card", "monai_metadata"]
+__all__ = ["EXPORT_FORMATS", "MONAI_GENERATOR_SCHEMA", "card_json_schema", "check_bundle_model", "export_card",
+           "hf_model_card", "monai_inference", "monai_metadata", "write_monai_bundle"]
 
 EXPORT_FORMATS = ("hf", "monai", "json-schema")
 #: SPDX ids the Hub knows under its own lower-case names; anything else is exported as "other" with its name.
@@ -92,43 +93,89 @@ def _model_index_metrics(card: ModelCard) -> list[dict[str, Any]]:
     return out
 
 
-def monai_metadata(card: ModelCard, *, plugin_version: str | None = None) -> dict[str, Any]:
-    """A MONAI bundle ``configs/metadata.json`` describing the card (the fields MONAI's metadata schema requires)."""
+#: MONAI's metadata schema for generative bundles (a latent input, an image output), the one monai.bundle.verify_metadata
+#: checks an exported bundle against.
+MONAI_GENERATOR_SCHEMA = ("https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/"
+                          "meta_schema_generator_20220718.json")
+#: The Python package each card framework needs, for the bundle's package versions.
+_FRAMEWORK_PACKAGES = {"pytorch": "torch", "tensorflow": "tensorflow", "onnx": "onnxruntime", "jax": "jax"}
+
+
+def _installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (read from its metadata, nothing imported), or None."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _packages(card: ModelCard, distribution: str | None, plugin_version: str | None) -> dict[str, str]:
+    """The packages a bundle of ``card`` needs besides MONAI, PyTorch and NumPy, at the versions installed here."""
+    from .._version import __version__
+
+    packages = {"medigan-host": __version__}
+    if distribution and plugin_version:
+        packages[distribution] = plugin_version
+    framework = _FRAMEWORK_PACKAGES.get(card.framework)
+    if framework and framework != "torch":
+        for name in (framework, "tensorflow-cpu") if framework == "tensorflow" else (framework,):
+            version = _installed_version(name)
+            if version:
+                packages[name] = version
+                break
+    return packages
+
+
+def monai_metadata(card: ModelCard, *, plugin_version: str | None = None, distribution: str | None = None,
+                   plugin: str | None = None) -> dict[str, Any]:
+    """A MONAI bundle ``configs/metadata.json`` for the card, following MONAI's metadata schema for generators
+    (:data:`MONAI_GENERATOR_SCHEMA`): a ``latent`` input, a ``pred`` image output. The MONAI, PyTorch and NumPy
+    versions are the ones installed where it is exported (empty when one is not installed); the packages that run it
+    (medigan-host, the model's plugin distribution, its framework) are listed with their versions."""
     from .._version import __version__
 
     spatial = list(card.image_size)
-    value_range = card.extra.get("monai", {}).get("output_range", [0, 1]) if isinstance(card.extra.get("monai"), Mapping) \
-        else [0, 1]
+    section = card.extra.get("monai") if isinstance(card.extra.get("monai"), Mapping) else {}
+    value_range = list(section.get("output_range", [0, 1])) if section else [0, 1]
     output = {"type": "image", "format": "magnitude", "modality": card.modality, "num_channels": card.channels,
-              "spatial_shape": spatial, "dtype": "float32", "value_range": list(value_range), "is_patch_data": False,
+              "spatial_shape": spatial, "dtype": "float32", "value_range": value_range, "is_patch_data": False,
               "channel_def": {str(i): f"channel {i}" for i in range(card.channels)} if card.channels > 1 else {"0": "image"}}
-    inputs: dict[str, Any] = {"noise": {"type": "noise", "format": "seed", "num_channels": 1, "spatial_shape": [1],
-                                        "dtype": "int64", "value_range": [0, 2**63 - 1], "is_patch_data": False,
-                                        "channel_def": {"0": "per-sample seed"}}}
+    latent_shape = list(section.get("latent_shape") or [1]) if section else [1]
+    inputs: dict[str, Any] = {"latent": {
+        "type": "tuples", "format": "latent", "num_channels": 0, "spatial_shape": latent_shape, "dtype": "float32",
+        "value_range": [], "is_patch_data": False,
+        "channel_def": {"0": "drawn from the per-sample seed (medigan_host.sample_seed(seed, index)): the seed is the "
+                             "input"}}}
     if card.conditions:
         inputs["condition"] = {"type": "tabular", "format": "conditions", "num_channels": len(card.conditions),
                                "spatial_shape": [len(card.conditions)], "dtype": "float32", "value_range": [],
                                "is_patch_data": False, "channel_def": {str(i): name for i, name in enumerate(card.conditions)}}
+    packages = _packages(card, distribution, plugin_version)
     metadata = {
-        "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json",
+        "schema": MONAI_GENERATOR_SCHEMA,
         "version": card.version,
-        "changelog": {card.version: f"exported from medigan card {card.id}"},
-        "monai_version": str(card.extra.get("monai_version", "1.4.0")),
-        "pytorch_version": str(card.extra.get("pytorch_version", "2.1.0")),
-        "numpy_version": str(card.extra.get("numpy_version", "1.24.0")),
-        "required_packages_version": {"medigan-host": __version__, **({"medigan-plugin": plugin_version}
-                                                                         if plugin_version else {})},
+        "changelog": {card.version: f"exported from medigan card {card.id} by medigan-host {__version__}"},
+        "monai_version": _installed_version("monai") or "",
+        "pytorch_version": _installed_version("torch") or "",
+        "numpy_version": _installed_version("numpy") or "",
+        "optional_packages_version": packages,
+        "required_packages_version": packages,
         "name": card.name,
         "task": f"{card.modality} image synthesis" + (f" ({card.anatomy})" if card.anatomy else ""),
         "description": card.description,
         "authors": card.citation or "see the medigan card",
         "copyright": f"Licence: {card.license}",
         "data_source": card.dataset,
+        "data_type": "nibabel",
         "image_classes": f"{card.channels}-channel {card.modality} {'volume' if card.ndim == 3 else 'image'}",
         "intended_use": str(card.extra.get("caveats") or "Research use; not for clinical use."),
         "references": [card.citation] if card.citation else [],
         "license": card.license,
         "network_data_format": {"inputs": inputs, "outputs": {"pred": output}},
+        "medigan": {"id": card.id, "model_version": card.version, "modality": card.modality, "framework": card.framework,
+                    "plugin": plugin, "plugin_distribution": distribution},
     }
     results = _model_index_metrics(card)
     if results:
@@ -136,7 +183,69 @@ def monai_metadata(card: ModelCard, *, plugin_version: str | None = None) -> dic
     return metadata
 
 
-def export_card(card: ModelCard | None, fmt: str, *, plugin: str | None = None, plugin_version: str | None = None) -> str:
+def monai_inference(card: ModelCard) -> dict[str, Any]:
+    """A bundle ``configs/inference.json`` that generates ``num_samples`` samples of the card's model with medigan
+    (which must be installed with the model's plugin), as NIfTI files under ``output_dir``: ``python -m monai.bundle
+    run --config_file configs/inference.json`` (``--num_samples 8 --seed 3`` to change them)."""
+    return {
+        "imports": ["$import medigan_host", "$import medigan_host.catalog.export"],
+        "bundle_root": ".",
+        "model_id": card.id,
+        "model_version": card.version,
+        "num_samples": 4,
+        "seed": 0,
+        "output_format": "nifti",
+        "output_dir": "$@bundle_root + '/samples'",
+        "device": "auto",
+        "initialize": ["$medigan_host.catalog.export.check_bundle_model(@model_id, @model_version)"],
+        "run": ["$medigan_host.generate(@model_id, @num_samples, @output_dir, seed=@seed, format=@output_format, "
+                "device=@device, overwrite=True)"],
+        "finalize": [],
+    }
+
+
+def check_bundle_model(model_id: str, version: str) -> None:
+    """What an exported bundle's ``initialize`` runs: the model must be installed, at the version it was exported at."""
+    from ..api import get_card
+    from ..errors import MediganUsageError
+
+    installed = get_card(model_id).version
+    if installed != version:
+        raise MediganUsageError(f"this MONAI bundle was exported for {model_id} {version}, but {installed} is installed: "
+                                f"install that version of its plugin, or export the bundle again")
+
+
+def write_monai_bundle(card: ModelCard, folder: Any, *, plugin: str | None = None, plugin_version: str | None = None,
+                       distribution: str | None = None) -> list[Any]:
+    """Write a MONAI bundle of the card into ``folder``: ``configs/metadata.json`` (:func:`monai_metadata`),
+    ``configs/inference.json`` (:func:`monai_inference`), ``models/`` (empty: the weights stay where medigan keeps and
+    verifies them) and ``docs/README.md``. Returns the files written (each replaced atomically)."""
+    from pathlib import Path
+
+    from ..atomic import write_text
+
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{root} is a file; give a folder for the bundle")
+    (root / "configs").mkdir(parents=True, exist_ok=True)
+    (root / "models").mkdir(exist_ok=True)
+    (root / "docs").mkdir(exist_ok=True)
+    files = {
+        root / "configs" / "metadata.json": monai_metadata(card, plugin_version=plugin_version, distribution=distribution,
+                                                           plugin=plugin),
+        root / "configs" / "inference.json": monai_inference(card),
+    }
+    for path, data in files.items():
+        write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    readme = root / "docs" / "README.md"
+    write_text(readme, hf_model_card(card, plugin=plugin).split("---\n", 2)[-1].lstrip()
+               + "\n## Run as a MONAI bundle\n\n`python -m monai.bundle run --config_file configs/inference.json` "
+                 "generates samples with medigan (installed with the model's plugin, see configs/metadata.json).\n")
+    return [*files, readme]
+
+
+def export_card(card: ModelCard | None, fmt: str, *, plugin: str | None = None, plugin_version: str | None = None,
+                distribution: str | None = None) -> str:
     """The text ``medigan card export`` prints: ``hf`` (README.md), ``monai`` (metadata.json) or ``json-schema``."""
     if fmt == "json-schema":
         return json.dumps(card_json_schema(), indent=2) + "\n"
@@ -145,5 +254,6 @@ def export_card(card: ModelCard | None, fmt: str, *, plugin: str | None = None, 
     if fmt == "hf":
         return hf_model_card(card, plugin=plugin)
     if fmt == "monai":
-        return json.dumps(monai_metadata(card, plugin_version=plugin_version), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(monai_metadata(card, plugin_version=plugin_version, distribution=distribution, plugin=plugin),
+                          indent=2, ensure_ascii=False) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")

@@ -754,21 +754,35 @@ def card_group() -> None:
                    "the JSON Schema of medigan's cards (no MODEL).")
 @click.option("--output-file", "output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (replaced atomically), not stdout.")
-def card_export_command(model: str | None, fmt: str, output: Path | None) -> None:
-    """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json, or the JSON Schema of cards."""
-    from ..catalog.export import export_card
+@click.option("--output-dir", "bundle", type=click.Path(file_okay=False, path_type=Path),
+              help="--format monai: write a whole MONAI bundle into this folder (configs/metadata.json, "
+                   "configs/inference.json, models/, docs/).")
+def card_export_command(model: str | None, fmt: str, output: Path | None, bundle: Path | None) -> None:
+    """Print MODEL's card as a Hugging Face model card or a MONAI metadata.json (or write a MONAI bundle), or the JSON
+    Schema of cards."""
+    from ..catalog.export import export_card, write_monai_bundle
     from ..errors import MediganUsageError
 
     if (model is None) != (fmt == "json-schema"):
         raise MediganUsageError("--format json-schema takes no MODEL" if model else f"--format {fmt} needs a MODEL: "
                                 "`medigan card export MODEL --format " + fmt + "`")
-    entry = None
+    if bundle is not None and (fmt != "monai" or output is not None):
+        raise MediganUsageError("--output-dir writes a MONAI bundle: use it with --format monai and without --output-file")
+    entry = distribution = None
     if model is not None:
         from ..plugins import get_host
 
-        entry = get_host().catalog.get(model)
+        host = get_host()
+        entry = host.catalog.get(model)
+        info = host.plugins.get(entry.plugin)
+        distribution = info.distribution if info is not None else None
+    if bundle is not None:
+        written = write_monai_bundle(entry.card, bundle, plugin=entry.plugin, plugin_version=entry.plugin_version,
+                                     distribution=distribution)
+        click.echo(f"wrote the MONAI bundle {bundle} ({len(written)} files)", err=True)
+        return
     text = export_card(entry.card if entry else None, fmt, plugin=entry.plugin if entry else None,
-                       plugin_version=entry.plugin_version if entry else None)
+                       plugin_version=entry.plugin_version if entry else None, distribution=distribution)
     if output is None:
         click.echo(text, nl=False)
         return

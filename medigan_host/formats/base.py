@@ -4,6 +4,7 @@ the DICOM, NIfTI and TIFF encoders import it, it imports none of them."""
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Mapping
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 
     from ..cards import ModelCard
 
-__all__ = ["PNG_PROVENANCE_KEY", "card_rescale", "card_spacing", "formats_extra", "installed", "mask_to_uint", "png_bytes", "provenance",
-           "provenance_text", "require", "to_uint"]
+__all__ = ["DEFAULT_ORIENTATION", "PNG_PROVENANCE_KEY", "card_orientation", "card_rescale", "card_spacing", "float_rescale",
+           "formats_extra", "installed", "mask_to_uint", "physical_rescale", "png_bytes", "provenance", "provenance_text",
+           "require", "slice_normal", "to_uint"]
 
 
 # -- PNG ---------------------------------------------------------------------------------------------
@@ -28,11 +30,12 @@ _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (grey, g
 PNG_PROVENANCE_KEY = "medigan"
 
 
-def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None) -> bytes:
+def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] | None = None,
+              spacing: tuple[float, float] | None = None) -> bytes:
     """Encode an (H, W, C) uint8 or uint16 array, C in 1..4, as PNG (lossless, deterministic).
 
     ``text`` maps keywords (1-79 Latin-1 characters) to UTF-8 text, written as uncompressed iTXt chunks before the
-    image data.
+    image data; ``spacing`` (mm between rows, between columns) becomes the ``pHYs`` chunk (pixels per metre).
     """
     import numpy as np
 
@@ -50,6 +53,8 @@ def png_bytes(array: np.ndarray, compression: int = 6, text: Mapping[str, str] |
     header = struct.pack(">IIBBBBB", width, height, depth, _COLOUR_TYPES[channels], 0, 0, 0)
     texts = b"".join(chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
                      for key, value in (text or {}).items())
+    if spacing is not None:  # pixels per metre along x (a row: the column spacing) and y, unit 1 (metre)
+        texts = chunk(b"pHYs", struct.pack(">IIB", round(1000.0 / spacing[1]), round(1000.0 / spacing[0]), 1)) + texts
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + texts + chunk(b"IDAT", zlib.compress(raw, compression))
             + chunk(b"IEND", b""))
 
@@ -152,3 +157,61 @@ def card_rescale(card: ModelCard | None) -> tuple[float, float, str] | None:
         raise MediganUsageError(f"model {card.id!r}: card field 'rescale' must be {{'slope': non-zero number, "
                                 f"'intercept': number, 'unit': text}}, got {rescale!r}; fix the card in its plugin")
     return float(rescale["slope"]), float(rescale["intercept"]), rescale.get("unit", "") or ""
+
+
+#: A card's ``value_encoding`` that says the stored values are Hounsfield units plus an offset ("HU + 1024, uint16").
+_HU_ENCODING = re.compile(r"^\s*HU\s*\+\s*(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE)
+
+
+def physical_rescale(card: ModelCard | None) -> tuple[float, float, str, bool] | None:
+    """``(slope, intercept, unit, from_encoding)``: how the model's stored values map to physical ones, the same for
+    every format. The card's ``rescale``; without one, a ``value_encoding`` of "HU + 1024" means slope 1, intercept
+    -1024, unit HU (``from_encoding`` True: medigan's own reader then returns such files as generated). None when the
+    card declares neither."""
+    rescale = card_rescale(card)
+    if rescale is not None:
+        return (*rescale, False)
+    if card is not None and isinstance(card.extra.get("value_encoding"), str):
+        offset = _HU_ENCODING.match(card.extra["value_encoding"])
+        if offset:
+            return 1.0, -float(offset.group(1)), "HU", True
+    return None
+
+
+#: Float images are stored in 16 bits with a rescale chosen from the sample's own range: value = stored x slope +
+#: intercept, slope = (max - min) / FLOAT_LEVELS, so the round-trip error is at most slope / 2 (7.6e-6 for [0, 1] data).
+FLOAT_LEVELS = 65535
+
+
+def float_rescale(array: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(stored uint16, slope, intercept)`` of a float image: ``stored * slope + intercept`` gives the values back
+    within ``slope / 2`` (plus the 10 significant digits of the decimal strings DICOM writes them as)."""
+    import numpy as np
+
+    data = np.asarray(array, dtype=np.float64)
+    low = float(data.min()) if data.size else 0.0
+    high = float(data.max()) if data.size else 0.0
+    low, high = float(f"{low:.10g}"), float(f"{high:.10g}")  # as DICOM's decimal strings will hold them
+    slope = float(f"{(high - low) / FLOAT_LEVELS:.10g}") if high > low else 1.0
+    stored = np.clip(np.rint((data - low) / slope), 0, FLOAT_LEVELS).astype(np.uint16)
+    return stored, slope, low
+
+
+#: Direction cosines of the image rows and columns in DICOM patient coordinates (LPS: x to the patient's left, y to
+#: posterior, z to superior): along a row towards the left, down a column towards posterior, an axial slice.
+DEFAULT_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+def card_orientation(card: ModelCard | None) -> tuple[float, ...]:
+    """The card's optional ``orientation`` (DICOM ImageOrientationPatient: row then column direction cosines, LPS),
+    else :data:`DEFAULT_ORIENTATION`. The card was validated when it was registered."""
+    orientation = card.extra.get("orientation") if card is not None else None
+    if orientation is None:
+        return DEFAULT_ORIENTATION
+    return tuple(float(v) for v in orientation)
+
+
+def slice_normal(orientation: tuple[float, ...]) -> tuple[float, float, float]:
+    """The direction in which the slices of a volume follow each other: row x column direction (LPS)."""
+    r, c = orientation[:3], orientation[3:]
+    return (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])

@@ -1,45 +1,68 @@
-"""The ``dicom`` writer: DICOM Secondary Capture files (pydicom) that say they are synthetic.
+"""The ``dicom`` writer: DICOM files (pydicom) that say they are synthetic, with the geometry and physical values of
+the card.
 
-- SOP class: Secondary Capture Image Storage for 2-D images; Multi-frame Grayscale Byte / Word or True Color
-  Secondary Capture Image Storage for volumes (one frame per slice). Grey images keep 8 or 16 bits (float
-  images become 16-bit); colour (3 channels) is 8-bit RGB.
-- Synthetic, and who made it: ``ConversionType`` SYN (synthetic image), ``ImageType`` DERIVED\\SECONDARY,
-  ``BurnedInAnnotation`` NO, ``PatientName`` SYNTHETIC^MEDIGAN, ``ImageComments`` with model, version, seed and
-  host version, ``SecondaryCaptureDevice*`` / ``Manufacturer`` medigan with the model id and versions, and the
-  full provenance as JSON in private tag (0011,xx01) of the private block "MEDIGAN".
+- SOP class: CT Image Storage for 2-D grey images of CT models, MR Image Storage for 2-D integer grey images of MR
+  models (both with Frame of Reference and Image Plane: Pixel Spacing, Image Orientation / Position (Patient), Slice
+  Thickness); Secondary Capture otherwise: 2-D images of other modalities (the mammography and DX IODs need
+  acquisition attributes, detector, exposure and view codes, that a generative model does not have), float MR images
+  (the MR Image IOD has no rescale) and colour; Multi-frame Grayscale Byte / Word or True Color Secondary Capture for
+  volumes (the enhanced CT and MR IODs need per-frame acquisition groups), which carry their geometry in functional
+  groups. Grey images keep 8 or 16 bits (16 for the CT and MR IODs); colour (3 channels) is 8-bit RGB.
+- Values: a float grey image is stored as 16-bit levels spanning its own range, with ``RescaleSlope`` =
+  (max - min) / 65535 and ``RescaleIntercept`` = min, so a reader that applies the rescale gets the model's values
+  back within slope / 2 (recorded as ``rescale_max_error`` in the private provenance). The card's physical scale (its
+  ``rescale``, or "HU + N" in ``value_encoding``) is composed on top: CT files read in HU, as the NIfTI and TIFF of
+  the same sample.
+- Synthetic, and who made it: ``SyntheticData`` YES, ``ImageType`` DERIVED\\SECONDARY (\\AXIAL for CT, \\OTHER for
+  MR), ``BurnedInAnnotation`` NO, ``PatientName`` SYNTHETIC^MEDIGAN, ``ImageComments`` with model, version, seed and
+  host version, ``Manufacturer`` medigan with the model id and versions (and, in Secondary Capture files,
+  ``ConversionType`` SYN and ``SecondaryCaptureDevice*``), and the full provenance as JSON in private tag
+  (0011,xx01) of the private block "MEDIGAN".
 - UIDs are derived from the run (model, version, run seed, condition), the kind and the sample index: a
-  rerun writes byte-identical files, one study per run with one series for images and one for masks.
-  No dates or times are written.
+  rerun writes byte-identical files, one study per run with one series for images and one for masks, one frame of
+  reference per run. No dates or times are written.
 - Masks go into their own series ("... segmentation labels"). A 2-D mask is a DICOM Segmentation (highdicom, when
   installed): one segment per label the card names in ``mask_labels`` (else per label present), referencing its
-  image by SOP Instance UID, so viewers show it as a segmentation of that image. Without highdicom, and for volumes,
-  masks are grey Secondary Capture images of labels. A Segmentation's required ContentDate/ContentTime are the fixed
-  19700101 000000 (synthetic data has no acquisition time, and reruns stay byte-identical).
-- Volumes carry their geometry (frame of reference, orientation, pixel spacing, slice thickness, one position per
-  frame) in functional groups, matching the NIfTI writer's affine.
-- The card's optional ``spacing`` becomes ``PixelSpacing`` and the ``SliceLocationVector`` of volumes (mm from the
-  first slice; 1 mm steps without it); its optional ``rescale`` becomes ``RescaleSlope`` / ``RescaleIntercept`` /
-  ``RescaleType`` (a ``value_encoding`` of "HU + 1024" means slope 1, intercept -1024, type HU), and its
-  ``display_range`` the default ``WindowCenter`` / ``WindowWidth``, in the rescaled units.
-- ``SyntheticData`` (0008,001C) is YES in every file, masks included.
+  image by SOP Instance UID (and sharing its frame of reference), so viewers show it as a segmentation of that image.
+  Without highdicom, and for volumes, masks are grey Secondary Capture images of labels. A Segmentation's required
+  ContentDate/ContentTime are the fixed 19700101 000000 (synthetic data has no acquisition time, and reruns stay
+  byte-identical).
+- Geometry follows the NIfTI writer's affine: the card's ``orientation`` (DICOM ImageOrientationPatient; axial by
+  default), its ``spacing`` (1 mm without one), the first pixel at the origin and slice k at k x slice spacing along
+  row x column direction.
+- The card's ``display_range`` becomes the default ``WindowCenter`` / ``WindowWidth``, in the rescaled units.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
 from typing import Any
 
 import numpy as np
 
 from ..errors import MediganUsageError
-from .base import card_rescale, card_spacing, mask_to_uint, provenance, provenance_text, require, to_uint
+from .base import (
+    card_orientation,
+    card_spacing,
+    float_rescale,
+    mask_to_uint,
+    physical_rescale,
+    provenance,
+    provenance_text,
+    require,
+    slice_normal,
+    to_uint,
+)
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 MULTIFRAME_BYTE = "1.2.840.10008.5.1.4.1.1.7.2"
 MULTIFRAME_WORD = "1.2.840.10008.5.1.4.1.1.7.3"
 MULTIFRAME_COLOUR = "1.2.840.10008.5.1.4.1.1.7.4"
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+#: The modality image IODs medigan writes (2-D grey CT and MR images), with their image plane and frame of reference
+MODALITY_IODS = (CT_IMAGE, MR_IMAGE)
 PRIVATE_CREATOR = "MEDIGAN"
 PRIVATE_GROUP = 0x0011
 #: Set in the private provenance when the rescale comes from the card's value_encoding ("HU + 1024"): the stored
@@ -74,13 +97,19 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
 
-    pixels, colour = _pixels(array, kind)
+    card = context.get("card")
+    pixels, colour, stored_rescale = _pixels(array, kind)
     volume = pixels.ndim == (4 if colour else 3)
     if kind == "mask" and not volume:
         seg = _segmentation(pixels, context)
         if seg is not None:
             return seg
-    sop_class = _sop_class(volume, colour, pixels.dtype)
+    physical = physical_rescale(card) if kind == "image" and not colour else None
+    rescale = _combine(stored_rescale, physical)
+    sop_class = _sop_class(volume, colour, pixels.dtype, kind, card, stored_rescale is not None)
+    if sop_class in MODALITY_IODS:
+        pixels = pixels.astype(np.uint16)  # the CT and MR Image IODs allocate 16 bits
+    modality_iod = sop_class in MODALITY_IODS
     uids = _uids(context, kind, pydicom.uid.generate_uid)
 
     ds = Dataset()
@@ -88,22 +117,33 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     ds.SOPClassUID, ds.SOPInstanceUID = sop_class, uids["instance"]
     ds.StudyInstanceUID, ds.SeriesInstanceUID = uids["study"], uids["series"]
     _patient_and_study(ds, context)
-    _series_and_equipment(ds, context, kind)
+    _series_and_equipment(ds, context, kind, secondary_capture=not modality_iod)
     ds.InstanceNumber = int(context.get("index", 0)) + 1
-    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"] if sop_class == CT_IMAGE else \
+        ["DERIVED", "SECONDARY", "OTHER"] if sop_class == MR_IMAGE else ["DERIVED", "SECONDARY"]
     ds.BurnedInAnnotation = "NO"
     ds.SyntheticData = "YES"  # (0008,001C): every file medigan writes, images and masks
     ds.RecognizableVisualFeatures = "NO"
     ds.ImageComments = provenance_text(context)[:10240]
     ds.DerivationDescription = "synthetic, generated by a generative model; no patient was imaged"
-    ds.PatientOrientation = ""
+    if not modality_iod:
+        ds.PatientOrientation = ""
     _pixel_module(ds, pixels, colour, volume, context)
-    rescale = _rescale(context.get("card")) if kind == "image" else None
-    if not colour and (volume or rescale is not None):  # the multi-frame grey IODs require a rescale
-        slope, intercept, unit = rescale or (1.0, 0.0, "")
+    if modality_iod:
+        ds.PatientPosition = ""  # type 2C for CT and MR: no patient, no position
+    if sop_class == CT_IMAGE:
+        ds.KVP = ""  # type 2: no tube, no voltage
+        ds.AcquisitionNumber = ""
+    elif sop_class == MR_IMAGE:
+        ds.ScanningSequence, ds.SequenceVariant = "RM", "NONE"  # research mode: no pulse sequence was run
+        ds.ScanOptions, ds.MRAcquisitionType = "", "2D"
+        ds.RepetitionTime = ds.EchoTime = ds.EchoTrainLength = ""
+        ds.AcquisitionNumber = ""
+    if sop_class != MR_IMAGE and not colour and (volume or rescale is not None or modality_iod):
+        slope, intercept, unit = rescale or (1.0, 0.0, "")  # the multi-frame grey and CT IODs require a rescale
         ds.RescaleIntercept, ds.RescaleSlope = _ds(intercept), _ds(slope)
         ds.RescaleType = unit.upper()[:16] or "US"
-    window = _window(context.get("card"), rescale) if kind == "image" and not colour else None
+    window = _window(card, physical) if kind == "image" and not colour else None
     if window is not None:  # the card's display range, in rescaled units (HU for CT), as the viewer's default window
         ds.WindowCenter, ds.WindowWidth = _ds(window[0]), _ds(window[1])
         ds.WindowCenterWidthExplanation = "display_range of the model card"
@@ -111,9 +151,15 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
         ds.PresentationLUTShape = "IDENTITY"
     if volume:
         _geometry(ds, pixels.shape[0], context, uids, pydicom.uid.generate_uid)
+    elif modality_iod:
+        _plane(ds, context, uids, pydicom.uid.generate_uid)
     block = ds.private_block(PRIVATE_GROUP, PRIVATE_CREATOR, create=True)
     record = {**provenance(context), "kind": kind}
-    if rescale is not None and card_rescale(context.get("card")) is None:  # derived from value_encoding: see readers
+    if rescale is not None:
+        record["rescale"] = {"slope": rescale[0], "intercept": rescale[1], "unit": rescale[2]}
+    if stored_rescale is not None:  # a float image: 16-bit levels over its own range
+        record["rescale_max_error"] = float(f"{stored_rescale[0] / 2:.6g}")
+    if physical is not None and physical[3] and stored_rescale is None:  # from value_encoding: see readers
         record[AS_GENERATED] = True
     block.add_new(0x01, "UT", json.dumps(record, sort_keys=True))
 
@@ -125,21 +171,24 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-#: A card's ``value_encoding`` that says the stored values are Hounsfield units plus an offset ("HU + 1024, uint16").
-_HU_ENCODING = re.compile(r"^\s*HU\s*\+\s*(\d+(?:\.\d+)?)(?![\d.])", re.IGNORECASE)
+def _combine(stored: tuple[float, float] | None, physical: tuple[float, float, str, bool] | None
+             ) -> tuple[float, float, str] | None:
+    """One rescale from the stored levels to physical values: a float image's own (levels -> the model's values),
+    then the card's (the model's values -> physical ones)."""
+    if stored is None:
+        return physical[:3] if physical is not None else None
+    if physical is None:
+        return stored[0], stored[1], ""
+    return stored[0] * physical[0], stored[1] * physical[0] + physical[1], physical[2]
 
 
 def _rescale(card: Any) -> tuple[float, float, str] | None:
-    """The card's ``rescale``; without one, a ``value_encoding`` of "HU + 1024" means slope 1, intercept -1024, HU."""
-    rescale = card_rescale(card)
-    if rescale is None and card is not None and isinstance(card.extra.get("value_encoding"), str):
-        offset = _HU_ENCODING.match(card.extra["value_encoding"])
-        if offset:
-            return 1.0, -float(offset.group(1)), "HU"
-    return rescale
+    """The card's physical scale (its ``rescale``, or "HU + 1024" in ``value_encoding``): slope, intercept, unit."""
+    rescale = physical_rescale(card)
+    return rescale[:3] if rescale is not None else None
 
 
-def _window(card: Any, rescale: tuple[float, float, str] | None) -> tuple[float, float] | None:
+def _window(card: Any, rescale: tuple[float, ...] | None) -> tuple[float, float] | None:
     """(center, width) of the card's display_range after the rescale, or None when the card has no display_range."""
     from ..display import card_display_range
 
@@ -151,24 +200,36 @@ def _window(card: Any, rescale: tuple[float, float, str] | None) -> tuple[float,
     return (low + high) / 2, high - low
 
 
-def _pixels(array: np.ndarray, kind: str) -> tuple[np.ndarray, bool]:
-    """The stored pixels: (H, W) / (D, H, W) grey or (H, W, 3) / (D, H, W, 3) RGB, uint8 or uint16."""
+def _pixels(array: np.ndarray, kind: str) -> tuple[np.ndarray, bool, tuple[float, float] | None]:
+    """The stored pixels: (H, W) / (D, H, W) grey or (H, W, 3) / (D, H, W, 3) RGB, uint8 or uint16; whether they are
+    colour; and for float grey images the (slope, intercept) that gives their values back (16-bit levels spanning the
+    sample's own range, :func:`medigan_host.formats.base.float_rescale`)."""
     channels = array.shape[-1]
     if kind == "mask":
         if channels != 1:
             raise MediganUsageError(f"DICOM stores one label mask per sample, this model returns {channels} mask "
                                     "channels; use --format nifti or npy")
-        return mask_to_uint(array)[..., 0], False
+        return mask_to_uint(array)[..., 0], False, None
+    if channels == 1 and array.dtype.kind == "f":
+        stored, slope, intercept = float_rescale(array[..., 0])
+        return stored, False, (slope, intercept)
     if channels == 1:
         bits = 8 if array.dtype == np.uint8 else 16
-        return to_uint(array, bits)[..., 0], False
+        return to_uint(array, bits)[..., 0], False, None
     if channels == 3:
-        return to_uint(array, 8), True
+        return to_uint(array, 8), True, None
     raise MediganUsageError(f"DICOM stores grey (1 channel) or RGB (3 channels) images, this model returns {channels} "
                             "channels; use --format nifti or npy")
 
 
-def _sop_class(volume: bool, colour: bool, dtype: np.dtype) -> str:
+def _sop_class(volume: bool, colour: bool, dtype: np.dtype, kind: str, card: Any, float_image: bool) -> str:
+    """CT or MR Image Storage for 2-D grey images of CT and MR models (MR not for float images: the MR Image IOD has
+    no rescale); Secondary Capture otherwise (see docs/formats.md for why)."""
+    modality = getattr(card, "modality", "")
+    if not volume and not colour and kind == "image" and modality == "ct":
+        return CT_IMAGE
+    if not volume and not colour and kind == "image" and modality == "mri" and not float_image:
+        return MR_IMAGE
     if not volume:
         return SECONDARY_CAPTURE
     if colour:
@@ -203,13 +264,14 @@ def _patient_and_study(ds: Any, context: dict[str, Any]) -> None:
     ds.StudyDescription = f"medigan synthetic data: {context.get('model')}"[:64]
 
 
-def _series_and_equipment(ds: Any, context: dict[str, Any], kind: str) -> None:
+def _series_and_equipment(ds: Any, context: dict[str, Any], kind: str, secondary_capture: bool = True) -> None:
     card = context.get("card")
     model = str(context.get("model"))
     ds.Modality = MODALITIES.get(getattr(card, "modality", ""), "OT")
     ds.SeriesNumber = 1 if kind == "image" else 2
     ds.SeriesDescription = (f"synthetic {model}" + (" segmentation labels" if kind == "mask" else ""))[:64]
-    ds.ConversionType = "SYN"
+    if secondary_capture:
+        ds.ConversionType = "SYN"
     versions = [f"{model} {context.get('model_version')}", f"medigan-host {context.get('host_version')}"]
     if context.get("plugin"):
         versions.append(f"{context.get('plugin')} {context.get('plugin_version')}")
@@ -217,9 +279,10 @@ def _series_and_equipment(ds: Any, context: dict[str, Any], kind: str) -> None:
     ds.Manufacturer = "medigan"
     ds.ManufacturerModelName = model[:64]
     ds.SoftwareVersions = versions
-    ds.SecondaryCaptureDeviceManufacturer = "medigan"
-    ds.SecondaryCaptureDeviceManufacturerModelName = model[:64]
-    ds.SecondaryCaptureDeviceSoftwareVersions = versions
+    if secondary_capture:
+        ds.SecondaryCaptureDeviceManufacturer = "medigan"
+        ds.SecondaryCaptureDeviceManufacturerModelName = model[:64]
+        ds.SecondaryCaptureDeviceSoftwareVersions = versions
     body_part = BODY_PARTS.get(str(card.anatomy).strip().lower()) if card is not None and card.anatomy else None
     if body_part:
         ds.BodyPartExamined = body_part
@@ -230,7 +293,7 @@ def _series_and_equipment(ds: Any, context: dict[str, Any], kind: str) -> None:
 def _pixel_module(ds: Any, pixels: np.ndarray, colour: bool, volume: bool, context: dict[str, Any]) -> None:
     card = context.get("card")
     spacing = card_spacing(card)
-    if card is not None and "spacing" in card.extra:
+    if (card is not None and "spacing" in card.extra) or ds.SOPClassUID in MODALITY_IODS:  # type 1 in Image Plane
         ds.PixelSpacing = [_ds(spacing[-2]), _ds(spacing[-1])]
     bits = 8 if pixels.dtype == np.uint8 else 16
     ds.SamplesPerPixel = 3 if colour else 1
@@ -248,9 +311,10 @@ def _pixel_module(ds: Any, pixels: np.ndarray, colour: bool, volume: bool, conte
 
 
 def _geometry(ds: Any, frames: int, context: dict[str, Any], uids: dict[str, str], generate_uid: Any) -> None:
-    """Where each slice of a volume lies, for viewers that rebuild the volume: an axial stack in the patient
-    coordinates (LPS) of the NIfTI writer's RAS+ affine (columns towards the patient's left, rows towards posterior,
-    frames from inferior to superior), the card's spacing, one frame of reference per run."""
+    """Where each slice of a volume lies, for viewers that rebuild the volume: by default an axial stack in the
+    patient coordinates (LPS) of the NIfTI writer's RAS+ affine (columns towards the patient's left, rows towards
+    posterior, frames from inferior to superior), turned by the card's ``orientation``; the card's spacing; one frame
+    of reference per run."""
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence
 
@@ -263,7 +327,9 @@ def _geometry(ds: Any, frames: int, context: dict[str, Any], uids: dict[str, str
     measures.PixelSpacing = [_ds(height), _ds(width)]
     measures.SliceThickness = _ds(depth)
     measures.SpacingBetweenSlices = _ds(depth)
-    orientation.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    cosines = card_orientation(context.get("card"))
+    orientation.ImageOrientationPatient = [_ds(v) for v in cosines]
+    normal = slice_normal(cosines)
     shared = Dataset()
     shared.PixelMeasuresSequence = Sequence([measures])
     shared.PlaneOrientationSequence = Sequence([orientation])
@@ -271,10 +337,21 @@ def _geometry(ds: Any, frames: int, context: dict[str, Any], uids: dict[str, str
     per_frame = []
     for k in range(frames):
         position, group = Dataset(), Dataset()
-        position.ImagePositionPatient = ["0", "0", _ds(k * depth)]
+        position.ImagePositionPatient = [_ds(k * depth * n + 0.0) for n in normal]
         group.PlanePositionSequence = Sequence([position])
         per_frame.append(group)
     ds.PerFrameFunctionalGroupsSequence = Sequence(per_frame)
+
+
+def _plane(ds: Any, context: dict[str, Any], uids: dict[str, str], generate_uid: Any) -> None:
+    """The frame of reference and image plane of a 2-D CT or MR image: the card's orientation (axial by default),
+    its first pixel at the origin, the pixel spacing of the card (1 mm without one, as in the NIfTI affine)."""
+    ds.FrameOfReferenceUID = generate_uid(entropy_srcs=["medigan-frame-of-reference", uids["study"]])
+    ds.PositionReferenceIndicator = ""
+    ds.ImageOrientationPatient = [_ds(v) for v in card_orientation(context.get("card"))]
+    ds.ImagePositionPatient = ["0", "0", "0"]
+    ds.SliceThickness = "1"  # a 2-D card gives no thickness: 1 mm, the k spacing of the NIfTI affine
+    ds.ContentDate, ds.ContentTime = SEG_CONTENT_DATE, SEG_CONTENT_TIME  # fixed, as for volumes
 
 
 def _ds(value: float) -> str:

@@ -2,7 +2,10 @@
 
 Voxel axes: i runs along the image width towards the patient's left, j along the height towards posterior,
 k along the depth towards superior (the order of an axial DICOM stack), so viewers show a slice as the PNG of it
-shows it. The affine holds the card's ``spacing`` (else 1 mm) in RAS+ world coordinates. The provenance goes
+shows it; a card's ``orientation`` (DICOM ImageOrientationPatient) turns these axes as it turns the DICOM writer's.
+The affine holds the card's ``spacing`` (else 1 mm) in RAS+ world coordinates. The card's physical scale (its
+``rescale``, or "HU + N" in ``value_encoding``) becomes ``scl_slope`` / ``scl_inter``, so nibabel and MONAI read
+physical values (HU for CT), the same as DICOM readers that apply the rescale. The provenance goes
 into the header ``descrip`` (80 characters) and, complete, into a JSON comment extension. Channels beyond one
 become the 5th (vector) axis; masks are integer labels with intent ``label``. The bytes depend only on the
 array and the context, so a rerun writes identical files.
@@ -16,7 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import MediganUsageError
-from .base import card_rescale, card_spacing, mask_to_uint, provenance, require
+from .base import card_orientation, card_spacing, mask_to_uint, physical_rescale, provenance, require, slice_normal
+
+#: Set in the provenance record when the scale comes from the card's value_encoding ("HU + 1024"): medigan's reader
+#: returns such files as generated, other readers apply ``scl_slope`` / ``scl_inter``.
+AS_GENERATED = "read_as_stored"
 
 SUPPORTED_DTYPES = (np.uint8, np.uint16, np.int16, np.int32, np.float32, np.float64)
 
@@ -49,10 +56,13 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
         header.set_intent("label")
     elif channels > 1:
         header.set_intent("vector")
-    rescale = card_rescale(card)
-    if kind == "image" and rescale is not None:
-        header.set_slope_inter(rescale[0], rescale[1])
+    rescale = physical_rescale(card) if kind == "image" else None
     record = provenance(context)
+    if rescale is not None:
+        header.set_slope_inter(rescale[0], rescale[1])
+        record["rescale"] = {"slope": rescale[0], "intercept": rescale[1], "unit": rescale[2]}
+        if rescale[3]:
+            record[AS_GENERATED] = True
     header["descrip"] = _descrip(record, kind).encode("ascii", "replace")[:79]
     extension = json.dumps({**record, "kind": kind}, sort_keys=True).encode("utf-8")
     header.extensions.append(nibabel.nifti1.Nifti1Extension("comment", extension))
@@ -60,10 +70,17 @@ def encode(array: np.ndarray, kind: str, context: dict[str, Any]) -> bytes:
 
 
 def affine(context: dict[str, Any]) -> np.ndarray:
-    """The voxel-to-world (RAS+, mm) matrix: i towards left, j towards posterior, k towards superior."""
-    spacing = card_spacing(context.get("card"))
+    """The voxel-to-world (RAS+, mm) matrix: i along the rows, j down the columns, k across the slices, in the
+    directions of the card's ``orientation`` (by default i towards left, j towards posterior, k towards superior)."""
+    card = context.get("card")
+    spacing = card_spacing(card)
     depth, height, width = (1.0, *spacing) if len(spacing) == 2 else spacing
-    return np.diag([-width, -height, depth, 1.0])
+    orientation = card_orientation(card)
+    lps = np.column_stack([np.array(orientation[:3]) * width, np.array(orientation[3:]) * height,
+                           np.array(slice_normal(orientation)) * depth])
+    out = np.eye(4)
+    out[:3, :3] = lps * np.array([[-1.0], [-1.0], [1.0]]) + 0.0  # LPS -> RAS (+ 0.0: no negative zeros)
+    return out
 
 
 def _descrip(record: dict[str, Any], kind: str) -> str:

@@ -17,7 +17,8 @@ Conventions:
 - NIfTI: the voxel axes are reordered so that D runs inferior to superior, H anterior to posterior and W
   right to left of the patient (the order of a DICOM axial stack; what medigan's NIfTI writer stores), so an
   axial slice reads like the PNG of it. A volume with one slice is returned as a 2-D image; a 4th (or 5th)
-  data axis becomes the channels. ``scl_slope``/``scl_inter`` are applied when set.
+  data axis becomes the channels. ``scl_slope``/``scl_inter`` are applied when set, except in medigan's own files
+  of cards whose ``value_encoding`` is "HU + N", which are read as stored (the model's values), as from DICOM.
 - TIFF: a multi-page TIFF (or one whose axes name Z, Q, I or T pages) is a volume.
 """
 
@@ -235,7 +236,11 @@ def _read_nifti(path: Path) -> np.ndarray:
 
     nibabel = _need("nibabel", path, "nibabel")
     image = nibabel.load(str(path))
-    data = np.asanyarray(image.dataobj)
+    from .nifti import AS_GENERATED
+
+    as_generated = (_nifti_provenance(image) or {}).get(AS_GENERATED)
+    data = image.dataobj.get_unscaled() if as_generated and hasattr(image.dataobj, "get_unscaled") \
+        else np.asanyarray(image.dataobj)
     if data.ndim < 2 or data.ndim > 5:
         raise MediganUsageError(f"{str(path)!r} holds NIfTI data of shape {data.shape}; expected 2 to 5 axes")
     while data.ndim < 3:
@@ -269,8 +274,7 @@ def read_provenance(path: str | os.PathLike[str]) -> dict | None:
             return _dicom_provenance(pydicom.dcmread(path, stop_before_pixels=True))
         elif suffix in (".nii", ".nii.gz"):
             nibabel = _need("nibabel", path, "nibabel")
-            text = next((e.get_content().decode("utf-8", "replace") for e in nibabel.load(str(path)).header.extensions
-                         if e.get_code() == 6), None)  # 6: comment
+            return _nifti_provenance(nibabel.load(str(path)))
         else:
             return None
         record = json.loads(text) if text else None
@@ -319,6 +323,19 @@ def _tiff_description(path: Path) -> str | None:
             return image.tag_v2.get(270)
     with tifffile.TiffFile(path) as tif:
         return tif.pages[0].description or None
+
+
+def _nifti_provenance(image: Any) -> dict | None:
+    """The JSON of the comment extension that medigan's NIfTI writer adds, or None."""
+    import json
+
+    text = next((e.get_content().decode("utf-8", "replace") for e in image.header.extensions
+                 if e.get_code() == 6), None)  # 6: comment
+    try:
+        record = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and record.get("generator") == "medigan" else None
 
 
 def _dicom_provenance(dataset: Any) -> dict | None:

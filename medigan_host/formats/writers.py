@@ -1,7 +1,8 @@
 """Output formats: the writers that turn one sample's array into file bytes, collected from the
 ``medigan_register_writers`` hook of the host's default plugin (this module) and of every plugin.
 
-Built in: ``png`` (8-bit; 16-bit for uint16 images), ``png16`` (always 16-bit), ``npy`` (the array as is), and
+Built in: ``png`` (8-bit; 16-bit for uint16 images), ``png16`` (always 16-bit; both with the card's ``spacing`` as
+``pHYs``), ``npy`` (the array as is), and
 the medical formats ``nifti`` / ``nifti-gz``, ``dicom`` and ``tiff`` (16-bit), whose libraries (nibabel, pydicom,
 tifffile) are imported only when a file is encoded. Plugins add formats with the hook; a script may add one to its
 own process with :func:`register_writer`.
@@ -186,16 +187,26 @@ def _png_text(kind: str, context: dict) -> dict[str, str]:
             "Description": provenance_text(context) + (" (label mask)" if kind == "mask" else "")}
 
 
+def _png_spacing(context: dict) -> tuple[float, float] | None:
+    """The card's ``spacing`` (mm between rows, between columns) for the PNG ``pHYs`` chunk; None without one."""
+    card = context.get("card")
+    if card is None or card.extra.get("spacing") is None:
+        return None
+    spacing = card_spacing(card)
+    return spacing[-2], spacing[-1]
+
+
 def _encode_png(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(mask_to_uint(array), text=_png_text(kind, context))
-    return png_bytes(to_uint(array, 16 if array.dtype.name == "uint16" else 8), text=_png_text(kind, context))
+        return png_bytes(mask_to_uint(array), text=_png_text(kind, context), spacing=_png_spacing(context))
+    return png_bytes(to_uint(array, 16 if array.dtype.name == "uint16" else 8), text=_png_text(kind, context),
+                     spacing=_png_spacing(context))
 
 
 def _encode_png16(array: np.ndarray, kind: str, context: dict) -> bytes:
     if kind == "mask":
-        return png_bytes(mask_to_uint(array), text=_png_text(kind, context))
-    return png_bytes(to_uint(array, 16), text=_png_text(kind, context))
+        return png_bytes(mask_to_uint(array), text=_png_text(kind, context), spacing=_png_spacing(context))
+    return png_bytes(to_uint(array, 16), text=_png_text(kind, context), spacing=_png_spacing(context))
 
 
 def _encode_npy(array: np.ndarray, kind: str, context: dict) -> bytes:

@@ -6,8 +6,9 @@ Layout::
     DIR/manifest.jsonl    one JSON line per finished sample: files, sha256, seed, condition, versions, time
     DIR/images/000000.png
     DIR/masks/000000.png  when the model returns masks
-    DIR/metadata.jsonl    runs in an image format: one line per sample with ``file_name`` (and its seed, index,
-                          condition and model), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads it
+    DIR/metadata.jsonl    one line per sample with ``file_name`` (and its index, seed, condition, model, plugin,
+                          versions and sha256), so ``datasets.load_dataset("imagefolder", data_dir=DIR)`` loads a
+                          PNG or TIFF run (``niftifolder`` a NIfTI run, ``json`` any run's table)
     DIR/.medigan-journal/ manifest parts of a run in progress (distributed runs, stores without appends)
 
 ``DIR`` is a local folder or an fsspec URL (:mod:`medigan_host.generation.storage`). Each sample file is written atomically
@@ -32,9 +33,8 @@ from ..errors import OutputError
 from .storage import LOCK_FILE, Store, open_store
 
 RUN_FILE = "run.json"
-#: The metadata file of a Hugging Face ``imagefolder`` data set, beside the manifest.
+#: The metadata file of a Hugging Face ``imagefolder`` (``niftifolder`` ...) data set, beside the manifest.
 IMAGEFOLDER_METADATA = "metadata.jsonl"
-_IMAGEFOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 MANIFEST = "manifest.jsonl"
 JOURNAL = ".medigan-journal"
 SUBFOLDERS = ("images", "masks")
@@ -237,12 +237,12 @@ class RunFolder:
         self._write_imagefolder_metadata()
 
     def _write_imagefolder_metadata(self) -> None:
-        """``metadata.jsonl`` from the manifest, for image formats; removed for formats imagefolder cannot read."""
+        """``metadata.jsonl`` from the manifest, in index order, for every format."""
         if not self.store.exists(MANIFEST):
             return
         records = sorted(parse_manifest(self.store.iter_lines(MANIFEST)), key=lambda r: r["index"])
         rows = list(imagefolder_rows(records))
-        if rows and len(rows) == len(records):
+        if rows:
             self.store.write_chunks(IMAGEFOLDER_METADATA, ((json.dumps(row) + "\n").encode("utf-8") for row in rows))
         elif self.store.exists(IMAGEFOLDER_METADATA):
             self.store.remove(IMAGEFOLDER_METADATA)
@@ -277,21 +277,27 @@ class RunFolder:
         return True
 
 
+#: The provenance columns of ``metadata.jsonl``, copied from each manifest record (JSON null when it has none).
+METADATA_COLUMNS = ("index", "seed", "model", "model_version", "plugin", "plugin_version", "host_version", "condition")
+
+
 def imagefolder_rows(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """One ``metadata.jsonl`` row per record whose image is in a format ``imagefolder`` reads: ``file_name`` (the
-    image, relative to the run folder), ``mask_file_name`` (models with masks), index, seed, model, model_version
-    and the condition as JSON text (the same type in every row, whatever the condition holds)."""
+    """One ``metadata.jsonl`` row per record with an image file: ``file_name`` (the image, relative to the run
+    folder), ``mask_file_name`` (models with masks), the :data:`METADATA_COLUMNS` (the condition as the run's JSON
+    object, or null) and ``sha256`` / ``mask_sha256`` of the files, whatever the format."""
     for record in records:
         files = record.get("files") if isinstance(record.get("files"), dict) else {}
+        digests = record.get("sha256") if isinstance(record.get("sha256"), dict) else {}
         image = files.get("image")
-        if not isinstance(image, str) or not image.lower().endswith(_IMAGEFOLDER_SUFFIXES):
+        if not isinstance(image, str):
             continue
-        row = {"file_name": image}
+        row: dict[str, Any] = {"file_name": image}
         if isinstance(files.get("mask"), str):
             row["mask_file_name"] = files["mask"]
-        row.update(index=record["index"], seed=record.get("seed"), model=record.get("model"),
-                   model_version=record.get("model_version"),
-                   condition=json.dumps(record.get("condition"), sort_keys=True))
+        row.update({key: record.get(key) for key in METADATA_COLUMNS})
+        row["sha256"] = digests.get("image")
+        if "mask_file_name" in row:
+            row["mask_sha256"] = digests.get("mask")
         yield row
 
 

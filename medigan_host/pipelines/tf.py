@@ -79,7 +79,8 @@ def output_signature(card: Any, condition: Mapping[str, Any] | None = None) -> d
     """The ``tf.TensorSpec`` of each element key for a model card (and the condition given to every sample)."""
     signature = {"sample": tf.TensorSpec((*card.image_size, card.channels), tf.float32)}
     if card.has_masks:
-        signature["mask"] = tf.TensorSpec((*card.image_size, None), tf.int32)  # the card does not fix K
+        # K label channels: the card's mask_channels, 1 when absent (checked on every generated mask)
+        signature["mask"] = tf.TensorSpec((*card.image_size, mask_channels(card)), tf.int32)
     if condition:
         specs = {name: tf.TensorSpec((), _label_dtype(value)) for name, value in condition.items()}
         signature["label"] = next(iter(specs.values())) if len(specs) == 1 else specs
@@ -178,11 +179,21 @@ class _Source:
             item: dict[str, Any] = {"sample": _as_float(samples.images[row], self.normalize)}
             if samples.masks is not None:
                 item["mask"] = np.asarray(samples.masks[row], dtype=np.int32)
+                if item["mask"].shape[-1] != mask_channels(self.entry.card):
+                    raise MediganUsageError(
+                        f"model {self.entry.card.id!r} returns masks with {item['mask'].shape[-1]} channels, its card "
+                        f"declares {mask_channels(self.entry.card)} (mask_channels, 1 when absent): the dataset's "
+                        "element spec needs the right number; declare mask_channels on the card")
             if self.condition:
                 values = {name: _label_value(value) for name, value in self.condition.items()}
                 item["label"] = next(iter(values.values())) if len(values) == 1 else values
             item["seed"], item["index"] = np.int64(samples.seeds[row]), np.int64(index)
             yield item
+
+
+def mask_channels(card: Any) -> int:
+    """The number of label channels of a model's masks: the card's ``mask_channels``, else 1."""
+    return int(card.extra.get("mask_channels") or 1)
 
 
 def _as_float(array: np.ndarray, normalize: bool) -> np.ndarray:

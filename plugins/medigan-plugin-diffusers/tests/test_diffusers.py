@@ -91,3 +91,53 @@ def test_scheduler_from_the_card_and_bad_cards(hub):
     add_card(hub, tampered)
     with pytest.raises(medigan_host.MediganError, match="sha256"):
         medigan_host.load_model("tiny-ddpm-pipeline", device="cpu")
+
+
+
+def test_a_save_pretrained_folder_runs_with_medigan_generate(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from medigan_host.weights import folder_sha256
+
+    tiny_pipeline(tmp_path / "saved")
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = {**pipeline_card({}), "id": "tiny-ddpm-folder",
+            "weights": [{"folder": str(tmp_path / "saved"), "sha256": folder_sha256(tmp_path / "saved")}]}
+    (cards / "tiny-ddpm-folder.json").write_text(json.dumps(card))
+    monkeypatch.setenv("MEDIGAN_DIFFUSERS_CARDS", str(cards))
+    monkeypatch.setenv("MEDIGAN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MEDIGAN_OFFLINE", "1")  # nothing is downloaded: the folder is used where it lies
+    medigan_host.reset_host()
+
+    def generate(out):
+        return subprocess.run([sys.executable, "-m", "medigan_host", "generate", "tiny-ddpm-folder", "-n", "2", "-o",
+                               str(out), "--seed", "5", "--format", "npy"], capture_output=True, text=True, timeout=300)
+
+    done = generate(tmp_path / "run")
+    assert done.returncode == 0, done.stderr
+    written = [np.load(tmp_path / "run" / "images" / f"{i:06d}.npy") for i in range(2)]
+    expected = next(iter(medigan_host.generate("tiny-ddpm-folder", 2, seed=5, batch_size=2))).images
+    for mine, theirs in zip(written, expected, strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=1e-4)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.safetensors"))
+    # a changed file in the folder is caught before the pipeline is loaded, and the folder is left as it is
+    config = tmp_path / "saved" / "scheduler" / "scheduler_config.json"
+    config.write_text(config.read_text().replace("50", "60"))
+    refused = generate(tmp_path / "run2")
+    assert refused.returncode != 0 and "files digest" in refused.stderr and "was left as it is" in refused.stderr
+    assert config.exists()
+    medigan_host.reset_host()
+
+
+def test_a_folder_entry_needs_an_absolute_path_and_its_digest():
+    from medigan_host import CardError
+
+    with pytest.raises(CardError, match=r"\.sha256 is missing: pin the digest of the folder's files"):
+        medigan_host.ModelCard.from_dict({**pipeline_card({}), "weights": [{"folder": "/models/tiny"}]})
+    with pytest.raises(CardError, match="must be an absolute path or a file:// URL"):
+        medigan_host.ModelCard.from_dict({**pipeline_card({}), "weights": [{"folder": "tiny", "sha256": "0" * 64}]})
+    card = medigan_host.ModelCard.from_dict({**pipeline_card({}), "weights": [{"folder": "file:///models/tiny-ddpm",
+                                                                               "sha256": "A" * 64}]})
+    assert card.weights[0]["filename"] == "tiny-ddpm" and card.weights[0]["sha256"] == "a" * 64

@@ -1,5 +1,6 @@
 """The loader of every diffusers card: the card's Hub files fetched and verified by medigan (pinned commit and
-sha256), the pipeline class it names loaded from them with safetensors only and no network, and one
+sha256), or a local ``save_pretrained`` folder checked against the digest of its files; the pipeline class it names
+loaded from them with safetensors only and no network, and one
 ``torch.Generator`` per sample seeded with the sample's seed, so sample i depends only on seeds[i].
 """
 
@@ -22,7 +23,15 @@ class PipelineCardError(WeightsError):
 
 
 def pipeline_folder(card: ModelCard) -> tuple[Path, Any]:
-    """A folder holding the card's verified files at their repository paths (and what keeps it alive)."""
+    """A folder holding the card's verified files at their repository paths (and what keeps it alive): a local
+    ``save_pretrained`` folder named by a ``folder`` weights entry (checked against the digest of its files), or the
+    card's Hub files."""
+    folders = [entry for entry in card.weights if "folder" in entry]
+    if folders:
+        if len(card.weights) != 1:
+            raise PipelineCardError(f"model {card.id!r}: a card with a weights folder lists that folder alone (it holds "
+                                    "every file of the pipeline)")
+        return fetch_weights(card, folders[0]["filename"]), None
     files = {entry["filename"]: fetch_weights(card, entry["filename"]) for entry in card.weights}
     roots = {Path(str(path)[: -len(name) - 1]) for name, path in files.items() if str(path).endswith(name)}
     if len(roots) == 1 and all(str(path).endswith(name) for name, path in files.items()):

@@ -14,6 +14,7 @@ from medigan_host.cards import card_files, read_card_file
 
 #: Folders of JSON cards of more bundles (separated by the path separator): a bundle is added by writing its card.
 CARDS_ENV = "MEDIGAN_MONAI_CARDS"
+#: Bundle folders themselves (configs/metadata.json, configs/inference.json, models/), read without a card: see bundle.py.
 LOADER = "medigan_plugin_monai.runner:load"
 _GRID = [round(i / 10, 1) for i in range(11)]  # the bundle takes any value in [0, 1]; the card offers tenths
 
@@ -67,7 +68,7 @@ BRAIN_LDM = {
     "image_size": [160, 224, 160],
     "channels": 1,
     "spacing": [1.0, 1.0, 1.0],
-    "orientation": "the bundle's array axes, rigidly registered to MNI space (UniRes); written as RAS+ by the NIfTI "
+    "orientation_note": "the bundle's array axes, rigidly registered to MNI space (UniRes); written as RAS+ by the NIfTI "
                    "writer",
     "license": "Apache-2.0",
     "architecture": "Latent diffusion: monai.networks.nets.AutoencoderKL (3-D, 3 latent channels, channels (64, 128, "
@@ -125,3 +126,21 @@ def medigan_register_models(register):
         register(card, LOADER)
     for path in card_files(env=CARDS_ENV):
         register(read_card_file(path), LOADER)
+    register_bundle_folders(register)
+
+
+def register_bundle_folders(register) -> None:
+    """Every MONAI bundle folder named in ``MEDIGAN_MONAI_BUNDLES``, read directly as a model (see bundle.py); a folder
+    that is not a usable bundle is skipped with a warning that says why."""
+    import os
+    import warnings
+
+    from .bundle import BUNDLES_ENV, BundleFolderError, bundle_card
+
+    for folder in (p for p in os.environ.get(BUNDLES_ENV, "").split(os.pathsep) if p.strip()):
+        try:
+            card = bundle_card(folder)
+        except (BundleFolderError, OSError, TypeError, ValueError) as exc:
+            warnings.warn(f"medigan-plugin-monai: MONAI bundle {folder} skipped: {exc}", stacklevel=2)
+            continue
+        register(card, LOADER)
