@@ -122,6 +122,11 @@ class Model:
         it as ``generate(seeds, condition=, inputs=, options=)`` (never passed when there are none)."""
         seeds = [int(s) for s in seeds]
         condition = check_condition(self.card, condition)
+        if inputs is None and ships_inputs(self.card):
+            inputs = self.default_inputs(len(seeds))
+            if len(inputs) < len(seeds):
+                raise MediganUsageError(f"model {self.card.id!r} ships {len(inputs)} sample inputs, fewer than the "
+                                        f"{len(seeds)} samples asked for; give inputs= (--inputs)")
         check_inputs(self.card, inputs, len(seeds))
         where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
         extra: dict[str, Any] = {}
@@ -161,6 +166,27 @@ class Model:
                                     "latent_shape and generate_from_latents), so it cannot be interpolated or explored; "
                                     "`medigan show` without --interpolate/--explore shows its samples")
         return shape
+
+    def default_inputs(self, n: int | None = None) -> Any:
+        """The first ``n`` (all when None) of the sample inputs the model ships (its generator's ``default_inputs()``),
+        for image-input models whose card says ``default_inputs: true``; fewer when it ships fewer."""
+        import numpy as np
+
+        own = getattr(self.generator, "default_inputs", None)
+        if not ships_inputs(self.card) or not callable(own):
+            require_inputs(self.card, None)  # raises: this model needs inputs given
+            raise MediganUsageError(f"model {self.card.id!r} ships no sample inputs; give inputs= (--inputs)")
+        where = f"model {self.card.id!r} (plugin {self.entry.plugin!r})"
+        try:
+            arrays = call_plugin(own, where, "reading its sample inputs")
+        except MediganError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{where} failed while reading its sample inputs: {type(exc).__name__}: {exc}") from exc
+        if arrays is None or not len(arrays):
+            raise PluginError(f"{where} ships no sample inputs after all; give inputs= (--inputs)")
+        arrays = np.asarray(arrays)
+        return arrays if n is None else arrays[:n]
 
     def latents_of(self, seeds: Sequence[int]) -> Any:
         """The latents ``generate(seeds)`` uses: the generator's ``latents_of`` or ``medigan_host.latents``."""
@@ -208,9 +234,15 @@ class Model:
         return check_samples(Samples.coerce(raw, where), self.card, len(z), where)
 
 
+def ships_inputs(card: ModelCard) -> bool:
+    """True for image-input models that ship sample inputs of their own (``default_inputs: true`` on the card), used
+    when none are given, as the original medigan models used the images in their package."""
+    return card.needs_inputs and card.extra.get("default_inputs") is True
+
+
 def require_inputs(card: ModelCard, inputs: Any) -> None:
-    """Image-input models need inputs; noise-input models take none."""
-    if card.needs_inputs and inputs is None:
+    """Image-input models need inputs (unless they ship their own); noise-input models take none."""
+    if card.needs_inputs and inputs is None and not ships_inputs(card):
         raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs, one per sample: pass inputs= in Python, "
                                 "--inputs FILE_OR_FOLDER (a .npy array or a folder of images) on the command line")
     if not card.needs_inputs and inputs is not None:
@@ -220,7 +252,7 @@ def require_inputs(card: ModelCard, inputs: Any) -> None:
 def check_inputs(card: ModelCard, inputs: Any, n: int) -> None:
     """Image-input models need exactly one input per sample; noise-input models take none."""
     require_inputs(card, inputs)
-    if card.needs_inputs and len(inputs) != n:
+    if card.needs_inputs and inputs is not None and len(inputs) != n:
         raise MediganUsageError(f"model {card.id!r} got {len(inputs)} inputs for {n} samples; give one input per sample")
 
 

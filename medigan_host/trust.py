@@ -92,4 +92,17 @@ def _untrusted(card: ModelCard) -> MediganUsageError:
     where = f": {source}" if isinstance(source, str) and source else ""
     return MediganUsageError(
         f"model {card.id!r} runs code downloaded with it{where}. medigan runs it only if you trust its authors: add "
-        f"--trust-remote-code (Python: trust_remote_code=True; or set {TRUST_ENV}=1)")
+        f"--trust-remote-code (Python: trust_remote_code=True; or set {TRUST_ENV}=1){_other_steps(card)}")
+
+
+def _other_steps(card: ModelCard) -> str:
+    """The steps besides trust still missing before the model can run (its environment, its weights offline), so
+    that one error names them all."""
+    from .environments import missing_steps
+    from .errors import MediganError
+
+    try:
+        steps = missing_steps(card, trusted=True)
+    except MediganError:
+        return ""
+    return "".join(f". Then also {step}" for step in steps)

@@ -1007,9 +1007,9 @@ def cached_files(cards: Iterable[ModelCard] | None = None) -> list[CachedFile]:
     if not root.is_dir():
         return []
     if cards is None:
-        from .api import installed_catalog
+        from .plugins import get_host  # (api.installed_catalog is this; importing api here would close a cycle)
 
-        cards = [entry.card for entry in installed_catalog()]
+        cards = [entry.card for entry in get_host().catalog]
     declared = {(c.id, version_folder(c.version)): {e["filename"] for e in c.weights} for c in cards}
     out = []
     for folder in _entries(root):
@@ -1086,11 +1086,11 @@ def _remove_if_empty(folder: Path) -> None:
 
 def cached_model_id(query: str) -> str:
     """The model id ``query`` names: an installed model (id, upstream id or number), or a model folder in the cache."""
-    from .api import installed_catalog
     from .errors import UnknownModelError
+    from .plugins import get_host  # (api.installed_catalog is this; importing api here would close a cycle)
 
     try:
-        return installed_catalog().get(query).id
+        return get_host().catalog.get(query).id
     except UnknownModelError:
         if _MODEL_FOLDER.match(query) and (query == STATS_FOLDER or _entries(cache_root(), query)):
             return query  # a model that is no longer installed but still has files in the cache

@@ -31,6 +31,8 @@ NOT_RUN = {
     "python benchmarks/": "a benchmark that runs for minutes", "python plugins/": "trains or evaluates a model for minutes",
     "python training/": "trains or evaluates a model for minutes",
     "python -m medigan_plugin_dcgan_mammo.convert": "converts a checkpoint you download from Zenodo (network)",
+    "medigan env create": "builds a model's environment, installing packages (network)",
+    "medigan env check": "needs the environment that `medigan env create` builds",
     "medigan serve": "starts a server that runs until it is stopped (tests/test_serve*.py start it)",
 }
 #: Words that stand for something the reader fills in.

@@ -161,9 +161,9 @@ SLOW_PLUGIN = GOOD_PLUGIN.replace(
 def test_second_generation_into_the_same_folder_is_refused(site, tmp_path):
     site.add("slow", SLOW_PLUGIN.format(ids=["slow-model"]))
     folder = tmp_path / "shared"
-    args = [sys.executable, "-m", "medigan_host", "generate", "slow-model", "-n", "12", "-o", str(folder), "--batch-size", "1"]
+    args = [sys.executable, "-m", "medigan_host", "generate", "slow-model", "-n", "40", "-o", str(folder), "--batch-size", "1"]
     first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=site.env(MEDIGAN_TEST_SLEEP="0.5"))  # 6 s in all
+                             env=site.env(MEDIGAN_TEST_SLEEP="0.5"))  # 20 s in all: three refused commands fit on a busy machine
     deadline = time.monotonic() + 60
     while not (folder / "run.json").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -175,9 +175,9 @@ def test_second_generation_into_the_same_folder_is_refused(site, tmp_path):
              "being written", "refused (exit 1, lock message)")
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
-    reference = run_cli("generate", "slow-model", "-n", "12", "-o", str(tmp_path / "reference"), env=site.env())
+    reference = run_cli("generate", "slow-model", "-n", "40", "-o", str(tmp_path / "reference"), env=site.env())
     assert reference.returncode == 0, reference.stderr
-    check_finished(folder, tmp_path / "reference", 12)
+    check_finished(folder, tmp_path / "reference", 40)
     case("fault: concurrent generations", "the first run after the refused ones", "equal to a run alone")
 
 
@@ -196,18 +196,18 @@ def test_plugins_that_hang_do_not_hang_medigan_list(site):
     site.add("good", GOOD_PLUGIN.format(ids=["good-a"]))
     site.add("hangimport", HANGS_ON_IMPORT)
     site.add("hanghook", HANGS_IN_HOOK)
-    env = site.env(MEDIGAN_PLUGIN_TIMEOUT="1")
+    env = site.env(MEDIGAN_PLUGIN_TIMEOUT="3")  # the good plugin imports within it on a busy machine
     started = time.monotonic()
     listing = run_cli("list", env=env, timeout=60)
     elapsed = time.monotonic() - started
     assert listing.returncode == 0, listing.stderr
     assert "good-a" in listing.stdout and "ct-head-phantom" in listing.stdout
-    assert "plugin 'hangimport': timed out after 1 s importing" in listing.stderr
-    assert "plugin 'hanghook': medigan_register_models timed out after 1 s" in listing.stderr
-    assert elapsed < 20, f"medigan list took {elapsed:.1f} s with two hung plugins and a 1 s limit"
+    assert "plugin 'hangimport': timed out after 3 s importing" in listing.stderr
+    assert "plugin 'hanghook': medigan_register_models timed out after 3 s" in listing.stderr
+    assert elapsed < 20, f"medigan list took {elapsed:.1f} s with two hung plugins and a 3 s limit"
     plugins = {p["name"]: p for p in json.loads(run_cli("plugins", "--json", env=env, timeout=60).stdout)}
-    assert plugins["hangimport"]["status"] == "failed" and "timed out after 1 s" in plugins["hangimport"]["errors"][0]
-    assert plugins["hanghook"]["models"] == [] and "timed out after 1 s" in plugins["hanghook"]["errors"][0]
+    assert plugins["hangimport"]["status"] == "failed" and "timed out after 3 s" in plugins["hangimport"]["errors"][0]
+    assert plugins["hanghook"]["models"] == [] and "timed out after 3 s" in plugins["hanghook"]["errors"][0]
     assert plugins["good"]["status"] == "ok"
     case("fault: hanging plugin", "a plugin that sleeps forever on import and one in its hook; `medigan list`, "
          "`medigan plugins`", f"both reported as timed out; list done in {'<'}20 s; process exits", 2)

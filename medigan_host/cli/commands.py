@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import click
 
 from .._version import __version__
-from ..errors import MediganError
+from ..errors import MediganError, MediganUsageError
 from ..evaluation import DEFAULT_EXTRACTOR
 from ..plugins import PluginWarning
 from ..registry import runs_remote_code
@@ -296,10 +297,13 @@ def plugins_command(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--trust-remote-code", is_flag=True,
               help="Run the code that comes with a model whose card says remote_code (e.g. the original medigan models).")
+@click.option("--create-env", is_flag=True,
+              help="Build the model's own environment first when it is missing or out of date (needs --trust-remote-code).")
 def generate_command(model: str, num_samples: int | None, output_dir: str, seed: int, batch_size: int,
                      conditions: tuple[str, ...], fmt: str | None, inputs_path: str | None, resume: bool, overwrite: bool,
                      no_verify_hashes: bool, device: str, engine: str, address: str | None, workers: int | None,
-                     gpus_per_worker: float | None, timeout: None, as_json: bool, trust_remote_code: bool) -> None:
+                     gpus_per_worker: float | None, timeout: None, as_json: bool, trust_remote_code: bool,
+                     create_env: bool) -> None:
     """Generate samples of MODEL into a folder."""
     from ..conditions import parse_conditions
     from ..errors import MediganUsageError
@@ -309,6 +313,8 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     if output_dir.partition("://")[0].lower() == "memory" and "://" in output_dir:
         raise MediganUsageError(f"-o {output_dir}: a memory:// folder lives in this process only, and the command ends "
                                 "with it, so nothing would be kept; write to a folder or a lasting URL (file://, s3://…)")
+    if create_env:
+        _create_env_first(model, trust_remote_code)
     condition = parse_conditions(conditions) or None
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
@@ -362,7 +368,9 @@ def new_command(framework: str | None, output_dir: str, no_input: bool, settings
 @click.argument("target", required=False)
 @click.option("--device", default="cpu", show_default=True, help="Device to build the models on: auto, cpu, cuda, cuda:N, mps.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def check_command(target: str | None, device: str, as_json: bool) -> None:
+@click.option("--trust-remote-code", is_flag=True,
+              help="Also run the models whose card says remote_code (without it their model checks are skipped).")
+def check_command(target: str | None, device: str, as_json: bool, trust_remote_code: bool) -> None:
     """Run the plugin contract checks on TARGET: a plugin project folder, a plugin name or a model id (default: all).
 
     Exit status 0 when no check fails; a check that cannot run here (a framework that is not installed, a plugin
@@ -371,7 +379,7 @@ def check_command(target: str | None, device: str, as_json: bool) -> None:
     from ..devkit.contract import iter_checks
 
     results = []
-    for result in iter_checks(target, device):
+    for result in iter_checks(target, device, trust_remote_code=trust_remote_code):
         results.append(result)
         if not as_json:
             from .output import check_lines
@@ -937,32 +945,108 @@ def study_fid_command(models: tuple[str, ...], real_dir: str, extractors: tuple[
         click.echo(f"wrote {path}")
 
 
+def _create_env_first(model: str, trust_remote_code: bool) -> None:
+    """``generate --create-env``: build the model's own environment when it is not ready, only with trust given."""
+    from ..api import installed_catalog
+    from ..environments import create_env, env_state
+    from ..trust import require_trust
+
+    card = installed_catalog().get(model).card
+    if not isinstance(card.extra.get("environment"), dict):
+        return  # runs in medigan's own environment
+    require_trust(card, trust_remote_code)
+    state = env_state(card)
+    if state != "ok":
+        create_env(card, force=state != "missing", log=lambda message: click.echo(message, err=True))
+
+
 @cli.group("env")
 def env_group() -> None:
     """Isolated environments of models that run their own code (one virtual environment per model, in the cache)."""
 
 
 @env_group.command("create")
-@click.argument("model")
+@click.argument("model", required=False)
+@click.option("--all", "all_models", is_flag=True, help="Build the environment of every installed model that declares one.")
 @click.option("--system-site-packages", is_flag=True,
               help="Let the environment also see this Python's packages (read only); for offline builds and tests.")
-@click.option("--installer", type=click.Choice(["pip", "uv"]), default="pip", show_default=True,
-              help="pip (always works) or uv (faster; must be on PATH).")
+@click.option("--installer", type=click.Choice(["uv", "pip"]), default="uv", show_default=True,
+              help="uv (shared hard-linked cache: large wheels stored once) or pip.")
 @click.option("--force", is_flag=True, help="Rebuild an environment that already exists.")
-def env_create_command(model: str, system_site_packages: bool, installer: str, force: bool) -> None:
-    """Build MODEL's environment with its pinned requirements (nothing is installed into this Python)."""
-    from ..environments import create_env, env_card
+def env_create_command(model: str | None, all_models: bool, system_site_packages: bool, installer: str,
+                       force: bool) -> None:
+    """Build MODEL's environment with its pinned requirements and import them there (nothing is installed into this
+    Python). Package sources: UV_FIND_LINKS / PIP_FIND_LINKS, UV_INDEX_URL / PIP_INDEX_URL."""
+    from ..environments import create_env, env_card, env_state, environment_cards
+
+    if all_models == (model is not None):
+        raise MediganUsageError("name one MODEL, or give --all for every model that declares an environment")
+    cards = environment_cards() if all_models else [env_card(model)]
+    failed = []
+    for card in cards:
+        state = env_state(card) if all_models else None
+        if state == "ok" and not force:
+            click.echo(f"environment of {card.id} already built and ok (--force rebuilds it)")
+            continue
+        started = time.monotonic()
+        try:  # with --all, broken and stale environments are rebuilt
+            create_env(card, system_site_packages=system_site_packages, installer=installer,
+                       force=force or state in ("broken", "stale"), log=lambda message: click.echo(message, err=True))
+        except MediganError as exc:
+            if not all_models:
+                raise
+            failed.append(card.id)
+            click.echo(f"environment of {card.id} FAILED: {exc}", err=True)
+            continue
+        click.echo(f"environment of {card.id} ready ({time.monotonic() - started:.1f} s)")
+    if failed:
+        raise MediganError(f"{len(failed)} of {len(cards)} environments failed: {', '.join(failed)}")
+
+
+@env_group.command("check")
+@click.argument("model")
+@click.option("--trust-remote-code", is_flag=True,
+              help="Also import the model's own package (when its archive is cached) and check its generate function.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def env_check_command(model: str, trust_remote_code: bool, as_json: bool) -> None:
+    """Import MODEL's requirements in its environment again; with trust, also load its own code there."""
+    from ..environments import archive_cached, check_env, env_card
+    from ..trust import trusted_by_environment
 
     card = env_card(model)
-    create_env(card, system_site_packages=system_site_packages, installer=installer, force=force,
-               log=lambda message: click.echo(message, err=True))
-    click.echo(f"environment of {card.id} ready")
+    result = check_env(card)
+    package = "skipped: the model's archive is not in the cache (it is fetched on first generate)"
+    if result["ok"] and archive_cached(card):
+        trusted = trust_remote_code or trusted_by_environment()
+        if trusted:
+            from ..api import load_model
+
+            loaded = load_model(card.id, device="cpu", trust_remote_code=trusted)
+            close = getattr(loaded.generator, "close", None)
+            if callable(close):
+                close()
+            package = "ok: its package imports and its function takes the card's arguments"
+        else:
+            package = "skipped: importing the model's package runs its code; add --trust-remote-code"
+    elif not result["ok"]:
+        package = "skipped: the requirements do not import"
+    if as_json:
+        _emit_json({**result, "model": card.id, "package": package})
+    else:
+        for name, version in result["versions"].items():
+            click.echo(f"{name} {version or '(not installed)'}")
+        for name, error in result["errors"].items():
+            click.echo(f"import {name}: FAILED: {error}")
+        click.echo(f"package: {package}")
+        click.echo(f"environment of {card.id}: {result['state']}")
+    if not result["ok"]:
+        raise SystemExit(1)
 
 
 @env_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def env_list_command(as_json: bool) -> None:
-    """List the built model environments."""
+    """List the built model environments and their state (ok, broken, stale)."""
     from ..environments import list_envs
 
     envs = list_envs()
@@ -972,9 +1056,9 @@ def env_list_command(as_json: bool) -> None:
     if not envs:
         click.echo("No model environments. Build one with `medigan env create MODEL`.")
         return
-    rows = [(e.get("model"), e.get("upstream_id") or "-", e.get("python"), len(e.get("requirements", [])), e.get("path"))
-            for e in envs]
-    click.echo(table(rows, ["MODEL", "UPSTREAM ID", "PYTHON", "REQUIREMENTS", "PATH"]))
+    rows = [(e.get("model"), e.get("upstream_id") or "-", e.get("state"), e.get("python"),
+             len(e.get("requirements", [])), e.get("path")) for e in envs]
+    click.echo(table(rows, ["MODEL", "UPSTREAM ID", "STATE", "PYTHON", "REQUIREMENTS", "PATH"]))
 
 
 @env_group.command("remove")

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..atomic import write_text
 from ..errors import MediganUsageError
 from ..generation.outputs import MANIFEST, RUN_FILE
-from ..models import Model
+from ..models import Model, ships_inputs
 from ..registry import ModelEntry
 
 logger = logging.getLogger("medigan_host")
@@ -86,11 +86,14 @@ class GenerateFunction:
         seed = check_seed(options.get("seed", 0))
         condition = check_condition(card, options.get("condition"))
         inputs = options.get("inputs")
-        if card.needs_inputs:
-            if inputs is None:
-                raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= or input_path=")
-            num_samples = len(inputs)
+        if card.needs_inputs and inputs is None and not ships_inputs(card):
+            raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: pass inputs= or input_path=")
         model = self._model(options.get("device", "auto"), options.get("trust_remote_code") is True)
+        if card.needs_inputs:
+            if inputs is None:  # the sample inputs shipped in the model's package, as the original used them
+                inputs = model.default_inputs(num_samples)
+            inputs = inputs[:num_samples]  # the first N inputs (the original's translate_all_images=False)
+            num_samples = len(inputs)
         understood = understood_options(model, model_options)
         key = self._run_key(options, where)
         start = 0 if card.needs_inputs else self._done.get(key, 0)

@@ -72,12 +72,17 @@ class Generators:
         info = plugin_host().plugins.get(entry.plugin)
         return info.distribution if info is not None else None
 
-    def _check_install(self, model_id: str | int, install_dependencies: bool) -> None:
-        """``install_dependencies=True`` never installs: it warns when the model's requirements are importable
-        and raises with the exact command otherwise."""
+    def _check_install(self, model_id: str | int, install_dependencies: bool, trusted: bool = False) -> None:
+        """``install_dependencies=True`` builds the own environment of a model that runs its own code, when it is
+        missing or out of date, and only when its code is trusted (``trust_remote_code=True`` or
+        ``MEDIGAN_TRUST_REMOTE_CODE=1``); nothing is ever installed into this Python: for other models it warns when
+        the requirements are importable and raises with the exact command otherwise."""
         if not install_dependencies:
             return
         entry = self._entry(model_id)
+        if isinstance(entry.card.extra.get("environment"), Mapping):
+            self._build_environment(entry, trusted)
+            return
         missing, command = missing_requirements(entry, self._distribution(entry))
         if missing:
             raise MediganUsageError(f"install_dependencies=True: medigan never installs packages while it runs, and model "
@@ -85,6 +90,24 @@ class Generators:
                                     "then call again")
         logger.warning("install_dependencies=True is ignored: medigan never installs packages while it runs; the "
                        "requirements of %s are already installed", entry.id)
+
+    @staticmethod
+    def _build_environment(entry: ModelEntry, trusted: bool) -> None:
+        from ..environments import create_env, env_state, missing_steps
+        from ..trust import trusted_by_environment
+
+        card = entry.card
+        state = env_state(card)
+        if state == "ok":
+            return
+        if not (trusted or trusted_by_environment()):
+            steps = missing_steps(card, trusted=False)
+            raise MediganUsageError(f"install_dependencies=True builds the own environment of model {entry.id!r} only when "
+                                    f"you trust its code. Missing: " + "; ".join(f"({i}) {step}" for i, step in
+                                                                                    enumerate(steps, 1)))
+        logger.warning("install_dependencies=True: building the environment of %s (%s); nothing is installed into "
+                       "this Python", entry.id, state)
+        create_env(card, force=state != "missing", log=logger.info)
 
     @property
     def config_manager(self) -> ConfigManager:
@@ -288,12 +311,13 @@ class Generators:
         ``save_images=False`` returns a list with one array (H, W, C) per sample, or one ``(image, mask)`` pair
         for models with masks. ``is_gen_function_returned=True`` returns a reusable function instead; each call
         of it gives the run's next ``num_samples`` samples. Keyword options: ``seed`` (default 0),
-        ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate every input given),
+        ``condition``, ``inputs`` or ``input_path`` (image-to-image models translate the first ``num_samples`` inputs,
+        all when fewer; with none given, the sample inputs a model ships),
         ``batch_size``, ``device``, and when saving ``format``. Other keyword arguments (the original's
         model-specific ones, such as ``image_size`` or ``gpu_id``) go to models that understand them and are
         ignored with a warning by the others.
         """
-        self._check_install(model_id, install_dependencies)
+        self._check_install(model_id, install_dependencies, kwargs.get("trust_remote_code") is True)
         entry = self._entry(model_id)
         options, model_options = generate_options(entry, kwargs, saving=save_images)
         if not save_images and output_path is not None:

@@ -268,12 +268,26 @@ def _card_id(card: Any) -> Any:
 
 # -- model checks -----------------------------------------------------------------------------------------------------
 
-def check_model(entry: ModelEntry, device: str = "cpu", *, inputs: InputsFactory | None = None) -> list[CheckResult]:
-    """The model-level checks, in order; checks that need a working model are skipped when the loader fails."""
+def check_model(entry: ModelEntry, device: str = "cpu", *, inputs: InputsFactory | None = None,
+                trust_remote_code: bool = False) -> list[CheckResult]:
+    """The model-level checks, in order; checks that need a working model are skipped when the loader fails.
+
+    A model whose card says ``remote_code: true`` is loaded only with ``trust_remote_code`` (``--trust-remote-code``,
+    or ``MEDIGAN_TRUST_REMOTE_CODE=1``); without it the checks that run the model are skipped with that reason."""
+    from ..registry import runs_remote_code
+    from ..trust import trusted_by_environment
+
     card = entry.card
     results = [check_card_complete(card)]
+    if runs_remote_code(card) and not (trust_remote_code or trusted_by_environment()):
+        reason = ("not run: the model runs code downloaded with it"
+                  + (f" ({card.extra['remote_code_source']})" if card.extra.get("remote_code_source") else "")
+                  + "; add --trust-remote-code to run the full contract")
+        results += [_skip(name, card.id, reason) for name in MODEL_CHECKS[1:-1]]
+        results.append(check_weights_verifiable(card))
+        return results
     try:
-        model = load(entry, device)
+        model = load(entry, device, trust_remote_code=trust_remote_code)
     except FrameworkMissingError as exc:  # not the plugin's fault: this environment lacks the framework
         results.append(_skip("loader-builds", card.id, f"not run: {exc}"))
         results += [_skip(name, card.id, "not run: the model's framework is not installed") for name in MODEL_CHECKS[2:-1]]
@@ -508,7 +522,7 @@ def _difference(a: Any, b: Any) -> str:
 # -- running everything -----------------------------------------------------------------------------------------------
 
 def iter_checks(target: str | Path | None = None, device: str = "cpu", *,
-                inputs: InputsFactory | None = None) -> Iterator[CheckResult]:
+                inputs: InputsFactory | None = None, trust_remote_code: bool = False) -> Iterator[CheckResult]:
     """Every check for ``target`` (plugin folder, plugin name, model id, or everything installed), as each finishes.
 
     ``inputs(card, seeds)`` makes the inputs of image-input models (default :func:`example_inputs`).
@@ -522,14 +536,15 @@ def iter_checks(target: str | Path | None = None, device: str = "cpu", *,
         for info in resolved.plugins:
             yield from check_plugin(info, host)
         for entry in resolved.models:
-            yield from check_model(entry, device, inputs=inputs)
+            yield from check_model(entry, device, inputs=inputs, trust_remote_code=trust_remote_code)
 
     return results()
 
 
-def run_checks(target: str | Path | None = None, device: str = "cpu", *, inputs: InputsFactory | None = None) -> list[CheckResult]:
+def run_checks(target: str | Path | None = None, device: str = "cpu", *, inputs: InputsFactory | None = None,
+               trust_remote_code: bool = False) -> list[CheckResult]:
     """:func:`iter_checks` as a list."""
-    return list(iter_checks(target, device, inputs=inputs))
+    return list(iter_checks(target, device, inputs=inputs, trust_remote_code=trust_remote_code))
 
 
 def all_passed(results: Iterable[CheckResult]) -> bool:

@@ -101,6 +101,8 @@ def generate(
     card = entry.card
     require_trust(card, trust_remote_code)
     num_samples = check_count(num_samples, inputs, card.id)
+    if inputs is not None and card.needs_inputs and len(inputs) > num_samples:
+        inputs = inputs[:num_samples]  # the first N inputs, as the original's translate_all_images=False
     check_seed(seed)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise MediganUsageError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
@@ -108,16 +110,22 @@ def generate(
     check_inputs(card, inputs, num_samples)
     check_device(device)
     ray_options = _engine_options(engine, address, workers, gpus_per_worker, output_dir)
+    preloaded = None
+    if card.needs_inputs and inputs is None:  # the sample inputs the model ships (the original's default input_path)
+        preloaded = load(entry, device, trust_remote_code=trust_remote_code)
+        inputs = preloaded.default_inputs(num_samples)
+        num_samples = len(inputs)
     if output_dir is None:
         if resume or overwrite:
             raise MediganUsageError("resume and overwrite only apply when writing to an output folder")
-        model_handle = load(entry, device, trust_remote_code=trust_remote_code)
+        model_handle = preloaded or load(entry, device, trust_remote_code=trust_remote_code)
         return _iterate(model_handle, num_samples, seed, batch_size, condition, inputs, progress)
     writer = get_writer(format or default_format(card))
     writer.check(card)
     target = output_dir if isinstance(output_dir, str) and is_url(output_dir) else Path(output_dir)
     return _write(entry, target, num_samples, seed, batch_size, condition, inputs, writer, device,
-                  resume, overwrite, progress, ray_options, verify_hashes, trust_remote_code=trust_remote_code)
+                  resume, overwrite, progress, ray_options, verify_hashes, trust_remote_code=trust_remote_code,
+                  model=preloaded)
 
 
 def _engine_options(engine: str, address: str | None, workers: int | None, gpus_per_worker: float | None,
@@ -159,7 +167,7 @@ def _iterate(model: Model, n: int, seed: int, batch_size: int, condition: Any, i
 def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_size: int, condition: Any, inputs: Any,
            writer: Writer, device: str, resume: bool, overwrite: bool,
            progress: Callable[[int], None] | None, ray_options: Any = None, verify_hashes: bool = True, *,
-           trust_remote_code: bool = False) -> RunResult:
+           trust_remote_code: bool = False, model: Model | None = None) -> RunResult:
     started = time.perf_counter()
     card = entry.card
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
@@ -170,7 +178,10 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     with RunFolder(output_dir) as folder:
         store = folder.store
         finished = folder.plan(run, resume=resume, overwrite=overwrite, verify_hashes=verify_hashes)
-        model = load(entry, device, trust_remote_code=trust_remote_code) if ray_options is None else None
+        if ray_options is not None:
+            model = None  # the Ray workers load their own
+        elif model is None:
+            model = load(entry, device, trust_remote_code=trust_remote_code)
         unverified = unverified_weights(card)  # placed with `medigan cache place --unverified`: the provenance says so
         if unverified:
             run["unverified_weights"] = unverified

@@ -198,7 +198,8 @@ def _site_listing() -> list[str]:
 @pytest.mark.torch
 def test_env_create_builds_offline_and_runs_without_touching_this_python(serve, cache, tmp_path):
     # 00018 pins numpy, tqdm and torch==2.13.0: with them in this Python, pip finds every requirement satisfied
-    # through --system-site-packages and downloads nothing (without them it would fetch torch: skip instead)
+    # through --system-site-packages and downloads nothing (without them it would fetch torch: skip instead); uv, the
+    # default installer, looks at the environment's own packages only, so this offline build uses pip
     pytest.importorskip("torch")
     pytest.importorskip("tqdm")
     card = get_card("00018_WGANGP_XRAY_LUNG_NODULES")
@@ -206,10 +207,12 @@ def test_env_create_builds_offline_and_runs_without_touching_this_python(serve, 
     before = _site_listing()
     env = {**os.environ}
     cli = [sys.executable, "-m", "medigan_host"]
-    done = subprocess.run([*cli, "env", "create", "00018", "--system-site-packages"], capture_output=True, text=True, env=env)
+    done = subprocess.run([*cli, "env", "create", "00018", "--system-site-packages", "--installer", "pip"],
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     listed = json.loads(subprocess.run([*cli, "env", "list", "--json"], capture_output=True, text=True, env=env).stdout)
     assert [e["model"] for e in listed] == [card.id] and listed[0]["requirements"] == card.extra["environment"]["requirements"]
+    assert listed[0]["state"] == "ok" and listed[0]["check"]["versions"]["torch"].startswith("2.13.0")
     again = subprocess.run([*cli, "env", "create", "00018"], capture_output=True, text=True, env=env)
     assert again.returncode == 2 and "--force" in again.stderr
     run = subprocess.run([*cli, "generate", "00018", "-n", "3", "--batch-size", "2", "-o", str(tmp_path / "o"),

@@ -13,6 +13,7 @@ nothing that crosses the pipe can run code.
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 import json
 import os
@@ -99,13 +100,61 @@ def _items(result, n: int) -> list:
     return list(result[:n])
 
 
+def _check_signature(function, names: list) -> None:
+    """The original function must take every argument the card passes it (or ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return  # a builtin or C function: nothing to compare
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    missing = [name for name in names if name not in parameters]
+    if missing:
+        raise TypeError(f"{function.__name__}{inspect.signature(function)} does not take {', '.join(missing)}, which "
+                        "the model's card passes it: the package is not the one the card describes")
+
+
+class _LatentDraw:
+    """While the original runs, ``torch.randn`` answers its one draw of the batch's latent vectors (a size of
+    ``(num_samples, latent, ...)``) with the host's latents, so the original code makes the same image for a seed as
+    a native port that uses ``medigan_host.latents``. Every other draw goes to torch as usual."""
+
+    def __init__(self, torch, z: np.ndarray, latent: int) -> None:
+        self.torch, self.z, self.latent, self.used = torch, z, latent, 0
+        self.original = torch.randn
+
+    def __enter__(self):
+        torch, original = self.torch, self.original
+
+        def randn(*size, **kwargs):
+            shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+            if (not self.used and len(shape) >= 2 and all(isinstance(d, int) for d in shape)
+                    and shape[0] == len(self.z) and shape[1] == self.latent and int(np.prod(shape)) == self.z.size
+                    and kwargs.get("out") is None):
+                self.used += 1
+                tensor = torch.from_numpy(self.z.reshape(shape).copy())
+                return tensor.to(device=kwargs.get("device") or "cpu",
+                                 dtype=kwargs.get("dtype") or torch.get_default_dtype()).requires_grad_(
+                    bool(kwargs.get("requires_grad", False)))
+            return original(*size, **kwargs)
+
+        torch.randn = randn
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.torch.randn = self.original
+
+
 class _Model:
     def __init__(self, spec: dict) -> None:
         self.spec = spec
         sys.path.insert(0, os.getcwd())
         module = importlib.import_module(f"models.{spec['package']}")
         self.function = getattr(module, spec["function"])
+        _check_signature(self.function, [*spec["base_args"], *spec.get("custom_args", {})])
         self.scratch = tempfile.mkdtemp(prefix="medigan-original-")
+        #: whether the original draws its latents with torch.randn (None: not known until its first batch)
+        self.draws_latent = None
         _torch()  # the seeding framework loads with the model, not inside the first request's time limit
 
     def call(self, num_samples: int, extra: dict) -> object:
@@ -125,6 +174,12 @@ class _Model:
             z = arrays[0] if torch is None else torch.from_numpy(arrays[0])
             _seed(seeds[0])
             return [_to_arrays(item) for item in _items(self.call(len(seeds), {**extra, latent_arg: z}), len(seeds))]
+        draw = request.get("latent_draw")
+        torch = _torch()
+        if draw and arrays and torch is not None and self.draws_latent is not False:
+            drawn = self._drawn(seeds, extra, arrays[0], int(draw["latent"]), int(draw.get("batch") or 1), torch)
+            if drawn is not None:
+                return drawn
         out = []
         input_arg = request.get("input_arg")
         for i, seed in enumerate(seeds):
@@ -133,6 +188,26 @@ class _Model:
                 call_extra[input_arg] = request["input_dirs"][i]
             _seed(seed)
             out.append(_to_arrays(_items(self.call(1, call_extra), 1)[0]))
+        return out
+
+
+    def _drawn(self, seeds: list, extra: dict, z: np.ndarray, latent: int, batch: int, torch) -> list | None:
+        """The samples made from the host's latents ``z`` in calls of exactly ``batch`` samples (the last padded with
+        zero rows, dropped), or None when the original drew no latent with torch.randn (then seeds are used)."""
+        out = []
+        for start in range(0, len(seeds), batch):
+            rows = z[start:start + batch]
+            padded = np.concatenate([rows, np.zeros((batch - len(rows), *rows.shape[1:]), rows.dtype)]) if len(rows) < batch else rows
+            _seed(seeds[start])
+            with _LatentDraw(torch, padded, latent) as draw:
+                result = self.call(batch, dict(extra))
+            if not draw.used:
+                self.draws_latent = False
+                print(f"medigan: the original drew no torch.randn latent of size ({batch}, {latent}, ...); each "
+                      "sample is made from its seed instead", file=sys.stderr)
+                return None
+            self.draws_latent = True
+            out += [_to_arrays(item) for item in _items(result, batch)[:len(rows)]]
         return out
 
 

@@ -9,9 +9,34 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Every original model's code ran on PyTorch; its environment gets this release (pip's index decides CPU or CUDA).
+#: Every original model's code ran on PyTorch; its environment gets this release (the package sources decide CPU or
+#: CUDA: UV_FIND_LINKS / UV_INDEX_URL, or pip's PIP_FIND_LINKS / PIP_INDEX_URL).
 TORCH = "torch==2.13.0"
-TORCHVISION = "torchvision==0.28.0"
+#: torchvision is resolved through :data:`TORCHVISION_OVERRIDES` (see :data:`TORCHVISION_NOTE`).
+TORCHVISION = "torchvision"
+#: torchvision 0.17 to 0.28 register "fake" kernels for their compiled operators (torchvision::nms) at import without
+#: checking that the operators loaded; a torchvision wheel built for another torch build (PyPI's CUDA torchvision
+#: next to a CPU-only torch) therefore fails at ``import torchvision``. 0.16.2 is the last release that checks first:
+#: it imports, with its transforms, models and utils (pure Python), on any torch 2.x build; only torchvision.ops'
+#: compiled operators (nms, roi_align), which no original model calls, are unavailable when the builds differ. Its
+#: wheel pins torch 2.1.2, so the override also keeps torch at the card's release.
+TORCHVISION_OVERRIDES = ["torchvision==0.16.2", "torch==2.13.0"]
+TORCHVISION_NOTE = ("torchvision is installed as 0.16.2 with torch kept at 2.13.0 (an override: its wheel pins torch "
+                    "2.1.2): torchvision 0.17-0.28 fail at import when their compiled operators were built for another "
+                    "torch build than the one installed (e.g. PyPI's CUDA torchvision next to a CPU-only torch, "
+                    "'operator torchvision::nms does not exist'); 0.16.2 imports with its transforms, models and "
+                    "utils, which is what the original code uses.")
+#: The module each requirement is imported as: what `medigan env create` imports to prove the environment works.
+IMPORT_NAMES = {"numpy": "numpy", "torch": "torch", "torchvision": "torchvision", "opencv-contrib-python-headless": "cv2",
+                "pyyaml": "yaml", "dominate": "dominate", "visdom": "visdom", "pillow": "PIL", "imageio": "imageio",
+                "scikit-image": "skimage", "matplotlib": "matplotlib", "albumentations": "albumentations",
+                "glob2": "glob2", "natsort": "natsort", "scipy": "scipy", "pandas": "pandas",
+                "easing-functions": "easing_functions", "ipdb": "ipdb", "lmdb": "lmdb", "tqdm": "tqdm",
+                "scikit-learn": "sklearn", "requests": "requests", "pytorch-lightning": "pytorch_lightning",
+                "nibabel": "nibabel", "comet-ml": "comet_ml", "monai": "monai", "grad-cam": "pytorch_grad_cam",
+                "munch": "munch", "ffmpeg-python": "ffmpeg", "torchmetrics": "torchmetrics", "setuptools": "pkg_resources"}
+#: The Python versions every card's pins install on (torch 2.13 wheels start at 3.10); cards with older pins narrow it.
+PYTHON = ">=3.10"
 NUMPY = "numpy>=1.24,<3"
 OPENCV = "opencv-contrib-python-headless>=4.8"
 PILLOW = "pillow>=10"
@@ -448,10 +473,13 @@ UPSTREAM: list[dict[str, Any]] = [
         "architecture": "Progressively growing GAN generator in PyTorch Lightning (latent 512, 1024x1024, RGB)",
         "dataset": "ChestX-ray14 (Wang et al, 2017)",
         "dependencies": ["pytorch-lightning==1.2.10", "torch", "torchvision", "matplotlib", "pillow", "numpy"],
-        "requirements": ["pytorch-lightning==1.2.10", TORCH, TORCHVISION, "matplotlib>=3.7", PILLOW, NUMPY],
+        "requirements": ["pytorch-lightning==1.2.10", TORCH, TORCHVISION, "matplotlib>=3.7", PILLOW, NUMPY,
+                         "setuptools<81"],
+        "overrides": TORCHVISION_OVERRIDES,
         "pin_notes": ("pytorch-lightning stays at 1.2.10, the version the original pinned and the checkpoint was saved "
-                      "with. The set resolves with pip on Python 3.11; whether 1.2.10 imports on torch 2.x was not verified (it "
-                      "predates torch 2). If it does not, build the environment with an older Python and torch."),
+                      "with; it imports on torch 2.13 (checked by `medigan env create`). Adjusted: setuptools<81 is a "
+                      "requirement because pytorch-lightning 1.2.10 imports pkg_resources at import time, which "
+                      "setuptools 81 removed. " + TORCHVISION_NOTE),
         "selection": _xray(_performance(1000, 52.17, 0.543, 2.83, 0.071, det_delta=None,
                                         clf=_task(fake={"AUC": 0.878}, real={"AUC": 0.947})),
                            ["classification", "detection"], "ChestX-ray14", _CXR, 1028, 3, "PGGAN", augmentations=[]),
@@ -504,11 +532,14 @@ UPSTREAM: list[dict[str, Any]] = [
             "monai[skimage]", "munch==2.5.0", "pillow>=7.0.0", "ffmpeg-python==0.2.0", "torchmetrics==0.6.0"],
         "requirements": ["nibabel==3.2.1", "pytorch-lightning==1.4.7", "pandas>=2", "comet-ml", "monai[skimage]==1.0.1",
                          "grad-cam", "matplotlib>=3.7", "munch==2.5.0", "pillow>=7.0.0", "ffmpeg-python==0.2.0",
-                         "torchmetrics==0.6.0", TORCH],
-        "pin_notes": ("Kept exactly as the original pinned them (nibabel 3.2.1, pytorch-lightning 1.4.7, monai 1.0.1, "
+                         "torchmetrics==0.6.0", TORCH, "numpy<2", "setuptools<81"],
+        "overrides": TORCHVISION_OVERRIDES, "python": ">=3.10,<3.13",
+        "pin_notes": ("Kept as the original pinned them (nibabel 3.2.1, pytorch-lightning 1.4.7, monai 1.0.1, "
                       "munch 2.5.0, ffmpeg-python 0.2.0, torchmetrics 0.6.0): the checkpoint is a Lightning checkpoint "
-                      "of those versions. The set resolves with pip on Python 3.11; whether these versions import on torch "
-                      "2.x was not verified (they predate it). If they do not, use Python 3.9 and an older torch."),
+                      "of those versions; they import on torch 2.13 (checked by `medigan env create`). Adjusted: "
+                      "numpy<2 (nibabel 3.2 reads np.sctypes, removed in NumPy 2.0), setuptools<81 (pytorch-lightning "
+                      "1.4, torchmetrics 0.6 and munch import pkg_resources, removed in setuptools 81); Python below "
+                      "3.13 because NumPy 1.x has no wheels for 3.13. grad-cam brings torchvision: " + TORCHVISION_NOTE),
         "conditions": {"age_offset": list(range(-20, 21))},
         "condition_arg": {"arg": "aging_input", "condition": "age_offset", "wrap": "list"},
         "selection": _selection(

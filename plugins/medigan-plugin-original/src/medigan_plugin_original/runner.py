@@ -381,12 +381,38 @@ class OriginalModel:
             return self.generate_from_latents(latents(seeds, self.latent_shape), condition=condition, seeds=seeds,
                                               options=options)
         message = {"op": "generate", "seeds": seeds, "kwargs": {**(options or {}), **self._condition_kwargs(condition)}}
+        latent = self.spec.get("latent")
+        if inputs is None and latent and not self.spec.get("input_arg"):
+            # one latent convention: the host's latents of each seed, handed to the original's torch.randn draw
+            message["latent_draw"] = {"latent": int(latent), "batch": int(self.spec.get("latent_batch", 1))}
+            reply = self.worker.request(message, [latents(seeds, int(latent))], timeout=self.timeout)
+            return self._samples(*reply, len(seeds))
         if inputs is None:
             return self._samples(*self.worker.request(message, timeout=self.timeout), len(seeds))
         with tempfile.TemporaryDirectory(prefix="medigan-inputs-") as folder:
             message["input_arg"] = self.spec["input_arg"]
             message["input_dirs"] = _input_folders(Path(folder), inputs)
             return self._samples(*self.worker.request(message, timeout=self.timeout), len(seeds))
+
+    def default_inputs(self) -> np.ndarray:
+        """The sample inputs shipped in the model's package, in name order: the folder the original's ``input_path``
+        default names (relative to the working folder, or to the package)."""
+        from medigan_host.generation.inputs import read_inputs
+
+        arg = self.spec.get("input_arg")
+        default = self.spec.get("custom_args", {}).get(arg) if arg else None
+        if not default:
+            raise PluginError(f"model {self.card.id!r} ships no sample inputs; give inputs (--inputs FOLDER)")
+        candidates = [self.root / default, self.root / "models" / self.spec["package"] / default]
+        folder = next((c for c in candidates if c.is_dir() and any(c.iterdir())), None)
+        if folder is None:
+            raise PluginError(f"model {self.card.id!r}: its package has no sample inputs in {default!r} (the original's "
+                              "default input_path); give inputs (--inputs FOLDER, Python inputs= or input_path=)")
+        return read_inputs(folder)
+
+    def close(self) -> None:
+        """Stop the worker (it is also stopped when the model is garbage-collected or medigan exits)."""
+        self.worker.close()
 
     def generate_from_latents(self, z: Any, *, condition: Mapping[str, Any] | None = None,
                               seeds: Sequence[int] | None = None, options: Mapping[str, Any] | None = None) -> Samples:
