@@ -197,11 +197,13 @@ def test_kid_with_fewer_images_than_its_subset_size_warns_and_records_it(runs, c
     with pytest.warns(EvaluationWarning, match="subset size lowered from 1000 to 24"):
         kid = evaluate(real=runs / "ct1", fake=runs / "ct2", metrics=("kid",))[0]
     assert kid.details["subset_size"] == 24 and kid.details["subset_size_requested"] == 1000
-    assert "std does not measure" in kid.details["warning"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", EvaluationWarning)
-        fine = evaluate(real=runs / "ct1", fake=runs / "ct2", metrics=("kid",), kid_subset_size=10)[0]
-    assert "warning" not in fine.details and fine.details["subset_size"] == 10 and fine.details["std"] > 1e-6
+    assert "subset size lowered" in kid.details["warning"]
+    # subsets holding the whole set do not differ: the std is then the jackknife standard error on all images
+    assert kid.details["std_subsets"] < 1e-9 < kid.details["std"] and "jackknife" in kid.details["std_method"]
+    assert kid.details["kid_all_images"] == pytest.approx(kid.value, rel=1e-9, abs=1e-12)
+    fine = evaluate(real=runs / "ct1", fake=runs / "ct2", metrics=("kid",), kid_subset_size=10)[0]
+    assert "subset size" not in fine.details["warning"] and fine.details["subset_size"] == 10
+    assert fine.details["std"] == fine.details["std_subsets"] > 1e-6 and "subsets" in fine.details["std_method"]
     shown = run_cli("evaluate", "--fake", str(runs / "ct2"), "--real", str(runs / "ct1"), "--metric", "kid",
                     env=_env(cache))
     assert shown.returncode == 0 and "warning: KID subset size lowered" in shown.stderr

@@ -24,8 +24,19 @@ LOWER_IS_BETTER = frozenset({
 HIGHER_IS_BETTER = frozenset({
     "ssim", "ms_ssim", "msssim", "psnr", "precision", "recall", "density", "coverage", "is", "inception_score",
     "accuracy", "acc", "balanced_accuracy", "auc", "auroc", "roc_auc", "auprc", "f1", "dice", "iou", "jaccard",
-    "sensitivity", "specificity", "ppv", "npv", "map", "kappa",
+    "sensitivity", "specificity", "ppv", "npv", "map", "kappa", "memorization", "authenticity",
 })
+#: Other spellings of a metric name, accepted where users type one (cards and records use the canonical name).
+#: ``memorization`` is the authenticity of ``medigan evaluate --metric memorization``: the share of generated samples
+#: that are not copies of training images, higher is better.
+METRIC_ALIASES = {"memorisation": "memorization"}
+
+
+def canonical_metric(metric: str) -> str:
+    """``metric`` with its last path component's alias spelling replaced (``memorisation`` -> ``memorization``)."""
+    head, _, last = metric.rpartition(".")
+    last = METRIC_ALIASES.get(last.lower(), last)  # other names keep their case (cards are matched ignoring it)
+    return f"{head}.{last}" if head else last
 #: The key of a metric entry that names the real images it was computed against (the publication goes in ``source``).
 REFERENCE_KEY = "reference"
 _ORDERS = {"asc": "asc", "ascending": "asc", "desc": "desc", "descending": "desc"}
@@ -109,7 +120,7 @@ def rank_entries(entries: Iterable[ModelEntry], metric: str, order: str | None =
     if not isinstance(metric, str) or not metric.strip() or any(not part for part in metric.strip().split(".")):
         raise MediganUsageError(f"metric must be a name such as 'fid' or a dotted path such as "
                                 f"'downstream_task.clf.accuracy', got {metric!r}")
-    metric = metric.strip()
+    metric = canonical_metric(metric.strip())
     direction = metric_direction(metric)
     order = check_order(order)
     if order is None:

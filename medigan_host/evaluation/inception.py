@@ -125,9 +125,10 @@ class InceptionE(nn.Module):
 
 
 class FIDInceptionV3(nn.Module):
-    """Returns the 2048-d pool3 features; ``fc`` (1008 classes) exists only so the published state dict loads strictly."""
+    """Returns the 2048-d pool3 features; ``fc`` (1008 classes) exists only so the published state dict loads strictly
+    (``classifier=False`` leaves it out, for copies of the network that hold no classifier)."""
 
-    def __init__(self) -> None:
+    def __init__(self, classifier: bool = True) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
         self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
@@ -145,7 +146,8 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280, max_pool=False)
         self.Mixed_7c = InceptionE(2048, max_pool=True)
-        self.fc = nn.Linear(2048, 1008)
+        if classifier:
+            self.fc = nn.Linear(2048, 1008)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
@@ -159,7 +161,12 @@ class FIDInceptionV3(nn.Module):
 
 
 def load(spec: Any, weights: Path | None, device: str) -> Any:
-    """The extractor loader: the network with the given state dict (or random weights when ``weights`` is None)."""
-    from .torch_runner import TorchNetwork
+    """The extractor loader: the network with the given state dict (or random weights when ``weights`` is None); a
+    state dict without the classifier (a converted copy, see :mod:`.reference`) loads into the network without one."""
+    from .torch_runner import TorchNetwork, read_state
 
-    return TorchNetwork.build(FIDInceptionV3(), weights, device)
+    if weights is None:
+        return TorchNetwork.build(FIDInceptionV3(), None, device)
+    state = read_state(weights)
+    network = FIDInceptionV3(classifier=not isinstance(state, dict) or "fc.weight" in state)
+    return TorchNetwork.build(network, weights, device, state=state)

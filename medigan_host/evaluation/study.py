@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .. import atomic
 from ..errors import MediganError, MediganUsageError
 from . import DEFAULT_EXTRACTOR
@@ -23,6 +25,11 @@ from .preprocess import Window, parse_window
 from .records import EvaluationRecord
 
 COLUMNS = ("model", "extractor", "normalization", "resize", "fid", "n_fake", "n_real", "note", "extractor_weights_sha256")
+#: Feature vectors per set compared to find cells whose features are another cell's rescaled.
+PROBE_VECTORS = 32
+#: Relative residual below which one cell's features count as an affine rescaling of another's (PCANet's ``unit``
+#: and ``symmetric`` cells differ by 3.9 %: padding at the image borders; elsewhere the features are exactly 2x).
+RESCALED_TOLERANCE = 0.05
 
 
 @dataclass
@@ -86,8 +93,9 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
     notes = [f"{name} x {normalization}: {why}" for name, normalization, why in cells if why]
     records, rows = [], []
     for model, images in zip(models, fake_images, strict=True):
-        fake_sets = iter(extract_many(images, configs, keep=0, progress=progress))
+        fake_sets = iter(extract_many(images, configs, keep=PROBE_VECTORS, progress=progress))
         computed = iter(zip(configs, real_sets, strict=True))
+        probes: list[tuple[str, str, np.ndarray, float]] = []  # (extractor, normalisation, features, fid) of this model
         for name, normalization, skipped in cells:
             if skipped:
                 rows.append({"model": model, "extractor": name, "normalization": normalization, "resize": resize or "-",
@@ -98,12 +106,44 @@ def fid_study(models: Sequence[str], real: str | Path, *, n: int, extractors: Se
             config, real_set = next(computed)
             value = frechet_distance(fake.mean, fake.covariance, real_set.mean, real_set.covariance)
             about = config.describe()
-            records.append(EvaluationRecord("fid", value, fake.describe(), real_set.describe(), about, {"model": model}))
+            probe = np.concatenate([fake.kept[:PROBE_VECTORS], real_set.kept[:PROBE_VECTORS]]).astype(np.float64)
+            same = next(((norm, fit, base_fid) for ext, norm, other, base_fid in probes if ext == about["extractor"]
+                         for fit in [rescaling(other, probe)] if fit is not None), None)
+            probes.append((about["extractor"], about["normalization"], probe, value))
+            details: dict[str, object] = {"model": model}
+            reasons = []
+            if same is not None:
+                norm, (factor, residual), base_fid = same
+                ratio = value / base_fid if base_fid else float("nan")
+                details["no_information"] = {"same_as_normalization": norm, "feature_factor": factor,
+                                             "relative_residual": residual, "fid_ratio": ratio}
+                reasons.append(f"no information: its features are {factor:.4g} x those of the {norm} cell plus a constant "
+                               f"(to {residual:.1%}), so its FID is that cell's x {ratio:.4g}")
+            if not about["comparable_with_published_fid"]:
+                reasons.append(f"not comparable with published FIDs: {about['not_comparable_because']}")
+            records.append(EvaluationRecord("fid", value, fake.describe(), real_set.describe(), about, details))
             rows.append({"model": model, "extractor": about["extractor"], "normalization": about["normalization"],
                          "resize": about["resize"], "fid": value, "n_fake": fake.count, "n_real": real_set.count,
-                         "note": "" if about["comparable_with_published_fid"] else "not comparable with published FIDs",
-                         "extractor_weights_sha256": about["extractor_weights_sha256"]})
+                         "note": "; ".join(reasons), "extractor_weights_sha256": about["extractor_weights_sha256"]})
     return StudyResult(records, rows, notes)
+
+
+def rescaling(base: np.ndarray, other: np.ndarray) -> tuple[float, float] | None:
+    """``(c, relative residual)`` when ``other ≈ c * base + t`` (one constant offset vector ``t``) for the same images'
+    feature vectors, within :data:`RESCALED_TOLERANCE`; else None. Such a cell's FID is ``c²`` times the base cell's: it
+    carries no information of its own (e.g. ``unit`` against ``symmetric`` for an extractor whose filters sum to
+    zero and whose non-linearities are positively homogeneous, as PCANet's)."""
+    if base.shape != other.shape or len(base) < 3:
+        return None
+    a, b = base - base.mean(0), other - other.mean(0)
+    energy = float((a * a).sum())
+    if energy <= 0.0:
+        return None
+    factor = float((a * b).sum()) / energy
+    if factor <= 0.0:
+        return None
+    residual = float(np.sqrt(((b - factor * a) ** 2).sum() / max(float((b * b).sum()), 1e-300)))
+    return (factor, residual) if residual < RESCALED_TOLERANCE else None
 
 
 def write_outputs(result: StudyResult, folder: str | Path, *, plot: bool = True) -> list[Path]:
@@ -131,7 +171,8 @@ def write_outputs(result: StudyResult, folder: str | Path, *, plot: bool = True)
 
 
 def plot_study(result: StudyResult, path: Path) -> Path:
-    """A grouped bar chart per extractor (FID scales differ between extractors): models x normalisations."""
+    """A grouped bar chart per extractor (FID scales differ between extractors): models x normalisations, on a log
+    scale (FIDs of different modalities differ by orders of magnitude); cells without information are hatched."""
     try:
         import matplotlib
 
@@ -147,18 +188,29 @@ def plot_study(result: StudyResult, path: Path) -> Path:
         rows = [row for row in result.rows if row["extractor"] == extractor]
         norms = list(dict.fromkeys(str(row["normalization"]) for row in rows))
         width = 0.8 / len(norms)
+        positive = [float(r["fid"]) for r in rows if r["fid"] is not None and float(r["fid"]) > 0]
+        log = bool(positive)  # log scale: FIDs of different modalities differ by orders of magnitude
+        floor = min(positive) / 10 if log else 0.0
         for j, norm in enumerate(norms):
             cells = [next((r for r in rows if r["model"] == m and str(r["normalization"]) == norm), None) for m in models]
             skipped = all(c is None or c["fid"] is None for c in cells)
-            values = [float(c["fid"]) if c is not None and c["fid"] is not None else 0.0 for c in cells]
+            values = [float(c["fid"]) if c is not None and c["fid"] is not None and float(c["fid"]) > 0 else floor
+                      for c in cells]
             xs = [i + j * width for i in range(len(models))]
-            ax.bar(xs, values, width, label=f"{norm} (skipped)" if skipped else norm)
-            for x, cell in zip(xs, cells, strict=True):
+            bars = ax.bar(xs, values, width, label=f"{norm} (skipped)" if skipped else norm)
+            for x, cell, bar in zip(xs, cells, bars, strict=True):
                 if cell is not None and cell["fid"] is None:
-                    ax.text(x, 0, "skipped", rotation=90, ha="center", va="bottom", fontsize="small")
+                    ax.text(x, floor, "skipped", rotation=90, ha="center", va="bottom", fontsize="small")
+                elif cell is not None and str(cell.get("note", "")).startswith("no information"):
+                    bar.set_hatch("//")
+                    bar.set_alpha(0.5)
+                    ax.text(x, bar.get_height(), "no info", rotation=90, ha="center", va="bottom", fontsize="x-small")
+        if log:
+            ax.set_yscale("log")
+            ax.set_ylim(top=max(positive) * 4)  # room for the labels above the bars
         ax.set_xticks([i + width * (len(norms) - 1) / 2 for i in range(len(models))], models, rotation=20, ha="right")
         ax.set_title(extractor)
-        ax.set_ylabel("FID")
+        ax.set_ylabel("FID (log scale)" if log else "FID")
         ax.legend(title="normalisation", fontsize="small")
     if result.notes:
         fig.text(0.01, 0.01, "\n".join(f"skipped: {note}" for note in result.notes), fontsize="x-small", va="bottom")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,12 +20,12 @@ class TorchNetwork:
         self.device = device
 
     @classmethod
-    def build(cls, network: torch.nn.Module, weights: Path | None, device: str) -> TorchNetwork:
-        """Load ``weights`` (a state dict file) strictly into ``network``; None keeps its random initialisation."""
+    def build(cls, network: torch.nn.Module, weights: Path | None, device: str, state: Any = None) -> TorchNetwork:
+        """Load ``weights`` (a state dict file; ``state`` when already read with :func:`read_state`) strictly into
+        ``network``; None keeps its random initialisation."""
         if weights is not None:
             try:
-                state = torch.load(str(weights), map_location="cpu", weights_only=True)
-                state = state.get("state_dict", state) if isinstance(state, dict) else state
+                state = read_state(weights) if state is None else state
                 network.load_state_dict(state, strict=True)
             except (RuntimeError, OSError, KeyError, AttributeError) as exc:
                 raise WeightsError(f"weights file {weights} does not fit the {type(network).__name__} network: "
@@ -34,3 +36,12 @@ class TorchNetwork:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         out = self.network(torch.from_numpy(batch).to(self.device))
         return out.double().cpu().numpy()
+
+
+def read_state(weights: Path) -> Any:
+    """The state dict in a weights file (a checkpoint's ``state_dict`` entry when it holds one)."""
+    try:
+        state = torch.load(str(weights), map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
+        raise WeightsError(f"cannot read the weights file {weights} as a PyTorch state dict: {str(exc)[:300]}") from exc
+    return state.get("state_dict", state) if isinstance(state, dict) else state
