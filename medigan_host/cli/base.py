@@ -49,6 +49,7 @@ EXAMPLES = {
     "card export": "medigan card export ct-head-phantom --format hf --output-file README.md",
     "env": "medigan env create 00019",
     "env create": "medigan env create 00019",
+    "env check": "medigan env check 00019 --trust-remote-code",
     "env list": "medigan env list --json",
     "env remove": "medigan env remove 00019",
     "serve": "medigan serve --port 8000 --runs runs/",
