@@ -1,5 +1,5 @@
 """``python -m medigan_host.cli``: the ``medigan`` command."""
 
-from .commands import main
+from . import main
 
 main()
