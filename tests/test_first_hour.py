@@ -333,10 +333,21 @@ def test_dicom_of_an_hu_card_carries_its_rescale_and_window_and_every_file_says_
         assert (float(ds.RescaleIntercept), float(ds.RescaleSlope), ds.RescaleType) == (-1024.0, 1.0, "HU")
         assert float(ds.WindowCenter) == (low + high) / 2 - 1024 and float(ds.WindowWidth) == high - low
         assert ds[0x0008, 0x001C].value == "YES"
-    for path in [*(tmp_path / "ct" / "masks").glob("*.dcm"), *(tmp_path / "mammo").rglob("*.dcm")]:
+    for path in [*(tmp_path / "ct" / "masks").glob("*.dcm"), *(tmp_path / "mammo" / "masks").glob("*.dcm")]:
         ds = pydicom.dcmread(path)
         assert ds.SyntheticData == "YES"
-        assert "RescaleIntercept" not in ds and "WindowCenter" not in ds  # masks, and float images without a window
+        assert "RescaleIntercept" not in ds and "WindowCenter" not in ds  # masks: labels, no rescale, no window
+    # a float image: its rescale gives the model's values back (docs/formats.md), and it has no window of its own
+    (path,) = (tmp_path / "mammo" / "images").glob("*.dcm")
+    ds = pydicom.dcmread(path)
+    assert ds.SyntheticData == "YES" and "WindowCenter" not in ds
+    assert float(ds.RescaleSlope) > 0 and ds.RescaleType == "US"
+    values = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    mg.generate("mammo-breast-phantom", 1, tmp_path / "mammo-npy", format="npy")
+    (raw,) = (tmp_path / "mammo-npy" / "images").glob("*.npy")
+    import numpy as np
+
+    assert np.abs(values - np.load(raw).squeeze()).max() <= float(ds.RescaleSlope)  # within one stored step
 
 
 @pytest.mark.parametrize("fmt", ["png", "png16", "tiff"])
