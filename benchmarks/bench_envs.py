@@ -92,7 +92,7 @@ def generate_each(rows: list[dict], cache: Path) -> None:
     from fakes import package_zip, record_of, template_zip
 
     from medigan_host import get_card
-    from medigan_host.weights_server import RecordServer
+    from medigan_host.devkit.weights_server import RecordServer
 
     cards = [get_card(r["card"]) for r in rows if r["status"] == "ok"]
     records = {}
