@@ -246,11 +246,11 @@ def test_a_record_without_a_size_is_bounded_too(cache, monkeypatch):
 
 
 def test_the_bound_is_never_more_than_the_free_disk(cache, monkeypatch):
-    from medigan_host import weights
+    from medigan_host.weights import download
 
-    real = weights.shutil.disk_usage
-    monkeypatch.setattr(weights.shutil, "disk_usage",
-                        lambda p: SimpleNamespace(total=1 << 40, used=0, free=weights.DISK_MARGIN + (512 << 10)))
+    real = download.shutil.disk_usage
+    monkeypatch.setattr(download.shutil, "disk_usage",
+                        lambda p: SimpleNamespace(total=1 << 40, used=0, free=download.DISK_MARGIN + (512 << 10)))
     sha = hashlib.sha256(PAYLOAD).hexdigest()
     with WeightsServer({"/g.bin": PAYLOAD}, behaviour={"/g.bin": "endless"}, endless_limit=64 << 20) as server:
         model = ModelCard.from_dict(card("endless", weights={"url": server.url("/g.bin"), "sha256": sha}))

@@ -19,9 +19,9 @@ import pytest
 from conftest import card
 
 from medigan_host import ModelCard, WeightsError, fetch_weights
-from medigan_host import weights as weights_module
 from medigan_host.devkit.weights_server import RecordServer, WeightsServer
 from medigan_host.weights import ENTRY_MARKER, model_folder
+from medigan_host.weights import download as weights_download  # where the download code reads the disk
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
@@ -123,7 +123,7 @@ def test_leftovers_of_killed_downloads_are_removed_by_the_next_download(cache):
 
 
 def test_no_room_for_the_declared_size_says_disk_full(cache, monkeypatch):
-    monkeypatch.setattr(weights_module.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=0, free=1000))
+    monkeypatch.setattr(weights_download.shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, used=0, free=1000))
     with WeightsServer({"/g.bin": PAYLOAD}) as server:
         model = url_card(server.url("/g.bin"))
         with pytest.raises(WeightsError, match=r"disk full: .* has 1,000 bytes free, but 'g.bin' of model 'bounded' "
@@ -151,7 +151,7 @@ def test_disk_filling_up_during_the_download_says_disk_full(cache, monkeypatch):
             self.written += len(data)
             return self.handle.write(data)
 
-    monkeypatch.setattr(weights_module, "open", lambda path, mode="r", *a, **k: Full(real_open(path, mode, *a, **k))
+    monkeypatch.setattr(weights_download, "open", lambda path, mode="r", *a, **k: Full(real_open(path, mode, *a, **k))
                         if "w" in mode else real_open(path, mode, *a, **k), raising=False)
     with WeightsServer({"/g.bin": PAYLOAD}) as server:
         model = url_card(server.url("/g.bin"), size=None)

@@ -63,7 +63,7 @@ def generate_command(model: str, num_samples: int | None, output_dir: str, seed:
     inputs = read_inputs(inputs_path) if inputs_path else None
     total = num_samples or (len(inputs) if inputs is not None else 0)
     show_progress = not as_json and sys.stderr.isatty()
-    from tqdm import tqdm  # the host's one progress library (download bars too, weights.py)
+    from tqdm import tqdm  # the host's one progress library (download bars too, weights/download.py)
 
     from ..generation.outputs import OPTION_STYLE
 

@@ -34,7 +34,7 @@ from ..frameworks import pip_command
 
 #: The run folder's lock file.
 #:
-#: Why runs lock with code of their own while weight downloads use ``filelock`` (weights.py): a run's lock lives in
+#: Why runs lock with code of their own while weight downloads use ``filelock`` (weights/download.py): a run's lock lives in
 #: the output folder the user named, which may be an fsspec store (``s3://``, ``gs://``) where no operating-system lock
 #: exists, so those stores need the owner-token lock of :meth:`FsspecStore.lock` whatever library locks local folders;
 #: and a local run folder's lock has guarantees that ``filelock`` does not give across the versions the host supports
