@@ -127,9 +127,10 @@ def test_no_room_for_the_declared_size_says_disk_full(cache, monkeypatch):
     with WeightsServer({"/g.bin": PAYLOAD}) as server:
         model = url_card(server.url("/g.bin"))
         with pytest.raises(WeightsError, match=r"disk full: .* has 1,000 bytes free, but 'g.bin' of model 'bounded' "
-                                               r"needs 262,144"):
+                                               r"needs 262,144") as info:
             fetch_weights(model)
         assert server.requests == []
+    assert "set MEDIGAN_CACHE_DIR to a disk with room" in str(info.value)  # the variable named, not a placeholder
 
 
 def test_disk_filling_up_during_the_download_says_disk_full(cache, monkeypatch):
