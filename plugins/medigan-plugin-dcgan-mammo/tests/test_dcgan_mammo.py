@@ -288,9 +288,16 @@ def test_offline_with_an_empty_cache_explains(cache, monkeypatch, tmp_path):
 def test_a_placed_zip_is_used(originals, cache, monkeypatch, tmp_path):
     monkeypatch.setenv("MEDIGAN_OFFLINE", "1")
     card = medigan_host.get_card(CBCDR)
-    place_weights(card, zip_file(tmp_path, originals, CBCDR))
+    archive = zip_file(tmp_path, originals, CBCDR)
+    with pytest.raises(WeightsError, match="--unverified"):  # offline, the record cannot vouch for it
+        place_weights(card, archive)
+    assert not (model_folder(card).exists() and any(model_folder(card).rglob("*.zip")))  # nothing placed
+    place_weights(card, archive, unverified=True)  # on the user's word: the runs say so
     got = medigan_host.load_model(12, device="cpu").generate([9, 8], condition={"malignancy": "benign"}).images
     assert np.array_equal(got, reference(originals, CBCDR, [9, 8], [1, 1]))
+    run = medigan_host.generate(12, 2, tmp_path / "run", seed=1, condition={"malignancy": "benign"})
+    assert run.generated == 2
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["unverified_weights"]
 
 
 # -- conversion by hand ----------------------------------------------------------------------------------------
