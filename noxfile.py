@@ -72,7 +72,7 @@ ONNXRUNTIME_PIN = "onnxruntime>=1.17"
 
 #: Plugins and test folders per framework session (each plugin's own tests live in plugins/<name>/tests).
 TORCH_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/medigan-plugin-onnx",
-                             "./plugins/medigan-plugin-histology-dcgan[torch,training]", f"{ORIGINAL}[test]"]
+                             "./plugins/medigan-plugin-histology-dcgan[torch,training]"]
 TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
 ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
 #: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).
@@ -147,17 +147,25 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".", *session.posargs)
 
 
-def _framework_session(session: nox.Session, pins: list[str], plugins: list[str], marker: str) -> None:
+def _framework_session(session: nox.Session, pins: list[str], plugins: list[str], marker: str,
+                       separate: tuple[str, ...] = ()) -> None:
+    """Installs the framework pins, the host, the phantoms and ``plugins``; runs the host's tests marked ``marker``,
+    every test of the plugins, and of the ``separate`` plugins (each in its own pytest run: their conftest.py would
+    clash) only the tests marked ``marker``."""
     session.install(*pins)  # first, so nothing else picks another build of the framework
     session.install(".", PHANTOMS, *plugins, *TEST_DEPS, *pins)
     host = _pytest(session, "-m", marker, paths=["tests"])
-    _ran_tests(session, host, bool(plugins) and _pytest(session, paths=_plugin_tests(plugins)))
+    together = [p for p in plugins if p.split("[")[0] not in separate]
+    runs = [bool(together) and _pytest(session, paths=_plugin_tests(together))]
+    runs += [_pytest(session, "-m", marker, paths=_plugin_tests([p])) for p in separate]
+    _ran_tests(session, host, *runs)
 
 
 @nox.session
 def torch(session: nox.Session) -> None:
-    """PyTorch plugins and the host's torch pipelines, with the CPU build of torch."""
-    _framework_session(session, [TORCH_PIN], TORCH_PLUGINS, "torch")
+    """PyTorch plugins and the host's torch pipelines, with the CPU build of torch; of the original plugin's tests only
+    those marked `torch` (native ports against their original-code twins), as the `tests` session runs the rest."""
+    _framework_session(session, [TORCH_PIN], [*TORCH_PLUGINS, f"{ORIGINAL}[test]"], "torch", separate=(ORIGINAL,))
 
 
 @nox.session
