@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nox
@@ -113,10 +114,17 @@ def _pytest(session: nox.Session, *args: str, paths: list[str]) -> bool:
         if not paths:
             session.log(f"pytest over {' '.join(map(str, roots))} left out: no path asked for is under it")
             return False
-    status = Path(session.create_tmp()) / "pytest-status"
-    status.unlink(missing_ok=True)
-    session.run("python", PYTEST_STATUS, str(status), *args, *paths, *options)
-    if status.read_text().strip() == "0":
+    # Not session.create_tmp(): it points the session's TMPDIR into its virtualenv, where Ray refuses to put its
+    # temporary folder ("temp_dir must not be child directory of virtualenv root") and its workers never start.
+    handle, name = tempfile.mkstemp(prefix=f"medigan-nox-{session.name}-", suffix=".pytest-status")
+    os.close(handle)
+    status = Path(name)
+    try:
+        session.run("python", PYTEST_STATUS, str(status), *args, *paths, *options)
+        code = status.read_text().strip()
+    finally:
+        status.unlink(missing_ok=True)
+    if code == "0":
         return True
     if not session.posargs:
         session.error(f"pytest selected no test in {' '.join(paths)}: a session must run tests")
