@@ -202,9 +202,12 @@ def onnx(session: nox.Session) -> None:
 
 @nox.session
 def ray(session: nox.Session) -> None:
-    """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs."""
-    session.install(".[ray,serve]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS)
-    _ran_tests(session, _pytest(session, "-m", "ray", paths=["tests"]))
+    """Distributed generation on a local Ray instance (started once per test module), to folders and fsspec URLs.
+
+    Each test has a time limit (pytest-timeout): a Ray whose workers cannot start waits for them forever, and that
+    must fail the session, not hang it."""
+    session.install(".[ray,serve]", PHANTOMS, *RAY_PLUGINS, ONNXRUNTIME_PIN, *TEST_DEPS, "pytest-timeout>=2.3")
+    _ran_tests(session, _pytest(session, "-m", "ray", "--timeout", "300", paths=["tests"]))
 
 
 #: The reliability session: the PyTorch plugins too, so that their planted-pickle cases run, and the original

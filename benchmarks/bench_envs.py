@@ -144,7 +144,7 @@ def matrix(rows: list[dict], lines: list[tuple[str, str, str, str]]) -> str:
     py = ".".join(map(str, sys.version_info[:3]))
     out = [START, "",
            f"Built by `python benchmarks/bench_envs.py --write-docs docs/original-models.md` on Python {py} "
-           f"({platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs), installer uv "
+           f"({platform.machine()}, {os.cpu_count()} CPU cores; the load average is the last row), installer uv "
            f"(shared cache, hard links), starting from an empty cache; torch 2.13.0 CPU from a local wheel folder "
            f"(`UV_FIND_LINKS`), everything else from PyPI. Disk is what each build added to the cache folder "
            f"(`du`, hard-linked files counted once).", "",
