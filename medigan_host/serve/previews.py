@@ -50,14 +50,13 @@ class GridCache:
 def grid_png(entry: ModelEntry, n: int, seed: int, device: str = "auto", trust_remote_code: bool = False) -> bytes:
     """Samples 0..n-1 of a run seeded ``seed`` (what `medigan generate -n n --seed seed` writes) as one PNG grid."""
     from ..models import load
-    from ..seeding import sample_seeds
+    from ..viz.visualize import grid_samples
 
     card = entry.card
     if card.needs_inputs:
         raise MediganUsageError(f"model {card.id!r} translates {card.input} inputs: it has no sample grid; start a run with "
                                 "inputs to see its images")
-    model = load(entry, device, trust_remote_code=trust_remote_code)
-    samples = model.generate(sample_seeds(seed, range(n)))
+    samples = grid_samples(load(entry, device, trust_remote_code=trust_remote_code), n, seed)
     return png_bytes(mosaic(to_rgb(samples.images, card, samples.masks), min(n, 4)))
 
 
