@@ -131,7 +131,7 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
     A folder without images says where images were found below it.
     """
     from ..errors import MediganError
-    from ..formats.readers import list_images
+    from ..formats.readers import list_images, run_images
 
     folder = Path(folder)
     run = folder if any((folder / name).is_file() for name in RUN_FILES) else None
@@ -140,7 +140,7 @@ def image_files(folder: str | Path) -> tuple[list[Path], Window | None]:
     if run is not None:
         _refuse_incomplete(run)
     if run is not None and run == folder:
-        files = _run_files(run)
+        files = run_images(run)  # manifest order (by sample index); images/ by name without a manifest
     else:
         try:
             files = list_images(folder)
@@ -168,13 +168,6 @@ def _refuse_incomplete(run: Path) -> None:
         raise OutputError(f"the run in {str(run)!r} is incomplete: it stopped before its last sample of "
                           f"{settings.get('n')}. Complete it with `medigan generate {settings.get('model')} -n "
                           f"{settings.get('n')} -o {run} --resume` (same settings), then evaluate it")
-
-
-def _run_files(run: Path) -> list[Path]:
-    """A run's image files in manifest order (by sample index); its images/ by name when it has no manifest."""
-    from ..formats.readers import run_images
-
-    return run_images(run)
 
 
 def _run_window(run: Path) -> Window | None:
