@@ -614,6 +614,12 @@ def _weights_filename(filename: Any, where: str, fail) -> None:
         raise fail("weights", f"{where}.filename {filename!r} must be a plain file name (letters, digits, '.', '_', '-'; no folders)")
 
 
+def upstream_number(upstream_id: str | None) -> int | None:
+    """The number an original medigan model id starts with (``00001_DCGAN_MMG_CALC_ROI`` -> 1); None without one."""
+    match = re.match(r"^(\d+)", upstream_id or "")
+    return int(match.group(1)) if match else None
+
+
 def safe_filename(name: str) -> bool:
     """True when ``name`` is a plain file name that cannot leave its folder on any platform."""
     return bool(_FILENAME.match(name)) and ".." not in name and name.split(".")[0].lower() not in _WINDOWS_RESERVED

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from .cards import upstream_number
 
 __all__ = ["KnownModel", "KnownPlugin", "install_hint", "known_plugins", "providers", "unknown_model_hint"]
 
@@ -79,11 +80,6 @@ def known_plugins() -> tuple[KnownPlugin, ...]:
     return tuple(plugins)
 
 
-def _number(text: str) -> int | None:
-    match = re.match(r"^(\d+)", text)
-    return int(match.group(1)) if match else None
-
-
 def providers(model: str | int) -> list[KnownModel]:
     """The known models that ``model`` names: by id, by upstream id, or by the number of an original medigan model
     (``1``, ``"00001"``); models served natively first."""
@@ -92,7 +88,7 @@ def providers(model: str | int) -> list[KnownModel]:
     for plugin in known_plugins():
         for known in plugin.models:
             upstream = known.upstream_id.lower()
-            if query in (known.id.lower(), upstream) or (query.isdigit() and upstream and _number(upstream) == int(query)):
+            if query in (known.id.lower(), upstream) or (query.isdigit() and upstream_number(upstream) == int(query)):
                 found.append(known)
     return sorted(found, key=lambda m: m.plugin.serves != "native")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Union
 
-from .cards import ModelCard
+from .cards import ModelCard, upstream_number
 from .errors import CardError, UnknownModelError
 
 Loader = Union[str, Callable[..., Any]]
@@ -118,8 +118,7 @@ class Catalog:
         found = _preferred(e for e in self._entries.values() if (e.card.upstream_id or "").lower() == lowered)
         if found is None and query.isdigit():
             number = int(query)
-            found = _preferred(e for e in self._entries.values()
-                               if (prefix := re.match(r"^(\d+)", e.card.upstream_id or "")) and int(prefix.group(1)) == number)
+            found = _preferred(e for e in self._entries.values() if upstream_number(e.card.upstream_id) == number)
         if found is not None:
             return found
         if lowered in self._entries:
