@@ -141,6 +141,44 @@ def test_fastgan_checkpoint_is_the_shorter_run(tmp_path):
     assert (tmp_path / "long" / "training.json").is_file() and (tmp_path / "long" / "samples.png").is_file()
 
 
+def _training_data_module():
+    sys.path.insert(0, str(PLUGIN_ROOT / "training"))
+    try:
+        return importlib.import_module("data")
+    finally:
+        sys.path.remove(str(PLUGIN_ROOT / "training"))
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_tile_splits_keep_training_validation_and_test_apart(size):
+    """No training window touches a validation or test pixel; each validation or test crop lies inside one tile of its
+    part; the three-way split's test tiles are none of its validation tiles; the two-way split has no test part."""
+    data = _training_data_module()
+    assert not set(data.TEST_TILES) & set(data.VALIDATION_TILES)
+    for split, tiles in data.SPLITS.items():
+        kept_out = data.tiles_mask(tiles["validation"] + tiles["test"])
+        table = np.pad(kept_out.astype(np.int64).cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        corners = data.patch_corners("training", split, size=size)
+        assert len(corners) > 1000
+        ys, xs = corners[:, 0], corners[:, 1]
+        touched = table[ys + size, xs + size] - table[ys, xs + size] - table[ys + size, xs] + table[ys, xs]
+        assert not touched.any(), f"{split}: training windows touch validation or test pixels"
+        for part in ("validation", "test"):
+            if not tiles[part]:
+                with pytest.raises(ValueError, match="no test tiles"):
+                    data.patch_corners(part, split)
+                continue
+            held = data.patch_corners(part, split, size=size)
+            assert len(held) == len(tiles[part]) * (data.TILE - size + 1) ** 2
+            tile_of_first = {(y // data.TILE, x // data.TILE) for y, x in held}
+            tile_of_last = {((y + size - 1) // data.TILE, (x + size - 1) // data.TILE) for y, x in held}
+            assert tile_of_first == tile_of_last == set(tiles[part])
+    with pytest.raises(ValueError, match="unknown split"):
+        data.patch_corners("training", "four-way")
+    with pytest.raises(ValueError, match="does not fit"):
+        data.patch_corners("test", "three-way", size=256)
+
+
 def test_plugin_module_is_light():
     for name in [m for m in sys.modules if m.startswith("medigan_plugin_histology_dcgan")]:
         del sys.modules[name]

@@ -2,17 +2,16 @@
 
     medigan generate histology-ihc-fastgan-onnx -n 500 --seed 0 -o eval/generated/
     python training/eval_sets.py --generated eval/generated --n 500 --out eval/
-    medigan evaluate --fake eval/generated-64 --real eval/heldout-64 --extractor inception-v3-fid -o eval/fastgan
+    medigan evaluate --fake eval/generated-64 --real eval/test-64 --extractor inception-v3-fid -o eval/fastgan
 
-Writes, in ``--out``:
+Writes, in ``--out`` (the tiles of ``data.py``'s three-way split; ``--split two-way``: the split of the DCGAN and of
+the FastGAN up to 1.3.0, which has no test tiles and writes ``validation-64/`` in place of ``test-64/``):
 
-- ``heldout-64/``: ``n`` random 64x64 crops inside the 4 held-out 128-px tiles of ihc.png (crop seed ``--seed``, the
-  same crops ``evaluate.py`` drew). These tiles were never used for training, but they *were* used to choose the
-  shipped model (13 training runs and their checkpoints were compared on them): they are a validation set, and numbers
-  on them are optimistic for the chosen model. No image of this slide was kept from both training and selection, so
-  the model has no honest test set; see the plugin README.
-- ``training-64/``: ``n`` random 64x64 crops of the training part (crop seed ``--seed`` + 1), for the real-against-real
-  reference and for ``--metric memorization``.
+- ``test-64/``: ``n`` random 64x64 crops inside the 4 test tiles of ihc.png (crop seed ``--seed``). No training run
+  and no selection step of ``histology-ihc-fastgan`` 1.4.0 has seen these tiles: its checkpoint was chosen on the
+  validation tiles (``select_checkpoint.py``), so numbers on these crops are test numbers.
+- ``training-64/``: ``n`` random 64x64 crops of the split's training part (crop seed ``--seed`` + 1), for the
+  real-against-real reference and for ``--metric memorization``.
 - ``generated-64/`` (with ``--generated RUN``): one random 64x64 window of each image of a run that ``medigan
   generate`` wrote (window seed ``--seed`` + 2, as ``evaluate.py``), in manifest order; a 64x64 model's images are
   copied whole.
@@ -27,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import PATCH, crops, load_ihc, patch_corners  # noqa: E402
+from data import PATCH, SPLITS, crops, load_ihc, patch_corners  # noqa: E402
 
 
-def real_crops(held_out: bool, n: int, seed: int) -> np.ndarray:
-    """(n, 64, 64, 3) uint8 crops of the held-out tiles or of the training part (as ``evaluate_fid.real_images``)."""
-    corners = patch_corners(held_out=held_out)
+def real_crops(part: str, n: int, seed: int, split: str) -> np.ndarray:
+    """(n, 64, 64, 3) uint8 random crops of one part of a split (as ``evaluate_fid.real_images``)."""
+    corners = patch_corners(part, split)
     picks = np.random.default_rng(seed).choice(len(corners), size=n, replace=False)
     return crops(load_ihc(), corners[picks])
 
@@ -67,10 +66,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="crop seed of the held-out crops (+1: training, +2: windows)")
+    parser.add_argument("--split", choices=SPLITS, default="three-way", help="the tile split of data.py")
     parser.add_argument("--generated", type=Path, help="a run folder of `medigan generate` to cut 64x64 windows from")
     args = parser.parse_args()
-    write_pngs(real_crops(True, args.n, args.seed), args.out / "heldout-64")
-    write_pngs(real_crops(False, args.n, args.seed + 1), args.out / "training-64")
+    held_out = "test" if SPLITS[args.split]["test"] else "validation"
+    write_pngs(real_crops(held_out, args.n, args.seed, args.split), args.out / f"{held_out}-64")
+    write_pngs(real_crops("training", args.n, args.seed + 1, args.split), args.out / "training-64")
     if args.generated is not None:
         write_pngs(generated_windows(args.generated, args.seed + 2), args.out / "generated-64")
 

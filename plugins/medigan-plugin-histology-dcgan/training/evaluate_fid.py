@@ -9,9 +9,9 @@ equals the TensorFlow FID reference network is its author's claim, not checked h
 the network; FID = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)).
 
 Three sets of ``n`` 64x64 images: generated (per-sample seeds of a run with ``--seed``, exactly as ``medigan
-generate`` makes them), held-out real crops (inside the 4 held-out tiles) and training crops. FID(generated,
-held-out) is the model's score; FID(training, held-out) is the floor that the tile split and ``n`` allow.
-With n = 500 every FID is biased upwards by the small sample; compare numbers only at the same ``n``.
+generate`` makes them), held-out real crops (inside the 4 validation tiles of the two-way split of ``data.py``, the
+DCGAN's) and training crops. FID(generated, held-out) is the model's score; FID(training, held-out) is the floor that
+the tile split and ``n`` allow. With n = 500 every FID is biased upwards by the small sample; compare numbers only at the same ``n``.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def generated_images(weights: Path, n: int, run_seed: int) -> np.ndarray:
     return np.rint(unit * 255).astype(np.uint8)
 
 
-def real_images(held_out: bool, n: int, seed: int) -> np.ndarray:
-    corners = patch_corners(held_out=held_out)
+def real_images(part: str, n: int, seed: int, split: str = "two-way") -> np.ndarray:
+    """(n, 64, 64, 3) uint8 random crops of one part ("training", "validation", "test") of a split (see data.py)."""
+    corners = patch_corners(part, split)
     picks = np.random.default_rng(seed).choice(len(corners), size=n, replace=False)
     return crops(load_ihc(), corners[picks])
 
@@ -95,8 +96,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     extractor, extractor_sha256 = load_extractor()
-    held_out = features(extractor, real_images(True, args.n, args.seed))
-    train = features(extractor, real_images(False, args.n, args.seed + 1))
+    # the DCGAN's split: 12 training tiles and the 4 validation tiles it was measured on (then called "held out")
+    held_out = features(extractor, real_images("validation", args.n, args.seed))
+    train = features(extractor, real_images("training", args.n, args.seed + 1))
     generated = features(extractor, generated_images(args.weights, args.n, args.seed))
     report = {
         "fid_generated_vs_held_out": round(frechet_distance(generated, held_out), 2),

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import crops, load_ihc, patch_corners  # noqa: E402
+from data import SPLITS, crops, load_ihc, patch_corners  # noqa: E402
 from evaluate import _network  # noqa: E402
 from export_onnx import add_network_options_argument  # noqa: E402
 
@@ -57,12 +57,14 @@ def main() -> None:
     parser.add_argument("model", choices=["dcgan", "fastgan"])
     parser.add_argument("weights", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=SPLITS, default="three-way",
+                        help="the tile split whose training part the real crops come from (data.py)")
     add_network_options_argument(parser)
     parser.add_argument("--out", type=Path, required=True, help="image file to write: .png (lossless) or .jpg (quality 85)")
     args = parser.parse_args()
     fake = generated(args.model, args.weights, 64, args.seed, args.network_options)
     size = fake.shape[1]
-    corners = patch_corners(held_out=False, size=size)
+    corners = patch_corners("training", args.split, size=size)
     real = crops(load_ihc(), corners[np.random.default_rng(args.seed).choice(len(corners), 64, replace=False)], size)
     left, right = tile(fake), tile(real)
     band = np.full((left.shape[0], 3 * size // 8, 3), 255, np.uint8)

@@ -40,7 +40,7 @@ def probe(generator: Generator, policy: tuple[str, ...], steps: int, window: int
     critic.apply(init_weights)
     optimiser = torch.optim.Adam(critic.parameters(), lr=2e-4, betas=(0.5, 0.999))
     image = load_ihc()
-    corners = patch_corners(held_out=False, size=IMAGE_SIZE)
+    corners = patch_corners("training", "two-way", size=IMAGE_SIZE)
     losses = []
     started = time.perf_counter()
     for _ in range(steps):

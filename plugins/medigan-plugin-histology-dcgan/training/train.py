@@ -137,7 +137,7 @@ def start(args: argparse.Namespace, make_generator: Callable[[], nn.Module], mak
 def train(args: argparse.Namespace) -> dict:
     rng, generator, critic, ema, opt_g, opt_d = start(args, Generator, discriminator)
     image = load_ihc()
-    corners = patch_corners(held_out=False)
+    corners = patch_corners("training", "two-way")
 
     log: list[dict] = []
     started = time.perf_counter()

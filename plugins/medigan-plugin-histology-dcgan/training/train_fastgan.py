@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
+from data import SPLITS, crops, dihedral, load_ihc, patch_corners, to_unit  # noqa: E402
 from medigan_plugin_histology_dcgan.fastgan import CHANNELS, IMAGE_SIZE, UPSAMPLING, WIDTHS, Generator  # noqa: E402
 from train import add_common_arguments, recalibrate_batch_norm, save_grid, start, update_ema, write_summary  # noqa: E402
 
@@ -176,7 +176,7 @@ def train(args: argparse.Namespace) -> dict:
         for group in opt_d.param_groups:
             group["lr"] = args.lr_d
     image = load_ihc()
-    corners = patch_corners(held_out=False, size=IMAGE_SIZE)
+    corners = patch_corners("training", args.split, size=IMAGE_SIZE)
 
     log: list[dict] = []
     started = time.perf_counter()
@@ -252,6 +252,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--widths", type=_widths, default=WIDTHS, metavar="W8,W16,W32,W64,W128",
                         help=f"the generator's channels at 8 to 128 px (default {','.join(map(str, WIDTHS))})")
     parser.add_argument("--upsample", choices=UPSAMPLING, default="nearest", help="how the generator's stages upsample")
+    parser.add_argument("--split", choices=SPLITS, default="three-way",
+                        help="which tiles train: three-way (1.4.0: 8 training, 4 validation, 4 test tiles) or two-way "
+                             "(up to 1.3.0: 12 training, 4 validation tiles); see data.py")
     parser.add_argument("--out", type=Path, default=HERE / "output-fastgan")
     return parser.parse_args(argv)
 
