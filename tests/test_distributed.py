@@ -170,6 +170,17 @@ def test_trust_in_a_models_code_reaches_the_workers(ray_cluster, tmp_path):
 
 
 @pytest.mark.ray
+def test_trust_given_by_the_environment_reaches_workers_that_lack_it(ray_cluster, tmp_path, monkeypatch):
+    """MEDIGAN_TRUST_REMOTE_CODE=1 in the calling process trusts the run on every worker: the workers (started with the
+    cluster, before the variable was set) get the decision with the run, not from their own environment."""
+    monkeypatch.setenv("MEDIGAN_TRUST_REMOTE_CODE", "1")
+    medigan_host.generate("remote-code", 8, tmp_path / "run", engine="ray", workers=2)
+    monkeypatch.delenv("MEDIGAN_TRUST_REMOTE_CODE")
+    medigan_host.generate("remote-code", 8, tmp_path / "local", trust_remote_code=True)
+    assert_same_run(tmp_path / "run", tmp_path / "local")
+
+
+@pytest.mark.ray
 def test_ray_run_to_a_url(ray_cluster, reference, tmp_path):
     medigan_host.generate(MODEL, 37, f"file://{tmp_path / 'run'}", seed=9, engine="ray", workers=2)
     assert_same_run(tmp_path / "run", reference)

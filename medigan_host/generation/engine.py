@@ -21,7 +21,7 @@ from ..models import Model, check_inputs, load
 from ..registry import ModelEntry
 from ..samples import Samples
 from ..seeding import check_seed, sample_seeds
-from ..trust import require_trust
+from ..trust import require_trust, trusted_by_environment
 from ..weights import unverified_weights
 from .outputs import JOURNAL, SUBFOLDERS, RunFolder
 from .storage import is_url
@@ -173,7 +173,10 @@ def _write(entry: ModelEntry, output_dir: Path | str, n: int, seed: int, batch_s
     common = {"model": card.id, "model_version": card.version, "plugin": entry.plugin,
               "plugin_version": entry.plugin_version, "host_version": __version__, "condition": condition}
     run = {**common, "seed": seed, "n": n, "format": writer.name, "inputs_sha256": _fingerprint(inputs)}
-    spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common, trust_remote_code)
+    # The trust decided here travels with the spec: a Ray worker on another machine has neither this call's argument
+    # nor, as a rule, this process's MEDIGAN_TRUST_REMOTE_CODE.
+    trusted = trust_remote_code is True or trusted_by_environment()
+    spec = WriteSpec(card.id, seed, batch_size, condition, writer.name, device, common, trusted)
     worker_stats: list[dict[str, Any]] = []
     with RunFolder(output_dir) as folder:
         store = folder.store
