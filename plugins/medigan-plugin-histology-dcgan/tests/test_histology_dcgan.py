@@ -49,7 +49,9 @@ def test_cards_record_the_shipped_files(torch_id, onnx_id, files, size):
         assert weights["url"] == f"package://{plugin.PACKAGE}/weights/{entry['filename']}"
         assert card.image_size == (size, size)
         fid = card.metric("fid")
-        assert fid["n"] >= 100 and fid["value"] > 0 and fid["real_vs_real"] > 0 and "held-out" in fid["reference"]
+        assert fid["n"] >= 100 and fid["value"] > 0 and fid["real_vs_real"] > 0
+        # the FastGAN is measured on tiles kept out of training and selection; the older DCGAN on its held-out tiles
+        assert ("test tiles" if size == 128 else "held-out") in fid["reference"]
 
 
 @pytest.mark.onnx
@@ -63,8 +65,8 @@ def test_onnx_model_follows_the_contract_and_the_stain_colours(torch_id, onnx_id
     one_by_one = np.concatenate([model.generate([s]).images for s in seeds[:4]])
     assert np.allclose(images[:4], one_by_one, atol=1e-5, rtol=0)
     # a trained model paints the slide's colours (pinkish-white stroma, brown DAB, blue nuclei), not grey noise (a
-    # random network's mean is about 0.5 in every channel). The FastGAN 1.3.0 patches are paler than the slide on
-    # average (blue 0.66 against 0.57: less of each patch is brown epithelium), which its card says.
+    # random network's mean is about 0.5 in every channel). The FastGAN 1.4.0 patches are paler than the slide on
+    # average (blue 0.65 against 0.57: less of each patch is brown epithelium), which its card says.
     mean_rgb = images.reshape(-1, 3).mean(0)
     assert np.all(np.abs(mean_rgb - IHC_MEAN_RGB) < 0.1), mean_rgb
     assert mean_rgb[0] > mean_rgb[1] > mean_rgb[2], "red > green > blue, as in DAB/haematoxylin staining"

@@ -5,4 +5,4 @@ Two cards for one network: ``histology-ihc-dcgan`` runs the safetensors weights 
 Importing it imports nothing heavy.
 """
 
-__version__ = "1.3.0"
+__version__ = "1.4.0"
