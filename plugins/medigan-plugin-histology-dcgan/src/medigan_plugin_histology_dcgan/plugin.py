@@ -149,8 +149,8 @@ _GENERATED = ("one 64x64 window (window seed 2) of each of 500 generated 128x128
 TEST_CROPS = ("500 random 64x64 crops (crop seed 0) of the 4 test tiles of ihc.png (the corners of its 4x4 grid of "
               "128-px tiles, training/data.py's three-way split)")
 _TEST_ROLE = ("test set: the test tiles were kept out of training and out of the choice of checkpoint (made on the 4 "
-              "validation tiles by training/select_checkpoint.py) from the start; nothing was measured on them before "
-              "these numbers. They are tiles of the training slide, and the recipe was chosen by earlier versions' runs "
+              "validation tiles by training/select_checkpoint.py) from the start; no checkpoint of its run was measured "
+              "on them before these numbers. They are tiles of the training slide, and the recipe was chosen by earlier versions' runs "
               "whose training part held them (see the plugin README)")
 _EVALUATE = ("medigan-host 0.1.0 `medigan evaluate --fake eval/generated-64 --real eval/test-64 --extractor "
              "inception-v3-fid` (folders by training/eval_sets.py, commands in the plugin README); the extractor's "
