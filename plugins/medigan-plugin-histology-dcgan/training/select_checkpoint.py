@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--watch", action="store_true", help="wait for new checkpoints until the run has finished")
     args = parser.parse_args()
+    if args.n < 20:
+        parser.error(f"--n {args.n}: FID-infinity needs at least 20 images per set; use --n 20 or more (500 for a choice)")
     torch.set_num_threads(args.threads)
     extractor = load_extractor("inception-v3-fid")
     out = args.run / "selection.json"
