@@ -43,7 +43,7 @@ def _env(cache_dir, **extra):
     return {**os.environ, "MEDIGAN_CACHE_DIR": str(cache_dir), **extra}
 
 
-def test_evaluate_folders_gives_complete_records_and_caches_real_statistics(image_sets, cache, tmp_path):
+def test_evaluate_folders_gives_complete_records_and_caches_their_statistics(image_sets, cache, tmp_path):
     out = tmp_path / "result.json"
     args = ["evaluate", "--fake", str(image_sets / "fake/images"), "--real", str(image_sets / "real/images"), "--json"]
     first = run_cli(*args, "--output-file", str(out), "-o", str(tmp_path / "folder"), env=_env(cache, MEDIGAN_OFFLINE="1"))
@@ -55,13 +55,20 @@ def test_evaluate_folders_gives_complete_records_and_caches_real_statistics(imag
         assert record["n_fake"] == record["n_real"] == 24
         assert len(record["fake"]["sha256"]) == len(record["real"]["sha256"]) == 64
         assert record["extractor"] == "pcanet-phantoms" and record["normalization"] == "unit"
-    assert records[0]["real"]["stats_cached"] is False
+    assert records[0]["real"]["stats_cached"] is records[0]["fake"]["stats_cached"] is False
     assert json.loads(out.read_text()) == records == json.loads((tmp_path / "folder/evaluation.json").read_text())
-    assert len(list((cache / "stats").glob("*.npz"))) == 1
+    assert len(list((cache / "stats").glob("*.npz"))) == 2  # the real folder's and the fake folder's
     second = json.loads(run_cli(*args, env=_env(cache)).stdout)
-    assert second[0]["real"]["stats_cached"] is True
-    assert second[0]["value"] == pytest.approx(records[0]["value"], rel=1e-12)
-    assert second[0]["real"]["sha256"] == records[0]["real"]["sha256"]
+    assert second[0]["real"]["stats_cached"] is second[0]["fake"]["stats_cached"] is True
+    for old, new in zip(records, second, strict=True):
+        assert new["value"] == pytest.approx(old["value"], rel=1e-12)
+        assert (new["real"]["sha256"], new["fake"]["sha256"]) == (old["real"]["sha256"], old["fake"]["sha256"])
+    swapped = json.loads(run_cli("evaluate", "--fake", str(image_sets / "real/images"), "--real",
+                                 str(image_sets / "fake/images"), "--json", env=_env(cache)).stdout)
+    assert swapped[0]["real"]["stats_cached"] is swapped[0]["fake"]["stats_cached"] is True  # a folder is one entry
+    uncached = json.loads(run_cli(*args, "--no-cache", env=_env(cache)).stdout)
+    assert uncached[0]["real"]["stats_cached"] is uncached[0]["fake"]["stats_cached"] is False
+    assert uncached[0]["value"] == pytest.approx(records[0]["value"], rel=1e-12)
 
 
 def test_fid_separates_modalities_and_depends_on_the_named_options(image_sets, cache):
@@ -86,6 +93,22 @@ def test_a_changed_real_folder_is_not_served_from_the_cache(image_sets, cache, t
     after = evaluate(real=real, fake=fake, metrics=("fid",), window="0,4095")[0]
     assert after.real["stats_cached"] is False and after.real["n"] == 23
     assert after.real["sha256"] != before.real["sha256"]
+
+
+def test_a_changed_fake_folder_is_not_served_from_the_cache_and_model_samples_never_are(image_sets, cache, tmp_path):
+    import shutil
+
+    fake = tmp_path / "fake"
+    shutil.copytree(image_sets / "fake/images", fake)
+    real = image_sets / "real/images"
+    before = evaluate(real=real, fake=fake, metrics=("fid",))[0]
+    assert evaluate(real=real, fake=fake, metrics=("fid",))[0].fake["stats_cached"] is True
+    shutil.copyfile(image_sets / "breast/images/000000.png", fake / "000003.png")  # one image replaced
+    after = evaluate(real=real, fake=fake, metrics=("fid",))[0]
+    assert after.fake["stats_cached"] is False and after.fake["sha256"] != before.fake["sha256"]
+    assert after.value != pytest.approx(before.value)
+    generated = [evaluate(real=real, model="ct-head-phantom", n=12, metrics=("fid",))[0] for _ in range(2)]
+    assert [g.fake["stats_cached"] for g in generated] == [False, False]
 
 
 def test_evaluate_a_model_and_write_the_card_metrics(image_sets, cache, tmp_path):

@@ -49,7 +49,8 @@ def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | N
     ``fake`` (default: all), with the images in ``real``.
 
     ``extractor`` is a name (loaded with ``normalization``/``resize``, default: the extractor's own) or a loaded
-    :class:`Extractor`. Real-set statistics are cached on disk unless ``use_cache`` is False. ``window``
+    :class:`Extractor`. The statistics of image folders (real, fake, holdout) are cached on disk unless
+    ``use_cache`` is False; samples generated from ``model`` are not cached. ``window``
     (``"LOW,HIGH"``, ``"minmax"`` or a :class:`Window`) maps both sets' intensities to [0, 1]; by default each set's
     own (a model card's ``display_range``, a DICOM/NIfTI window, or its dtype's range), see docs/evaluation.md.
     ``memorization`` compares each generated sample with the ``real`` (training) images; ``holdout`` names real
@@ -77,7 +78,10 @@ def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | N
     wants_all = "memorization" in metrics
     real_keep = max(keep, real_images.count) if wants_all else keep
     real_set = cached_extract(real_images, extractor, keep=real_keep, use_cache=use_cache, progress=progress)
-    fake_set = extract(fake_images, extractor, keep=max(keep, fake_images.count) if wants_all else keep, progress=progress)
+    fake_keep = max(keep, fake_images.count) if wants_all else keep
+    # a folder's features are cached as a real folder's are (its file list is in the key); generated samples are not
+    fake_set = (cached_extract(fake_images, extractor, keep=fake_keep, use_cache=use_cache, progress=progress)
+                if fake is not None else extract(fake_images, extractor, keep=fake_keep, progress=progress))
     mismatch = set_mismatches(fake_set, real_set)
     for note in mismatch:
         warnings.warn(note, EvaluationWarning, stacklevel=2)
@@ -85,7 +89,8 @@ def evaluate(*, real: str | Path, model: str | None = None, fake: str | Path | N
                           kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, k=k, seed=seed, warn_sets=False) \
         if any(m != "memorization" for m in metrics) else []
     if wants_all:
-        held = extract(holdout_images, extractor, keep=holdout_images.count, progress=progress) if holdout_images else None
+        held = (cached_extract(holdout_images, extractor, keep=max(keep, holdout_images.count), use_cache=use_cache,
+                               progress=progress) if holdout_images else None)
         records.append(memorization_record(fake_set, real_set, extractor, fake_images, real_images, held, output_dir))
         if mismatch:
             records[-1].details["warnings"] = [*mismatch, *records[-1].details.get("warnings", [])]
@@ -211,7 +216,7 @@ def records_for(fake: FeatureSet, real: FeatureSet, extractor: Extractor, metric
 
 
 def _common(fake: FeatureSet, real: FeatureSet, extractor: Extractor) -> dict[str, Any]:
-    return {"fake": fake.describe(), "real": {**real.describe(), "stats_cached": real.cached},
+    return {"fake": {**fake.describe(), "stats_cached": fake.cached}, "real": {**real.describe(), "stats_cached": real.cached},
             "extractor": extractor.describe()}
 
 
