@@ -30,20 +30,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data import SPLITS, crops, load_ihc, patch_corners  # noqa: E402
+from data import SPLITS  # noqa: E402
+from eval_sets import real_crops  # noqa: E402
 from evaluate import generated_crops  # noqa: E402
 
 from medigan_host.evaluation.extractors import load_extractor  # noqa: E402
 from medigan_host.evaluation.metrics import fid_infinity, frechet_from_features  # noqa: E402
 
 STEP = re.compile(r"generator-(\d+)\.safetensors$")
-
-
-def validation_crops(n: int, seed: int, split: str) -> np.ndarray:
-    """(n, 64, 64, 3) uint8 random crops of the validation tiles (never the test tiles)."""
-    corners = patch_corners("validation", split)
-    picks = np.random.default_rng(seed).choice(len(corners), size=n, replace=False)
-    return crops(load_ihc(), corners[picks])
 
 
 def checkpoints(run: Path, from_step: int) -> list[tuple[int, Path]]:
@@ -77,7 +71,7 @@ def main() -> None:
     out = args.run / "selection.json"
     report = json.loads(out.read_text()) if out.is_file() else {}
     scored = {entry["step"]: entry for entry in report.get("checkpoints", [])}
-    real = features(extractor, validation_crops(args.n, args.seed, args.split))
+    real = features(extractor, real_crops("validation", args.n, args.seed, args.split))  # never the test tiles
     while True:
         for step, path in checkpoints(args.run, args.from_step):
             if step in scored:
